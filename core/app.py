@@ -1,0 +1,52 @@
+"""The Starlette app of one function (or of `apex serve`): chosen route groups, request ids, and
+errors in OpenAI's format even for paths no route knows."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from core.errors import GatewayError, RequestError
+from core.gateway import Gateway
+from core.http import RequestIdMiddleware, error_response, json_response
+
+log = logging.getLogger("apex")
+
+
+async def health(request: Request) -> Response:
+    return json_response(b'{"status":"ok"}')
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+    message = f"{request.method} {request.url.path} is not an endpoint of this gateway" \
+        if exc.status_code in (404, 405) else str(exc.detail)
+    return error_response(RequestError(message, code=code, status=exc.status_code))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(GatewayError("The gateway failed to handle this request"))
+
+
+def build_app(gw: Gateway, routes: Iterable[BaseRoute]) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await gw.aclose()
+
+    return Starlette(
+        routes=[Route("/health", health, methods=["GET"]), *routes],
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
+        lifespan=lifespan,
+    )

@@ -1,0 +1,118 @@
+"""The model table: what a client may name, and the ordered routes each name leads to.
+
+A name is a configured model id or alias, or `PROVIDER/MODEL` (straight to that provider). The
+table is built once per process from the config and the set of providers that have an adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from core.config import Config
+from core.errors import ProviderUnavailable, RequestError
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    provider: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    id: str
+    type: str
+    context_window: int | None
+    price_in: float            # USD per 1M tokens
+    price_out: float
+    quality: int
+    latency_ms: float | None
+    deprecated: bool
+    replacement: str | None
+    routes: tuple[Route, ...]
+
+    @property
+    def owner(self) -> str:
+        return self.routes[0].provider if self.routes else ""
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.price_in + completion_tokens * self.price_out) / 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    requested: str
+    info: ModelInfo | None      # whose context window and prices apply; None if unknown
+    routes: tuple[Route, ...]   # in the order they are tried
+    reason: str
+
+
+def model_not_found(name: str) -> RequestError:
+    return RequestError(f"The model '{name}' does not exist", code="model_not_found", status=404,
+                        param="model")
+
+
+class Catalog:
+    def __init__(self, config: Config, available: Collection[str]) -> None:
+        self._available = frozenset(available)
+        self._providers = config.providers
+        self.models: dict[str, ModelInfo] = {
+            mid: ModelInfo(
+                id=mid, type=m.type, context_window=m.context_window, price_in=m.price.input,
+                price_out=m.price.output, quality=m.quality, latency_ms=m.latency_ms,
+                deprecated=m.deprecated, replacement=m.replacement,
+                routes=tuple(Route(r.provider, r.model) for r in m.routes),
+            )
+            for mid, m in config.models.items()
+        }
+        # PROVIDER/MODEL names borrow the limits and prices of the configured model they reach.
+        self._by_route: dict[Route, ModelInfo] = {}
+        for info in self.models.values():
+            for route in info.routes:
+                self._by_route.setdefault(route, info)
+        self._cache: dict[str, Resolution] = {}
+
+    def resolve(self, name: str) -> Resolution:
+        """The routes for `name`, memoized: config is immutable for the life of the process."""
+        found = self._cache.get(name)
+        if found is None:
+            found = self._resolve(name)
+            if len(self._cache) < 4096:
+                self._cache[name] = found
+        return found
+
+    def _resolve(self, name: str) -> Resolution:
+        info = self.models.get(name)
+        if info is not None:
+            if info.deprecated:
+                use = f"; use '{info.replacement}' instead" if info.replacement else ""
+                raise RequestError(f"The model '{name}' is deprecated and no longer served{use}",
+                                   code="deprecated_model", param="model")
+            routes = tuple(r for r in info.routes if r.provider in self._available)
+            if not routes:
+                raise self._unavailable(name, info.routes)
+            reason = "configured model" if len(info.routes) == 1 else f"alias with {len(routes)} routes"
+            return Resolution(name, info, routes, reason)
+        provider, sep, model = name.partition("/")
+        if sep and model and provider in self._providers:
+            route = Route(provider, model)
+            if provider not in self._available:
+                raise self._unavailable(name, (route,))
+            return Resolution(name, self._by_route.get(route), (route,), f"explicit provider {provider}")
+        raise model_not_found(name)
+
+    def _unavailable(self, name: str, routes: tuple[Route, ...]) -> ProviderUnavailable:
+        envs = sorted({self._providers[r.provider].api_key_env or r.provider for r in routes})
+        return ProviderUnavailable(
+            f"No provider for '{name}' is available: set {', '.join(envs)}", provider=routes[0].provider)
+
+    def listed(self, provider: str | None = None, type: str | None = None) -> list[ModelInfo]:
+        """Models a client can reach, optionally filtered (the `/v1/models` query)."""
+        return [
+            info for info in self.models.values()
+            if not info.deprecated
+            and any(r.provider in self._available for r in info.routes)
+            and (provider is None or any(r.provider == provider for r in info.routes))
+            and (type is None or info.type == type)
+        ]

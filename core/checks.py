@@ -1,0 +1,92 @@
+"""Input checks with the codes SPEC.md names, done by hand on the parsed dict: the hot path has no
+room for a pydantic model of the whole request, and every field we do not check passes through."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from core.config import GatewaySettings
+from core.errors import RequestError
+
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+# Fields only the gateway reads; they never reach an upstream.
+GATEWAY_FIELDS = ("routing", "optimize")
+
+
+def load_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise RequestError("We could not parse the JSON body of your request", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise RequestError("The request body must be a JSON object", code="invalid_json")
+    return body
+
+
+def require_model(body: dict[str, Any]) -> str:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise RequestError("The model parameter is required", code="missing_model", param="model")
+    return model
+
+
+def _invalid(message: str, index: int | None = None) -> RequestError:
+    param = "messages" if index is None else f"messages[{index}]"
+    return RequestError(message, code="invalid_messages", param=param)
+
+
+def _text_bytes(content: Any) -> int:
+    """UTF-8 size of a message's text (string content or text parts), computed cheaply."""
+    if isinstance(content, str):
+        return len(content) if content.isascii() else len(content.encode())
+    total = 0
+    for part in content or ():
+        if isinstance(part, dict) and isinstance(part.get("text"), str):
+            total += _text_bytes(part["text"])
+    return total
+
+
+def check_messages(messages: Any, settings: GatewaySettings) -> None:
+    if not isinstance(messages, list) or not messages:
+        raise _invalid("Messages must be a non-empty array with valid role and content")
+    if len(messages) > settings.max_messages:
+        raise RequestError(f"Too many messages. Maximum: {settings.max_messages}",
+                           code="too_many_messages", param="messages")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise _invalid("Each message must be an object with role and content", i)
+        role = message.get("role")
+        if role not in ROLES:
+            raise _invalid(f"Invalid role {role!r}: expected one of {', '.join(sorted(ROLES))}", i)
+        content = message.get("content")
+        if content is None:
+            if role != "assistant" and role != "function":
+                raise _invalid(f"A {role} message needs content", i)
+        elif not isinstance(content, str | list):
+            raise _invalid("content must be a string or an array of content parts", i)
+        elif _text_bytes(content) > settings.max_message_bytes:
+            raise RequestError(f"Message too long. Maximum length: {settings.max_message_bytes} bytes",
+                               code="message_too_long", param=f"messages[{i}].content")
+
+
+def parse_chat(raw: bytes, settings: GatewaySettings) -> dict[str, Any]:
+    """The chat request as a dict, checked; raises the first RequestError it finds."""
+    body = load_object(raw)
+    require_model(body)
+    check_messages(body.get("messages"), settings)
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise RequestError("stream must be a boolean", code="invalid_type", param="stream")
+    routing = body.get("routing")
+    if routing is not None and not isinstance(routing, dict):
+        raise RequestError("routing must be an object", code="invalid_type", param="routing")
+    return body
+
+
+def upstream_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The request as providers see it: gateway-only fields dropped, everything else untouched."""
+    if not any(f in body for f in GATEWAY_FIELDS):
+        return body
+    return {k: v for k, v in body.items() if k not in GATEWAY_FIELDS}

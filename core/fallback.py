@@ -1,0 +1,70 @@
+"""The fallback loop: try a resolution's routes in order until one answers.
+
+A route that fails before its first byte with a retryable ProviderError is followed by the next.
+When every route failed, the client learns the most specific truth: every route rate-limited →
+429 provider_rate_limit; every route unreachable → 503 all_providers_unavailable; otherwise 502
+provider_error, naming what each route did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from core.catalog import Resolution, Route
+from core.errors import (
+    ProviderError,
+    ProviderFailed,
+    ProviderRateLimited,
+    ProviderUnavailable,
+)
+from core.types import ChatAdapter
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome(Generic[T]):
+    value: T
+    route: Route
+    reason: str                          # for `_routing.reason`
+    failures: tuple[ProviderError, ...]  # routes that failed before this one answered
+
+
+def _all_failed(resolution: Resolution, failures: list[ProviderError]) -> ProviderError:
+    if len(failures) == 1:
+        return failures[0]
+    summary = "; ".join(f"{f.provider}: {f.message}" for f in failures)
+    if all(isinstance(f, ProviderRateLimited) for f in failures):
+        waits = [f.retry_after for f in failures if isinstance(f, ProviderRateLimited) and f.retry_after]
+        return ProviderRateLimited(f"Every route for '{resolution.requested}' is rate limited: {summary}",
+                                   retry_after=min(waits) if waits else None)
+    if all(isinstance(f, ProviderUnavailable) for f in failures):
+        return ProviderUnavailable(f"No route for '{resolution.requested}' is available: {summary}")
+    return ProviderFailed(f"Every route for '{resolution.requested}' failed: {summary}")
+
+
+async def first_success(
+    resolution: Resolution,
+    adapters: Mapping[str, ChatAdapter],
+    attempt: Callable[[ChatAdapter, Route], Awaitable[T]],
+    fallback: bool = True,
+) -> Outcome[T]:
+    routes = resolution.routes if fallback else resolution.routes[:1]
+    failures: list[ProviderError] = []
+    for route in routes:
+        try:
+            value = await attempt(adapters[route.provider], route)
+        except ProviderError as err:
+            if not err.retryable:
+                raise
+            err.provider = err.provider or route.provider
+            failures.append(err)
+            continue
+        reason = resolution.reason
+        if failures:
+            tried = ", ".join(f"{f.provider} ({f.code})" for f in failures)
+            reason += f"; fell back after {tried} failed"
+        return Outcome(value, route, reason, tuple(failures))
+    raise _all_failed(resolution, failures)

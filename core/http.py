@@ -1,0 +1,103 @@
+"""HTTP plumbing every endpoint shares: bounded body reads, request ids, JSON responses and the
+rendering of a GatewayError in the endpoint family's own wire format."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.errors import GatewayError, RequestError, openai_error_bytes
+
+log = logging.getLogger("apex")
+
+ErrorRenderer = Callable[[GatewayError], bytes]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (the client's `X-Request-Id` when it is sane) and echoes it on every
+    response. Pure ASGI: a BaseHTTPMiddleware would cost a task per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                if _REQUEST_ID.fullmatch(candidate):
+                    request_id = candidate
+                break
+        if request_id is None:
+            request_id = "req_" + uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refused with 413 as soon as it is known to exceed `limit` bytes: from
+    Content-Length before reading anything, else while the chunks arrive."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def too_large(limit: int) -> RequestError:
+    return RequestError(f"Request too large. Maximum size: {limit // (1024 * 1024)}MB",
+                        code="request_too_large", status=413)
+
+
+def json_response(payload: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(payload, status_code=status, headers=headers, media_type="application/json")
+
+
+def error_response(err: GatewayError, render: ErrorRenderer = openai_error_bytes) -> Response:
+    if err.status >= 500:
+        log.warning("%s %s: %s", err.status, err.code, err.message)
+    # Connection: close keeps an unread request body from being parsed as the next request.
+    headers = {**err.headers, "connection": "close"} if err.code == "request_too_large" else err.headers
+    return json_response(render(err), err.status, headers)
+
+
+def endpoint(handler: Endpoint, render: ErrorRenderer = openai_error_bytes) -> Endpoint:
+    """An endpoint whose GatewayErrors come out in `render`'s wire format."""
+
+    async def run(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except GatewayError as err:
+            return error_response(err, render)
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            return error_response(GatewayError("The gateway failed to handle this request"), render)
+
+    run.__name__ = run.__qualname__ = handler.__name__
+    return run
+

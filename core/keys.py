@@ -1,0 +1,123 @@
+"""Gateway API keys: how they are made, stored (SHA-256 only) and recognised on a request.
+
+Static keys come from `[[keys]]` in the config; the rest live hashed in the keys table. Lookups are
+cached in memory for `key_cache_ttl_s` (found and not-found alike), which bounds how long a
+revoked key keeps working on an instance that has seen it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from core.config import StaticKey
+from core.errors import AuthError
+
+KEY_PREFIX = "sk-apex-"
+_CACHE_MAX = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    prefix: str                        # shown in listings and logs instead of the key
+    plan: str
+    name: str = ""
+    rpm: int | None = None             # None: the plan's value
+    monthly_tokens: int | None = None
+    credits: float | None = None
+    models: tuple[str, ...] | None = None
+    created_at: int = 0
+    revoked: bool = False
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def display_prefix(key: str) -> str:
+    return key[: len(KEY_PREFIX) + 4] + "…"
+
+
+def key_id(key_hash: str) -> str:
+    """A stable public id: derived from the hash, so it reveals nothing of the key."""
+    return "key_" + key_hash[:16]
+
+
+def static_key(entry: StaticKey) -> ApiKey:
+    return ApiKey(
+        id=key_id(hash_key(entry.key)), prefix=display_prefix(entry.key), plan=entry.plan, name=entry.name,
+        rpm=entry.rpm, monthly_tokens=entry.monthly_tokens, credits=entry.credits,
+        models=tuple(entry.models) if entry.models is not None else None,
+    )
+
+
+class KeyStore(Protocol):
+    async def get_key(self, key_hash: str) -> ApiKey | None: ...
+
+    async def put_key(self, key_hash: str, key: ApiKey) -> None: ...
+
+    async def list_keys(self) -> list[ApiKey]: ...
+
+    async def revoke_key(self, key_id: str) -> bool: ...
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key from `Authorization: Bearer`, or `X-API-Key` (header names are case-insensitive)."""
+    auth = headers.get("authorization")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    return headers.get("x-api-key") or None
+
+
+class Authenticator:
+    def __init__(self, static: list[StaticKey], store: KeyStore | None, cache_ttl_s: float) -> None:
+        self._static = {hash_key(k.key): static_key(k) for k in static}
+        self._store = store
+        self._ttl = cache_ttl_s
+        self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+
+    def add_static(self, key: str, plan: str, name: str = "") -> ApiKey:
+        record = replace(static_key(StaticKey(key=key, plan=plan)), name=name)
+        self._static[hash_key(key)] = record
+        return record
+
+    async def authenticate(self, headers: Mapping[str, str]) -> ApiKey:
+        key = presented_key(headers)
+        if key is None:
+            raise AuthError("Missing API key: send it as 'Authorization: Bearer <key>' or 'X-API-Key'")
+        record = await self.lookup(hash_key(key))
+        if record is None or record.revoked:
+            raise AuthError("The API key provided is invalid or has been revoked")
+        return record
+
+    async def lookup(self, key_hash: str) -> ApiKey | None:
+        record = self._static.get(key_hash)
+        if record is not None or self._store is None:
+            return record
+        now = time.monotonic()
+        hit = self._cache.get(key_hash)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        record = await self._store.get_key(key_hash)
+        if len(self._cache) >= _CACHE_MAX:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[key_hash] = (now + self._ttl, record)
+        return record
+
+    def forget(self, key_hash: str | None = None) -> None:
+        """Drop cached lookups (after this process creates or revokes a key)."""
+        if key_hash is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(key_hash, None)

@@ -1,0 +1,1 @@
+"""Starlette routes, one module per endpoint group; handlers pick the groups their function serves."""

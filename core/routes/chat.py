@@ -1,0 +1,99 @@
+"""`POST /v1/chat/completions`: checks, routing with fallback, and the answer buffered or streamed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from core import sse
+from core.catalog import Resolution
+from core.catalog import Route as ModelRoute
+from core.checks import parse_chat, upstream_body
+from core.errors import GatewayError, ProviderFailed, RequestError, openai_error_bytes
+from core.fallback import Outcome, first_success
+from core.gateway import Gateway
+from core.http import endpoint, json_response, read_body
+from core.tokens import exceeds_window
+from core.types import JSON, ChatAdapter
+
+log = logging.getLogger("apex")
+
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+NO_OPTIMIZATION = {"cached": False, "original_tokens": 0, "optimized_tokens": 0, "tokens_saved": 0}
+
+
+def routing_info(resolution: Resolution, outcome: Outcome[Any]) -> dict[str, str]:
+    return {"provider": outcome.route.provider, "original_model": resolution.requested,
+            "mapped_model": outcome.route.model, "reason": outcome.reason}
+
+
+def check_context(body: JSON, resolution: Resolution) -> None:
+    window = resolution.info.context_window if resolution.info else None
+    if window and (tokens := exceeds_window(body, window)):
+        raise RequestError(
+            f"This model's maximum context length is {window} tokens. However, your messages "
+            f"resulted in {tokens} tokens.", code="context_length_exceeded", param="messages")
+
+
+def chat_routes(gw: Gateway) -> list[Route]:
+    settings = gw.settings
+
+    async def chat_completions(request: Request) -> Response:
+        await gw.auth.authenticate(request.headers)
+        body = parse_chat(await read_body(request, settings.max_request_bytes), settings)
+        resolution = gw.catalog.resolve(body["model"])
+        check_context(body, resolution)
+        fallback = (body.get("routing") or {}).get("fallback", True) is not False
+        upstream = upstream_body(body)
+        if body.get("stream"):
+            return await _stream(gw, resolution, upstream, fallback)
+
+        async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
+            return await adapter.chat(route.model, upstream)
+
+        outcome = await first_success(resolution, gw.adapters, attempt, fallback)
+        answer = outcome.value
+        answer["_routing"] = routing_info(resolution, outcome)
+        answer["_optimization"] = NO_OPTIMIZATION
+        return json_response(orjson.dumps(answer))
+
+    return [Route("/v1/chat/completions", endpoint(chat_completions), methods=["POST"])]
+
+
+async def _stream(gw: Gateway, resolution: Resolution, upstream: JSON, fallback: bool) -> Response:
+    async def attempt(adapter: ChatAdapter, route: ModelRoute) -> tuple[JSON | None, AsyncGenerator[JSON, None]]:
+        chunks = adapter.chat_stream(route.model, upstream)
+        # Committing to a route waits for its first chunk: until then, fallback is still possible.
+        return await anext(chunks, None), chunks
+
+    outcome = await first_success(resolution, gw.adapters, attempt, fallback)
+    first, chunks = outcome.value
+    if first is not None:
+        first["_routing"] = routing_info(resolution, outcome)
+        first["_optimization"] = NO_OPTIMIZATION
+    return StreamingResponse(_sse_body(first, chunks), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+async def _sse_body(first: JSON | None, chunks: AsyncGenerator[JSON, None]) -> AsyncIterator[bytes]:
+    """Chunks as they arrive; a failure after the first byte ends the stream with an error event
+    in OpenAI's format (the SDK raises it), never a silent truncation or a false [DONE]."""
+    try:
+        if first is not None:
+            yield sse.encode(orjson.dumps(first))
+            async for chunk in chunks:
+                yield sse.encode(orjson.dumps(chunk))
+        yield sse.DONE
+    except GatewayError as err:
+        log.warning("stream broke after its first chunk: %s", err.message)
+        yield sse.encode(openai_error_bytes(err))
+    except Exception:
+        log.exception("stream failed")
+        yield sse.encode(openai_error_bytes(ProviderFailed("The stream failed inside the gateway")))
+    finally:
+        await chunks.aclose()

@@ -1,0 +1,1 @@
+"""Entry points, and the only place where core and providers are wired together."""

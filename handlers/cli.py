@@ -1,0 +1,61 @@
+"""The `apex` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core.config import Config, ConfigError, load_config
+
+
+def _config(path: str | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"apex: invalid configuration: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from handlers.serve import serve
+
+    serve(_config(args.config), args.host, args.port)
+
+
+def cmd_routes(args: argparse.Namespace) -> None:
+    config = _config(args.config)
+    rows = [("MODEL", "TYPE", "ROUTES", "PRICE IN/OUT $/1M", "QUALITY", "CONTEXT")]
+    for name, model in config.models.items():
+        routes = " → ".join(f"{r.provider}/{r.model}" for r in model.routes) or "-"
+        if model.deprecated:
+            routes = f"deprecated (use {model.replacement})" if model.replacement else "deprecated"
+        rows.append((name, model.type, routes, f"{model.price.input:g}/{model.price.output:g}",
+                     str(model.quality), str(model.context_window or "-")))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="apex", description="Apex Gateway: one API in front of many LLM providers.")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run every endpoint locally under uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--config")
+    serve.set_defaults(run=cmd_serve)
+
+    routes = commands.add_parser("routes", help="print the model table")
+    routes.add_argument("--config")
+    routes.set_defaults(run=cmd_routes)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

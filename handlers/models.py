@@ -1,0 +1,9 @@
+"""Lambda function: `GET /v1/models`, `GET /v1/models/{id}`."""
+
+from mangum import Mangum
+
+from handlers.wiring import app_for, deployed_gateway
+
+gateway = deployed_gateway()
+app = app_for(gateway, ["models"])
+handler = Mangum(app, lifespan="off")

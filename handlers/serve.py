@@ -1,0 +1,104 @@
+"""`apex serve`: every endpoint in one ASGI app under uvicorn, storage embedded unless told otherwise."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+
+from core.config import Config
+from core.gateway import Gateway
+from core.keys import new_key
+from core.storage.dynamo import DynamoDB
+from core.storage.embedded import CREDENTIALS, EmbeddedDynamoDB
+from core.storage.tables import table_names
+from handlers.wiring import GROUPS, app_for, build_gateway
+
+AWS_CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                            "AWS_WEB_IDENTITY_TOKEN_FILE")
+
+
+@dataclass
+class Local:
+    """A running local gateway's parts, for `apex serve` and for tests that run it in-process."""
+
+    gateway: Gateway
+    app: Starlette
+    embedded: EmbeddedDynamoDB | None
+    generated_key: str | None
+
+    def close(self) -> None:
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def storage(environ: dict[str, str] | os._Environ[str] = os.environ) -> tuple[DynamoDB, EmbeddedDynamoDB | None]:
+    """DynamoDB at APEX_DYNAMODB_ENDPOINT, else the AWS account in the environment, else embedded."""
+    names = table_names(environ)
+    region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+    if endpoint := environ.get("APEX_DYNAMODB_ENDPOINT"):
+        return DynamoDB(names, endpoint, region), None
+    if any(environ.get(v) for v in AWS_CREDENTIAL_VARIABLES):
+        return DynamoDB(names, None, region), None
+    embedded = EmbeddedDynamoDB()
+    return DynamoDB(names, embedded.start(), region, credentials=CREDENTIALS), embedded
+
+
+def local_gateway(config: Config, db: DynamoDB, embedded: EmbeddedDynamoDB | None = None) -> Local:
+    gw = build_gateway(config, db)
+    generated = None
+    if not config.keys:
+        generated = new_key()
+        gw.auth.add_static(generated, plan="unlimited", name="local")
+    app = app_for(gw, GROUPS)
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if embedded is not None:
+            await db.ensure_tables()
+        async with inner(app):
+            yield
+
+    app.router.lifespan_context = lifespan
+    return Local(gw, app, embedded, generated)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(config: Config, host: str = "127.0.0.1", port: int = 8000) -> None:
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sock = bind(host, port)
+    db, embedded = storage()
+    local = local_gateway(config, db, embedded)
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    print(f"Apex Gateway on http://{shown}:{bound_port}/v1", flush=True)
+    if embedded is not None:
+        print(f"Storage: embedded DynamoDB at {embedded.url} (in memory)", flush=True)
+    if local.generated_key:
+        print(f"No key configured; use this local key: {local.generated_key}", flush=True)
+    server = uvicorn.Server(uvicorn.Config(
+        local.app, loop="uvloop", http="httptools", lifespan="on", access_log=False, log_level="warning",
+        timeout_graceful_shutdown=5,
+    ))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        local.close()
+        sys.stdout.flush()

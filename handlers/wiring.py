@@ -1,0 +1,54 @@
+"""The composition root: config, adapters, stores and route groups put together once per process."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from core.app import build_app
+from core.catalog import Catalog
+from core.config import Config, load_config
+from core.gateway import Gateway
+from core.keys import Authenticator
+from core.routes.chat import chat_routes
+from core.routes.models import models_routes
+from core.storage.dynamo import DynamoDB, DynamoKeyStore
+from core.storage.tables import table_names
+from providers import build_adapters
+
+RouteGroup = Callable[[Gateway], list[BaseRoute]]
+
+# Every endpoint group, by the name its Lambda function goes by.
+GROUPS: dict[str, RouteGroup] = {
+    "chat": chat_routes,
+    "models": models_routes,
+}
+
+
+def build_gateway(config: Config, db: DynamoDB | None) -> Gateway:
+    adapters = build_adapters(config)
+    keys = DynamoKeyStore(db) if db is not None else None
+    return Gateway(
+        config=config,
+        catalog=Catalog(config, adapters.keys()),
+        adapters=adapters,
+        auth=Authenticator(config.keys, keys, config.gateway.key_cache_ttl_s),
+        keys=keys,
+        db=db,
+        started_at=int(time.time()),
+    )
+
+
+def app_for(gw: Gateway, groups: Iterable[str]) -> Starlette:
+    return build_app(gw, [route for group in groups for route in GROUPS[group](gw)])
+
+
+def deployed_gateway() -> Gateway:
+    """A Lambda function's gateway: config bundled or from APEX_CONFIG, tables named by the template."""
+    db = DynamoDB(table_names(), endpoint_url=os.environ.get("APEX_DYNAMODB_ENDPOINT"),
+                  region=os.environ.get("AWS_REGION"))
+    return build_gateway(load_config(), db)

@@ -1,0 +1,106 @@
+"""The OpenAI-compatible adapter: OpenAI, Groq, Together, Fireworks, DeepSeek, Mistral, Gemini's and
+DashScope's compatible modes, vLLM, Ollama — anything that speaks `/chat/completions`, by `base_url`.
+
+Core's format is this wire format, so requests and responses pass through untouched but for the
+model name; only errors and stream framing need work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+import httpx
+import orjson
+
+from core.config import ProviderConfig
+from core.errors import ProviderError, ProviderFailed, ProviderTimeout
+from core.sse import read_events
+from core.types import JSON
+from providers.http import pooled_client, status_error, transport_errors
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+def error_fields(content: bytes) -> tuple[str, str | None, str | None]:
+    """(message, code, param) from an OpenAI-style error body, tolerating anything else."""
+    try:
+        body = orjson.loads(content[:_ERROR_BODY_LIMIT])
+    except orjson.JSONDecodeError:
+        return content[:500].decode("utf-8", "replace").strip(), None, None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        code = error.get("code")
+        return str(error.get("message") or ""), code if isinstance(code, str) else None, error.get("param")
+    if isinstance(error, str):
+        return error, None, None
+    return str(body)[:500], None, None
+
+
+class OpenAIAdapter:
+    def __init__(self, name: str, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
+        self.name = name
+        self._url = (config.base_url or DEFAULT_BASE_URL).rstrip("/") + "/chat/completions"
+        self._timeout = config.timeout_s
+        self._client = client or pooled_client(config.timeout_s)
+        self._headers = {"content-type": "application/json", "accept": "application/json", **config.headers}
+        if key := config.api_key():
+            self._headers["authorization"] = f"Bearer {key}"
+
+    def _error(self, response: httpx.Response, content: bytes) -> ProviderError:
+        message, code, param = error_fields(content)
+        return status_error(self.name, response.status_code, message, code, param, response.headers)
+
+    async def chat(self, model: str, body: JSON) -> JSON:
+        payload = orjson.dumps({**body, "model": model})
+        with transport_errors(self.name):
+            try:
+                async with asyncio.timeout(self._timeout):
+                    response = await self._client.post(self._url, content=payload, headers=self._headers)
+            except TimeoutError as exc:
+                raise ProviderTimeout(f"{self.name}: no answer within {self._timeout:g}s",
+                                      provider=self.name) from exc
+        if response.status_code != 200:
+            raise self._error(response, response.content)
+        try:
+            answer = orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise ProviderFailed(f"{self.name}: answer is not JSON", provider=self.name) from exc
+        if not isinstance(answer, dict) or "choices" not in answer:
+            raise ProviderFailed(f"{self.name}: answer is not a chat completion", provider=self.name)
+        return answer
+
+    async def chat_stream(self, model: str, body: JSON) -> AsyncGenerator[JSON, None]:
+        payload = orjson.dumps({**body, "model": model, "stream": True})
+        request = self._client.build_request("POST", self._url, content=payload,
+                                             headers={**self._headers, "accept": "text/event-stream"})
+        with transport_errors(self.name):
+            response = await self._client.send(request, stream=True)
+            try:
+                if response.status_code != 200:
+                    raise self._error(response, await response.aread())
+                async for event in read_events(response.aiter_bytes()):
+                    if event.data == "[DONE]":
+                        return
+                    yield _parse_chunk(self.name, event.data)
+                raise ProviderFailed(f"{self.name}: stream ended before [DONE]", provider=self.name)
+            finally:
+                await response.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _parse_chunk(provider: str, data: str) -> JSON:
+    try:
+        chunk = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ProviderFailed(f"{provider}: malformed stream event", provider=provider) from exc
+    if not isinstance(chunk, dict):
+        raise ProviderFailed(f"{provider}: malformed stream event", provider=provider)
+    if "error" in chunk:
+        message, _, _ = error_fields(data.encode())
+        raise ProviderFailed(f"{provider}: stream failed: {message}", provider=provider)
+    return chunk
+

@@ -1,0 +1,133 @@
+"""A fake OpenAI-compatible upstream speaking the real wire format over HTTP on 127.0.0.1.
+
+Answers are deterministic: "Hello from <name>." (or, when the request offers tools, a call to the
+first tool; after a tool result, a sentence quoting it). Streams go out word by word with a role
+chunk first, a finish chunk and, when asked, a usage chunk, then `[DONE]`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.server import Fault, FakeServer, drop
+
+TOOL_ARGUMENTS = '{"city": "Paris", "unit": "celsius"}'
+
+
+def error_body(message: str, type_: str, code: str | None, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+FAULT_RESPONSES = {
+    "500": (500, error_body("The server had an error while processing your request.", "server_error", None)),
+    "503": (503, error_body("The engine is currently overloaded.", "server_error", None)),
+    "429": (429, error_body("Rate limit reached for requests", "requests", "rate_limit_exceeded")),
+    "400": (400, error_body("Invalid value for 'temperature'.", "invalid_request_error", "invalid_value",
+                            "temperature")),
+    "401": (401, error_body("Incorrect API key provided: sk-upstr*****cret.", "invalid_request_error",
+                            "invalid_api_key")),
+}
+
+
+def words(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+class FakeOpenAI(FakeServer):
+    def __init__(self, name: str = "openai") -> None:
+        super().__init__(name)
+        self.extra_fields: dict[str, Any] = {"system_fingerprint": "fp_fake", "service_tier": "default"}
+        self.reply_text: str | None = None
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/chat/completions", self.chat)
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    # -- the answer, decided once per request -------------------------------------------------------
+    def _answer(self, body: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]] | None, str]:
+        messages = body.get("messages") or []
+        last = messages[-1] if messages else {}
+        if body.get("tools") and body.get("tool_choice") != "none" and last.get("role") != "tool":
+            name = body["tools"][0]["function"]["name"]
+            call = {"id": "call_fake_1", "type": "function", "function": {"name": name, "arguments": TOOL_ARGUMENTS}}
+            return None, [call], "tool_calls"
+        if last.get("role") == "tool":
+            return f"The tool said: {last.get('content')}", None, "stop"
+        return self.reply_text or f"Hello from {self.name}.", None, "stop"
+
+    def _usage(self, body: dict[str, Any], text: str | None) -> dict[str, int]:
+        prompt = sum(words(str(m.get("content") or "")) for m in body.get("messages") or [])
+        completion = words(text or TOOL_ARGUMENTS)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        body = await self.record(request)
+        fault = self.take_fault()
+        await self.before_response(fault, request)
+        if fault is not None and fault.kind in FAULT_RESPONSES:
+            status, payload = FAULT_RESPONSES[fault.kind]
+            headers = {"retry-after": str(fault.retry_after)} if fault.retry_after is not None else {}
+            return web.json_response(payload, status=status, headers=headers)
+        text, calls, finish = self._answer(body)
+        if body.get("stream"):
+            return await self._stream(request, body, text, calls, finish, fault)
+        n = body.get("n") or 1
+        message = {"role": "assistant", "content": text, "refusal": None}
+        if calls:
+            message["tool_calls"] = calls
+        return web.json_response({
+            "id": f"chatcmpl-{self.name}-{len(self.received)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model"),
+            "choices": [{"index": i, "message": message, "logprobs": None, "finish_reason": finish}
+                        for i in range(n)],
+            "usage": self._usage(body, text),
+            **self.extra_fields,
+        })
+
+    async def _stream(self, request: web.Request, body: dict[str, Any], text: str | None,
+                      calls: list[dict[str, Any]] | None, finish: str, fault: Fault | None) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
+        await response.prepare(request)
+        base = {"id": f"chatcmpl-{self.name}-{len(self.received)}", "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": body.get("model"), **self.extra_fields}
+
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+            return {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                         "finish_reason": finish_reason}]}
+
+        events = [chunk({"role": "assistant", "content": "", "refusal": None})]
+        if calls:
+            call = calls[0]
+            events.append(chunk({"tool_calls": [{"index": 0, "id": call["id"], "type": "function",
+                                                 "function": {"name": call["function"]["name"], "arguments": ""}}]}))
+            args = call["function"]["arguments"]
+            events += [chunk({"tool_calls": [{"index": 0, "function": {"arguments": args[i:i + 8]}}]})
+                       for i in range(0, len(args), 8)]
+        else:
+            pieces = (text or "").split(" ")
+            events += [chunk({"content": p if i == 0 else " " + p}) for i, p in enumerate(pieces)]
+        events.append(chunk({}, finish))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            events.append({**base, "choices": [], "usage": self._usage(body, text)})
+
+        for sent, event in enumerate(events):
+            if fault is not None and sent == fault.after_chunks:
+                if fault.kind == "drop_after":
+                    drop(request)
+                if fault.kind == "error_event":
+                    error = error_body("The server had an error while streaming.", "server_error", None)
+                    await response.write(f"data: {json.dumps(error)}\n\n".encode())
+                    return response
+            await response.write(f"data: {json.dumps(event)}\n\n".encode())
+            await self.pause()
+        await response.write(b"data: [DONE]\n\n")
+        return response

@@ -1,0 +1,145 @@
+"""What every fake upstream shares: an aiohttp app on 127.0.0.1 in its own thread and event loop,
+a record of what it received, and scripted faults (next N requests 500 / 429 / hang / drop)."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+FAULT_KINDS = ("500", "503", "429", "400", "401", "hang", "drop", "drop_after", "error_event")
+
+
+@dataclass
+class Fault:
+    kind: str
+    after_chunks: int = 0          # drop_after / error_event: how many chunks go out first
+    retry_after: float | None = None
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: Any
+    query: dict[str, str] = field(default_factory=dict)
+
+
+class FakeServer(abc.ABC):
+    """Subclasses add routes in `routes()`; tests read `received` and call `fail_next`."""
+
+    def __init__(self, name: str = "fake") -> None:
+        self.name = name
+        self.received: list[Received] = []
+        self._faults: deque[Fault] = deque()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+        self.hang_s = 30.0           # a "hang" never outlives this, so no test can wedge
+        self.chunk_delay_s = 0.0
+
+    # -- scripting ------------------------------------------------------------------------------
+    def fail_next(self, n: int = 1, kind: str = "500", after_chunks: int = 0,
+                  retry_after: float | None = None) -> None:
+        assert kind in FAULT_KINDS, kind
+        with self._lock:
+            self._faults.extend(Fault(kind, after_chunks, retry_after) for _ in range(n))
+
+    def take_fault(self) -> Fault | None:
+        with self._lock:
+            return self._faults.popleft() if self._faults else None
+
+    def reset(self) -> None:
+        with self._lock:
+            self._faults.clear()
+        self.received.clear()
+        self.chunk_delay_s = 0.0
+
+    @property
+    def last(self) -> Received:
+        return self.received[-1]
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def routes(self, app: web.Application) -> None:
+        """Add the fake's endpoints to `app`."""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FakeServer:
+        ready = threading.Event()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[swallow_drops])
+            self.routes(app)
+            self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            self._loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, "127.0.0.1", 0, shutdown_timeout=0.5)
+            self._loop.run_until_complete(site.start())
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            ready.set()
+            self._loop.run_forever()
+            self._loop.run_until_complete(self._runner.cleanup())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=run, name=f"fake-{self.name}", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    # -- helpers for handlers -------------------------------------------------------------------
+    async def record(self, request: web.Request) -> Any:
+        raw = await request.read()
+        try:
+            body: Any = await request.json() if raw else None
+        except ValueError:
+            body = raw
+        self.received.append(Received(request.path, dict(request.headers), body, dict(request.query)))
+        return body
+
+    async def before_response(self, fault: Fault | None, request: web.Request) -> None:
+        """Faults that strike before any byte of the answer: hang or drop the connection."""
+        if fault is None:
+            return
+        if fault.kind == "hang":
+            await asyncio.sleep(self.hang_s)
+        elif fault.kind == "drop":
+            drop(request)
+
+    async def pause(self) -> None:
+        if self.chunk_delay_s:
+            await asyncio.sleep(self.chunk_delay_s)
+
+
+class Dropped(Exception):
+    """Raised after a fake cuts its connection, so the handler writes nothing more."""
+
+
+def drop(request: web.Request) -> None:
+    assert request.transport is not None
+    request.transport.abort()
+    raise Dropped
+
+
+@web.middleware
+async def swallow_drops(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except (Dropped, ConnectionResetError):
+        raise asyncio.CancelledError from None

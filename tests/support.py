@@ -1,0 +1,70 @@
+"""Running the real gateway in-process on a real port, for end-to-end tests with the official SDKs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+from core.config import Config, parse_config
+from core.storage.dynamo import DynamoDB
+from core.storage.embedded import CREDENTIALS
+from core.storage.tables import table_names
+from handlers.serve import Local, bind, local_gateway
+
+TEST_KEY = "sk-test-0123456789"
+
+
+def config(providers: dict[str, str], models: dict[str, Any] | None = None, **extra: Any) -> Config:
+    """A config whose providers (name → base_url) are OpenAI-compatible fakes, with one static key."""
+    data: dict[str, Any] = {
+        "providers": {name: {"kind": "openai", "base_url": url, "timeout_s": 2} for name, url in providers.items()},
+        "models": models or {},
+        "keys": [{"key": TEST_KEY, "plan": "unlimited"}],
+    }
+    for section, values in extra.items():
+        data[section] = {**data.get(section, {}), **values} if isinstance(values, dict) else values
+    return parse_config(data, "<test>")
+
+
+@dataclass
+class Running:
+    url: str
+    local: Local
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+
+@contextlib.contextmanager
+def run_gateway(cfg: Config, dynamo_url: str) -> Iterator[Running]:
+    """The gateway's app under uvicorn on 127.0.0.1, port chosen by the OS, storage on `dynamo_url`."""
+    db = DynamoDB(table_names(), dynamo_url, credentials=CREDENTIALS)
+    local = local_gateway(cfg, db)
+    sock = bind("127.0.0.1", 0)
+    sock.listen(128)   # connections wait in the backlog until uvicorn accepts: no start-up polling
+    server = uvicorn.Server(uvicorn.Config(local.app, lifespan="on", access_log=False, log_level="warning",
+                                           loop="asyncio", timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield Running(f"http://127.0.0.1:{sock.getsockname()[1]}", local)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def ensure_tables(dynamo_url: str) -> None:
+    async def create() -> None:
+        db = DynamoDB(table_names(), dynamo_url, credentials=CREDENTIALS)
+        await db.ensure_tables()
+        await db.aclose()
+
+    asyncio.run(create())
