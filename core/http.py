@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -53,25 +53,39 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+# How much of an oversized body is read and thrown away so the client, still sending, can
+# receive the 413 (closing on unread data resets the connection and loses the answer).
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+
 async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refused with 413 as soon as it is known to exceed `limit` bytes: from
-    Content-Length before reading anything, else while the chunks arrive."""
+    """The whole body, refused with 413 once it is known to exceed `limit` bytes: from
+    Content-Length before reading anything, else while the chunks arrive. What follows the limit
+    is read and discarded (up to DRAIN_LIMIT), never kept."""
     declared = request.headers.get("content-length")
+    stream = request.stream()
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large(limit)
+        raise await _refuse(stream, limit, int(declared))
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in stream:
         size += len(chunk)
         if size > limit:
-            raise too_large(limit)
+            raise await _refuse(stream, limit, None)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def too_large(limit: int) -> RequestError:
+async def _refuse(stream: AsyncIterator[bytes], limit: int, declared: int | None) -> RequestError:
+    drained = 0
+    if declared is None or declared <= DRAIN_LIMIT:
+        async for chunk in stream:
+            drained += len(chunk)
+            if drained > DRAIN_LIMIT:
+                break
+    whole = drained <= DRAIN_LIMIT
     return RequestError(f"Request too large. Maximum size: {limit // (1024 * 1024)}MB",
-                        code="request_too_large", status=413)
+                        code="request_too_large", status=413, headers=None if whole else {"connection": "close"})
 
 
 def json_response(payload: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -81,9 +95,7 @@ def json_response(payload: bytes, status: int = 200, headers: dict[str, str] | N
 def error_response(err: GatewayError, render: ErrorRenderer = openai_error_bytes) -> Response:
     if err.status >= 500:
         log.warning("%s %s: %s", err.status, err.code, err.message)
-    # Connection: close keeps an unread request body from being parsed as the next request.
-    headers = {**err.headers, "connection": "close"} if err.code == "request_too_large" else err.headers
-    return json_response(render(err), err.status, headers)
+    return json_response(render(err), err.status, err.headers)
 
 
 def endpoint(handler: Endpoint, render: ErrorRenderer = openai_error_bytes) -> Endpoint:

@@ -45,8 +45,7 @@ async def read_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[Event]:
                 event = value
             elif name == "id" and "\0" not in value:
                 last_id = value
-    if data:   # a stream that ends without the final blank line still delivers its last event
-        yield Event("\n".join(data), event, last_id)
+    # An event cut off before its blank line is discarded, as the spec says: it may be incomplete.
 
 
 def encode(data: bytes, event: str | None = None) -> bytes:

@@ -14,9 +14,9 @@ from typing import Any
 
 import orjson
 
-# OpenAI's accounting for chat prompts: tokens around each message, and priming for the reply.
+# OpenAI's accounting for chat prompts: tokens around each message and its role, priming for the reply.
 PER_MESSAGE = 3
-PER_NAME = 1
+PER_ROLE = 1
 REPLY_PRIMING = 3
 
 
@@ -44,7 +44,7 @@ def prompt_texts(body: dict[str, Any]) -> Iterator[str]:
 
 def _overhead(body: dict[str, Any]) -> int:
     messages = body.get("messages") or ()
-    return REPLY_PRIMING + (PER_MESSAGE + PER_NAME) * len(messages)
+    return REPLY_PRIMING + (PER_MESSAGE + PER_ROLE) * len(messages)
 
 
 @cache

@@ -71,10 +71,12 @@ def local_gateway(config: Config, db: DynamoDB, embedded: EmbeddedDynamoDB | Non
 
 
 def bind(host: str, port: int) -> socket.socket:
+    """A listening socket: connections wait in its backlog from now on, before uvicorn accepts."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 

@@ -35,17 +35,22 @@ def pooled_client(timeout_s: float) -> httpx.AsyncClient:
 
 @contextlib.contextmanager
 def transport_errors(provider: str) -> Iterator[None]:
-    """Translate what the network can throw into ProviderErrors, chained to the original."""
+    """Translate what the network can throw into ProviderErrors, chained to the original.
+
+    The aiohttp transport reports a refused connection and a server hang-up alike as
+    httpx.ConnectTimeout, so the aiohttp exception underneath decides when there is one.
+    """
     try:
         yield
     except ProviderError:
         raise
-    except httpx.ConnectError as exc:
-        raise ProviderUnavailable(f"{provider}: could not connect", provider=provider) from exc
-    except (httpx.TimeoutException, TimeoutError) as exc:
-        raise ProviderTimeout(f"{provider}: timed out", provider=provider) from exc
-    except (httpx.TransportError, aiohttp.ClientError) as exc:
-        raise ProviderFailed(f"{provider}: connection failed ({type(exc).__name__})", provider=provider) from exc
+    except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:
+        cause = exc.__cause__ if isinstance(exc.__cause__, aiohttp.ClientError) else exc
+        if isinstance(cause, aiohttp.ClientConnectorError | httpx.ConnectError):
+            raise ProviderUnavailable(f"{provider}: could not connect", provider=provider) from exc
+        if isinstance(cause, TimeoutError | httpx.TimeoutException):
+            raise ProviderTimeout(f"{provider}: timed out", provider=provider) from exc
+        raise ProviderFailed(f"{provider}: connection failed ({type(cause).__name__})", provider=provider) from exc
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:

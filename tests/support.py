@@ -47,8 +47,7 @@ def run_gateway(cfg: Config, dynamo_url: str) -> Iterator[Running]:
     """The gateway's app under uvicorn on 127.0.0.1, port chosen by the OS, storage on `dynamo_url`."""
     db = DynamoDB(table_names(), dynamo_url, credentials=CREDENTIALS)
     local = local_gateway(cfg, db)
-    sock = bind("127.0.0.1", 0)
-    sock.listen(128)   # connections wait in the backlog until uvicorn accepts: no start-up polling
+    sock = bind("127.0.0.1", 0)   # already listening: no start-up polling
     server = uvicorn.Server(uvicorn.Config(local.app, lifespan="on", access_log=False, log_level="warning",
                                            loop="asyncio", timeout_graceful_shutdown=1))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

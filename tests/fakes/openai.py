@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.server import Fault, FakeServer, drop
+from tests.fakes.server import FakeServer, Fault, drop
 
 TOOL_ARGUMENTS = '{"city": "Paris", "unit": "celsius"}'
 
@@ -128,6 +128,6 @@ class FakeOpenAI(FakeServer):
                     await response.write(f"data: {json.dumps(error)}\n\n".encode())
                     return response
             await response.write(f"data: {json.dumps(event)}\n\n".encode())
-            await self.pause()
+            await self.pause(sent + 1)
         await response.write(b"data: [DONE]\n\n")
         return response

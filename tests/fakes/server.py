@@ -44,6 +44,7 @@ class FakeServer(abc.ABC):
         self.port = 0
         self.hang_s = 30.0           # a "hang" never outlives this, so no test can wedge
         self.chunk_delay_s = 0.0
+        self._hold: tuple[int, threading.Event] | None = None
 
     # -- scripting ------------------------------------------------------------------------------
     def fail_next(self, n: int = 1, kind: str = "500", after_chunks: int = 0,
@@ -56,11 +57,20 @@ class FakeServer(abc.ABC):
         with self._lock:
             return self._faults.popleft() if self._faults else None
 
+    def hold_after(self, chunks: int) -> threading.Event:
+        """The next stream stops after `chunks` chunks until the returned event is set."""
+        gate = threading.Event()
+        self._hold = (chunks, gate)
+        return gate
+
     def reset(self) -> None:
         with self._lock:
             self._faults.clear()
         self.received.clear()
         self.chunk_delay_s = 0.0
+        if self._hold is not None:
+            self._hold[1].set()
+        self._hold = None
 
     @property
     def last(self) -> Received:
@@ -82,23 +92,25 @@ class FakeServer(abc.ABC):
             self._loop = asyncio.new_event_loop()
             app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[swallow_drops])
             self.routes(app)
-            self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5,
+                                         handler_cancellation=True)
             self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", 0, shutdown_timeout=0.5)
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
             self._loop.run_until_complete(site.start())
             self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
             ready.set()
             self._loop.run_forever()
-            self._loop.run_until_complete(self._runner.cleanup())
             self._loop.close()
 
         self._thread = threading.Thread(target=run, name=f"fake-{self.name}", daemon=True)
         self._thread.start()
-        ready.wait(10)
+        if not ready.wait(10):
+            raise RuntimeError(f"fake {self.name} did not start")
         return self
 
     def stop(self) -> None:
-        if self._loop is not None:
+        if self._loop is not None and self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(10)
@@ -122,9 +134,14 @@ class FakeServer(abc.ABC):
         elif fault.kind == "drop":
             drop(request)
 
-    async def pause(self) -> None:
+    async def pause(self, sent: int) -> None:
+        """Between chunks: the scripted delay, or a hold until the test releases the stream."""
         if self.chunk_delay_s:
             await asyncio.sleep(self.chunk_delay_s)
+        if self._hold is not None and self._hold[0] == sent:
+            gate = self._hold[1]
+            self._hold = None
+            await asyncio.get_running_loop().run_in_executor(None, gate.wait, self.hang_s)
 
 
 class Dropped(Exception):

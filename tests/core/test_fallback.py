@@ -1,0 +1,75 @@
+import pytest
+
+from core.catalog import Resolution, Route
+from core.errors import (
+    ProviderError,
+    ProviderFailed,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnavailable,
+    UpstreamRejected,
+)
+from core.fallback import first_success
+
+pytestmark = pytest.mark.anyio
+
+ROUTES = (Route("a", "m1"), Route("b", "m2"), Route("c", "m3"))
+RESOLUTION = Resolution("alias", None, ROUTES, "alias with 3 routes")
+ADAPTERS: dict = {"a": "A", "b": "B", "c": "C"}
+
+
+def script(*outcomes: object):
+    calls: list[str] = []
+
+    async def attempt(adapter: str, route: Route) -> str:
+        calls.append(route.provider)
+        outcome = outcomes[len(calls) - 1]
+        if isinstance(outcome, ProviderError):
+            raise outcome
+        return f"{adapter}:{route.model}"
+
+    return attempt, calls
+
+
+async def test_first_route_answers() -> None:
+    attempt, calls = script("ok")
+    outcome = await first_success(RESOLUTION, ADAPTERS, attempt)
+    assert (outcome.value, outcome.route, outcome.reason, calls) == ("A:m1", ROUTES[0], "alias with 3 routes", ["a"])
+
+
+async def test_retryable_failures_fall_through_and_the_reason_says_so() -> None:
+    attempt, calls = script(ProviderFailed("500"), ProviderTimeout("slow"), "ok")
+    outcome = await first_success(RESOLUTION, ADAPTERS, attempt)
+    assert outcome.value == "C:m3" and calls == ["a", "b", "c"]
+    assert "fell back after a (provider_error), b (provider_error)" in outcome.reason
+    assert [f.provider for f in outcome.failures] == ["a", "b"]
+
+
+async def test_a_rejected_request_is_not_retried_elsewhere() -> None:
+    attempt, calls = script(UpstreamRejected("bad temperature", status=400, code="invalid_value"), "ok")
+    with pytest.raises(UpstreamRejected):
+        await first_success(RESOLUTION, ADAPTERS, attempt)
+    assert calls == ["a"]
+
+
+async def test_fallback_off_tries_only_the_first_route() -> None:
+    attempt, calls = script(ProviderFailed("500"), "ok")
+    with pytest.raises(ProviderFailed):
+        await first_success(RESOLUTION, ADAPTERS, attempt, fallback=False)
+    assert calls == ["a"]
+
+
+@pytest.mark.parametrize(("failures", "status", "code"), [
+    ([ProviderRateLimited("429", retry_after=3), ProviderRateLimited("429", retry_after=1),
+      ProviderRateLimited("429")], 429, "provider_rate_limit"),
+    ([ProviderUnavailable("refused")] * 3, 503, "all_providers_unavailable"),
+    ([ProviderRateLimited("429"), ProviderUnavailable("refused"), ProviderFailed("500")], 502, "provider_error"),
+    ([ProviderTimeout("slow")] * 3, 502, "provider_error"),
+])
+async def test_when_every_route_fails_the_error_is_the_most_specific_truth(failures, status, code) -> None:
+    attempt, _ = script(*failures)
+    with pytest.raises(ProviderError) as caught:
+        await first_success(RESOLUTION, ADAPTERS, attempt)
+    assert (caught.value.status, caught.value.code) == (status, code)
+    if code == "provider_rate_limit":
+        assert caught.value.headers["Retry-After"] == "1"

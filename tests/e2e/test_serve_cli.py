@@ -1,0 +1,113 @@
+"""`apex serve` and `apex routes` as a user runs them: the console script, in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from openai import OpenAI
+
+from tests.fakes.openai import FakeOpenAI
+
+APEX = str(Path(sys.executable).parent / "apex")
+ENV = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "APEX_"))}
+
+
+def write_config(tmp_path: Path, upstream: FakeOpenAI, keys: str = "") -> Path:
+    path = tmp_path / "apex.toml"
+    path.write_text(f"""
+[providers.local]
+kind = "openai"
+base_url = "{upstream.base_url}"
+
+[models."house"]
+context_window = 4096
+price = {{ input = 0.5, output = 1.5 }}
+quality = 4
+routes = [{{ provider = "local", model = "house-7b" }}]
+{keys}
+""")
+    return path
+
+
+class Output:
+    """Lines of a process's stdout, read on a thread so a test can wait with a deadline."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        assert process.stdout is not None
+        stream = process.stdout
+
+        def read() -> None:
+            for line in stream:
+                self.lines.put(line)
+            self.lines.put(None)      # end of output
+
+        threading.Thread(target=read, daemon=True).start()
+
+    def until(self, pattern: str, timeout: float = 30) -> re.Match[str]:
+        while (line := self.lines.get(timeout=timeout)) is not None:
+            if match := re.search(pattern, line):
+                return match
+        raise AssertionError(f"output ended without {pattern!r}")
+
+    def rest(self, timeout: float = 30) -> str:
+        lines = []
+        while (line := self.lines.get(timeout=timeout)) is not None:
+            lines.append(line)
+        return "".join(lines)
+
+
+@pytest.fixture
+def serve(tmp_path: Path, upstream_a: FakeOpenAI) -> Iterator[tuple[subprocess.Popen[str], Output]]:
+    config = write_config(tmp_path, upstream_a)
+    process = subprocess.Popen([APEX, "serve", "--port", "0", "--config", str(config)], env=ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    yield process, Output(process)
+    process.terminate()
+    process.wait(15)
+
+
+def test_serve_prints_its_url_and_a_local_key_that_works(serve) -> None:
+    process, output = serve
+    url = output.until(r"on (http://\S+/v1)").group(1)
+    output.until(r"embedded DynamoDB")
+    key = output.until(r"local key: (\S+)").group(1)
+    with OpenAI(base_url=url, api_key=key, max_retries=0, timeout=10) as client:
+        reply = client.chat.completions.create(model="house", messages=[{"role": "user", "content": "hi"}])
+        assert reply.choices[0].message.content == "Hello from alpha."
+        streamed = client.chat.completions.create(model="house", messages=[{"role": "user", "content": "hi"}],
+                                                  stream=True)
+        assert "".join(c.choices[0].delta.content or "" for c in streamed) == "Hello from alpha."
+        assert [m.id for m in client.models.list()] == ["house"]
+    process.terminate()
+    # uvicorn shuts down gracefully, then re-raises the signal it caught as the exit status.
+    assert process.wait(15) in (0, -signal.SIGTERM)
+    assert "Traceback" not in output.rest()
+
+
+def test_invalid_config_stops_start_up_naming_file_key_and_reason(tmp_path: Path) -> None:
+    path = tmp_path / "apex.toml"
+    path.write_text('[providers.x]\nkind = "grok"\n')
+    result = subprocess.run([APEX, "serve", "--config", str(path)], env=ENV, capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 2
+    assert str(path) in result.stderr and "providers.x.kind" in result.stderr and "grok" in result.stderr
+
+
+def test_routes_prints_the_model_table(tmp_path: Path, upstream_a: FakeOpenAI) -> None:
+    config = write_config(tmp_path, upstream_a)
+    result = subprocess.run([APEX, "routes", "--config", str(config)], env=ENV, capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 0
+    header, row = result.stdout.splitlines()
+    assert header.split()[:3] == ["MODEL", "TYPE", "ROUTES"]
+    assert row.split() == ["house", "chat", "local/house-7b", "0.5/1.5", "4", "4096"]

@@ -1,0 +1,121 @@
+"""The OpenAI-compatible adapter against the fake upstream over real HTTP."""
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from core.config import ProviderConfig
+from core.errors import (
+    ProviderError,
+    ProviderFailed,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnavailable,
+    UpstreamRejected,
+)
+from providers.openai import OpenAIAdapter
+from tests.fakes.openai import FakeOpenAI
+
+pytestmark = pytest.mark.anyio
+BODY = {"messages": [{"role": "user", "content": "hi"}], "temperature": 0.2, "seed": 7,
+        "response_format": {"type": "json_object"}, "logprobs": True, "vendor_extension": {"x": [1, 2]}}
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI("up").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def adapter(fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch):
+    fake.reset()
+    monkeypatch.setenv("FAKE_UPSTREAM_KEY", "sk-provider-secret")
+    return OpenAIAdapter("up", ProviderConfig(base_url=fake.base_url, api_key_env="FAKE_UPSTREAM_KEY",
+                                              timeout_s=0.5, headers={"x-extra": "1"}))
+
+
+async def test_request_and_answer_pass_through_unchanged(adapter: OpenAIAdapter, fake: FakeOpenAI) -> None:
+    answer = await adapter.chat("upstream-model", BODY)
+    sent = fake.last
+    assert sent.body == {**BODY, "model": "upstream-model"}
+    assert sent.headers["Authorization"] == "Bearer sk-provider-secret"
+    assert sent.headers["x-extra"] == "1"
+    assert answer["choices"][0]["message"]["content"] == "Hello from up."
+    assert answer["system_fingerprint"] == "fp_fake" and answer["service_tier"] == "default"
+    assert "model" not in BODY                    # the shared body is never mutated
+    await adapter.aclose()
+
+
+@pytest.mark.parametrize(("kind", "error", "status", "code"), [
+    ("500", ProviderFailed, 502, "provider_error"),
+    ("503", ProviderFailed, 502, "provider_error"),
+    ("429", ProviderRateLimited, 429, "provider_rate_limit"),
+    ("401", ProviderFailed, 502, "provider_error"),
+    ("hang", ProviderTimeout, 502, "provider_error"),
+    ("drop", ProviderError, 502, "provider_error"),
+])
+async def test_upstream_failures_become_retryable_provider_errors(adapter, fake, kind, error, status, code) -> None:
+    fake.fail_next(1, kind, retry_after=2)
+    started = time.monotonic()
+    with pytest.raises(error) as caught:
+        await adapter.chat("m", BODY)
+    assert caught.value.retryable and caught.value.provider == "up"
+    assert (caught.value.status, caught.value.code) == (status, code)
+    assert time.monotonic() - started < 2          # a hang is cut at timeout_s (0.5 s)
+    assert "sk-" not in caught.value.message       # an upstream's text quoting a key never surfaces
+    if kind == "429":
+        assert caught.value.retry_after == 2
+    await adapter.aclose()
+
+
+async def test_a_request_the_upstream_rejects_keeps_its_message_code_and_param(adapter, fake) -> None:
+    fake.fail_next(1, "400")
+    with pytest.raises(UpstreamRejected) as caught:
+        await adapter.chat("m", BODY)
+    err = caught.value
+    assert not err.retryable
+    assert (err.status, err.code, err.param) == (400, "invalid_value", "temperature")
+    assert err.message == "Invalid value for 'temperature'."
+    await adapter.aclose()
+
+
+async def test_nothing_listening_is_unavailable() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    adapter = OpenAIAdapter("gone", ProviderConfig(base_url=f"http://127.0.0.1:{port}/v1", timeout_s=1))
+    with pytest.raises(ProviderUnavailable):
+        await adapter.chat("m", BODY)
+    await adapter.aclose()
+
+
+async def test_stream_yields_chunks_until_done(adapter, fake) -> None:
+    chunks = [c async for c in adapter.chat_stream("m", {**BODY, "stream_options": {"include_usage": True}})]
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert text == "Hello from up."
+    assert chunks[-1]["usage"]["total_tokens"] > 0
+    assert fake.last.body["stream"] is True
+    await adapter.aclose()
+
+
+async def test_stream_that_fails_to_start_raises_before_the_first_chunk(adapter, fake) -> None:
+    fake.fail_next(1, "429")
+    stream = adapter.chat_stream("m", BODY)
+    with pytest.raises(ProviderRateLimited):
+        await anext(stream)
+    await adapter.aclose()
+
+
+@pytest.mark.parametrize("kind", ["drop_after", "error_event"])
+async def test_stream_broken_midway_raises_after_what_arrived(adapter, fake, kind) -> None:
+    fake.fail_next(1, kind, after_chunks=2)
+    received = []
+    with pytest.raises(ProviderFailed):
+        async for chunk in adapter.chat_stream("m", BODY):
+            received.append(chunk)
+    assert len(received) == 2
+    await adapter.aclose()
