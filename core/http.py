@@ -3,9 +3,10 @@ rendering of a GatewayError in the endpoint family's own wire format."""
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.requests import Request
@@ -20,6 +21,9 @@ ErrorRenderer = Callable[[GatewayError], bytes]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+# Request ids: a random per-process prefix and a counter; unique without a syscall per request.
+_ID_PREFIX = "req_" + os.urandom(8).hex()
+_ID_COUNTER = itertools.count(1)
 
 
 class RequestIdMiddleware:
@@ -41,7 +45,7 @@ class RequestIdMiddleware:
                     request_id = candidate
                 break
         if request_id is None:
-            request_id = "req_" + uuid.uuid4().hex
+            request_id = f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
 

@@ -2,8 +2,9 @@
 
 from mangum import Mangum
 
-from handlers.wiring import app_for, deployed_gateway
+from handlers.wiring import app_for, deployed_gateway, settle_heap
 
 gateway = deployed_gateway()
 app = app_for(gateway, ["models"])
 handler = Mangum(app, lifespan="off")
+settle_heap()

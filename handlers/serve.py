@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
@@ -16,9 +14,9 @@ from core.config import Config
 from core.gateway import Gateway
 from core.keys import new_key
 from core.storage.dynamo import DynamoDB
-from core.storage.embedded import CREDENTIALS, EmbeddedDynamoDB
+from core.storage.embedded import CREDENTIALS, EmbeddedProcess
 from core.storage.tables import table_names
-from handlers.wiring import GROUPS, app_for, build_gateway
+from handlers.wiring import GROUPS, app_for, build_gateway, settle_heap
 
 AWS_CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
                             "AWS_WEB_IDENTITY_TOKEN_FILE")
@@ -30,7 +28,7 @@ class Local:
 
     gateway: Gateway
     app: Starlette
-    embedded: EmbeddedDynamoDB | None
+    embedded: EmbeddedProcess | None
     generated_key: str | None
 
     def close(self) -> None:
@@ -38,7 +36,7 @@ class Local:
             self.embedded.stop()
 
 
-def storage(environ: dict[str, str] | os._Environ[str] = os.environ) -> tuple[DynamoDB, EmbeddedDynamoDB | None]:
+def storage(environ: dict[str, str] | os._Environ[str] = os.environ) -> tuple[DynamoDB, EmbeddedProcess | None]:
     """DynamoDB at APEX_DYNAMODB_ENDPOINT, else the AWS account in the environment, else embedded."""
     names = table_names(environ)
     region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
@@ -46,28 +44,17 @@ def storage(environ: dict[str, str] | os._Environ[str] = os.environ) -> tuple[Dy
         return DynamoDB(names, endpoint, region), None
     if any(environ.get(v) for v in AWS_CREDENTIAL_VARIABLES):
         return DynamoDB(names, None, region), None
-    embedded = EmbeddedDynamoDB()
+    embedded = EmbeddedProcess()
     return DynamoDB(names, embedded.start(), region, credentials=CREDENTIALS), embedded
 
 
-def local_gateway(config: Config, db: DynamoDB, embedded: EmbeddedDynamoDB | None = None) -> Local:
+def local_gateway(config: Config, db: DynamoDB, embedded: EmbeddedProcess | None = None) -> Local:
     gw = build_gateway(config, db)
     generated = None
     if not config.keys:
         generated = new_key()
         gw.auth.add_static(generated, plan="unlimited", name="local")
-    app = app_for(gw, GROUPS)
-    inner = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if embedded is not None:
-            await db.ensure_tables()
-        async with inner(app):
-            yield
-
-    app.router.lifespan_context = lifespan
-    return Local(gw, app, embedded, generated)
+    return Local(gw, app_for(gw, GROUPS), embedded, generated)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -92,9 +79,10 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8000) -> None:
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     print(f"Apex Gateway on http://{shown}:{bound_port}/v1", flush=True)
     if embedded is not None:
-        print(f"Storage: embedded DynamoDB at {embedded.url} (in memory)", flush=True)
+        print(f"Storage: embedded DynamoDB at {embedded.url} (in memory, in a child process)", flush=True)
     if local.generated_key:
         print(f"No key configured; use this local key: {local.generated_key}", flush=True)
+    settle_heap()
     server = uvicorn.Server(uvicorn.Config(
         local.app, loop="uvloop", http="httptools", lifespan="on", access_log=False, log_level="warning",
         timeout_graceful_shutdown=5,

@@ -7,17 +7,15 @@ model name; only errors and stream framing need work.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 
-import httpx
 import orjson
 
 from core.config import ProviderConfig
-from core.errors import ProviderError, ProviderFailed, ProviderTimeout
+from core.errors import ProviderError, ProviderFailed
 from core.sse import read_events
 from core.types import JSON
-from providers.http import pooled_client, status_error, transport_errors
+from providers.http import HttpClient, status_error
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -39,54 +37,41 @@ def error_fields(content: bytes) -> tuple[str, str | None, str | None]:
 
 
 class OpenAIAdapter:
-    def __init__(self, name: str, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, name: str, config: ProviderConfig, client: HttpClient | None = None) -> None:
         self.name = name
         self._url = (config.base_url or DEFAULT_BASE_URL).rstrip("/") + "/chat/completions"
-        self._timeout = config.timeout_s
-        self._client = client or pooled_client(config.timeout_s)
+        self._client = client or HttpClient(name, config.timeout_s)
         self._headers = {"content-type": "application/json", "accept": "application/json", **config.headers}
         if key := config.api_key():
             self._headers["authorization"] = f"Bearer {key}"
+        self._stream_headers = {**self._headers, "accept": "text/event-stream"}
 
-    def _error(self, response: httpx.Response, content: bytes) -> ProviderError:
+    def _error(self, status: int, headers: Mapping[str, str], content: bytes) -> ProviderError:
         message, code, param = error_fields(content)
-        return status_error(self.name, response.status_code, message, code, param, response.headers)
+        return status_error(self.name, status, message, code, param, headers)
 
     async def chat(self, model: str, body: JSON) -> JSON:
-        payload = orjson.dumps({**body, "model": model})
-        with transport_errors(self.name):
-            try:
-                async with asyncio.timeout(self._timeout):
-                    response = await self._client.post(self._url, content=payload, headers=self._headers)
-            except TimeoutError as exc:
-                raise ProviderTimeout(f"{self.name}: no answer within {self._timeout:g}s",
-                                      provider=self.name) from exc
-        if response.status_code != 200:
-            raise self._error(response, response.content)
+        answer = await self._client.post(self._url, orjson.dumps({**body, "model": model}), self._headers)
+        if answer.status != 200:
+            raise self._error(answer.status, answer.headers, answer.body)
         try:
-            answer = orjson.loads(response.content)
+            completion = orjson.loads(answer.body)
         except orjson.JSONDecodeError as exc:
             raise ProviderFailed(f"{self.name}: answer is not JSON", provider=self.name) from exc
-        if not isinstance(answer, dict) or "choices" not in answer:
+        if not isinstance(completion, dict) or "choices" not in completion:
             raise ProviderFailed(f"{self.name}: answer is not a chat completion", provider=self.name)
-        return answer
+        return completion
 
     async def chat_stream(self, model: str, body: JSON) -> AsyncGenerator[JSON, None]:
         payload = orjson.dumps({**body, "model": model, "stream": True})
-        request = self._client.build_request("POST", self._url, content=payload,
-                                             headers={**self._headers, "accept": "text/event-stream"})
-        with transport_errors(self.name):
-            response = await self._client.send(request, stream=True)
-            try:
-                if response.status_code != 200:
-                    raise self._error(response, await response.aread())
-                async for event in read_events(response.aiter_bytes()):
-                    if event.data == "[DONE]":
-                        return
-                    yield _parse_chunk(self.name, event.data)
-                raise ProviderFailed(f"{self.name}: stream ended before [DONE]", provider=self.name)
-            finally:
-                await response.aclose()
+        async with self._client.stream(self._url, payload, self._stream_headers) as answer:
+            if answer.status != 200:
+                raise self._error(answer.status, answer.headers, await answer.read())
+            async for event in read_events(answer.chunks()):
+                if event.data == "[DONE]":
+                    return
+                yield _parse_chunk(self.name, event.data)
+            raise ProviderFailed(f"{self.name}: stream ended before [DONE]", provider=self.name)
 
     async def aclose(self) -> None:
         await self._client.aclose()

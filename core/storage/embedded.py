@@ -1,12 +1,18 @@
-"""An embedded DynamoDB for `apex serve` and the tests: moto's server on a loopback port, in this process.
+"""An embedded DynamoDB for `apex serve` and the tests: moto's server on a loopback port.
 
 moto's werkzeug app serves each request on its own thread without a lock of its own, so a
 conditional UpdateItem under contention can let more through than DynamoDB would. Every request
 here runs under one lock, which makes local behaviour as exact as the real service's.
+
+`apex serve` runs it in a child process (`EmbeddedProcess`): moto's request handling is Python
+that would otherwise take the gateway's GIL, and its 60 MB of modules would sit in the gateway's
+heap, where every garbage collection walks them. The child exits when its parent does.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -50,6 +56,21 @@ class EmbeddedDynamoDB:
         self._thread.start()
         return self.url
 
+    def create_tables(self) -> None:
+        """The gateway's tables, created here with moto's own boto3 so the gateway never has to."""
+        import boto3
+
+        from core.storage.tables import TABLES, create_table_request, table_names
+
+        client = boto3.client("dynamodb", endpoint_url=self.url, region_name="us-east-1",
+                              aws_access_key_id=CREDENTIALS[0], aws_secret_access_key=CREDENTIALS[1])
+        names = table_names()
+        for spec in TABLES:
+            client.create_table(**create_table_request(spec, names[spec.logical]))
+            if spec.ttl_attribute:
+                client.update_time_to_live(TableName=names[spec.logical], TimeToLiveSpecification={
+                    "Enabled": True, "AttributeName": spec.ttl_attribute})
+
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
@@ -61,3 +82,39 @@ class EmbeddedDynamoDB:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+class EmbeddedProcess:
+    """The embedded DynamoDB in a child process, tables created; its URL is known once `start` returns."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def start(self) -> str:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "core.storage.embedded"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self._process.stdout is not None
+        self.url = self._process.stdout.readline().strip()
+        if not self.url.startswith("http://"):
+            raise RuntimeError("the embedded DynamoDB did not start")
+        return self.url
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            self._process.wait(10)
+
+
+def main() -> None:
+    """Serve until standard input closes, which happens when the parent exits for any reason."""
+    server = EmbeddedDynamoDB()
+    url = server.start()
+    server.create_tables()
+    print(url, flush=True)
+    sys.stdin.read()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
