@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 
 COMPLETION = json.dumps({
     "id": "chatcmpl-bench", "object": "chat.completion", "created": 1700000000, "model": "bench",
@@ -31,7 +32,8 @@ def chunk(data: bytes) -> bytes:
 
 
 def sse(index: int) -> bytes:
-    delta = {"role": "assistant", "content": ""} if index == 0 else {"content": f" word{index}"}
+    """Chunk `index`; its text carries the wall-clock time it was sent, for per-chunk delays."""
+    delta = {"role": "assistant", "content": ""} if index == 0 else {"content": f" w{index}@t{time.time_ns()}"}
     event = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000, "model": "bench",
              "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
     return b"data: " + json.dumps(event).encode() + b"\n\n"

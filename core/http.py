@@ -3,11 +3,12 @@ rendering of a GatewayError in the endpoint family's own wire format."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -90,6 +91,49 @@ async def _refuse(stream: AsyncIterator[bytes], limit: int, declared: int | None
     whole = drained <= DRAIN_LIMIT
     return RequestError(f"Request too large. Maximum size: {limit // (1024 * 1024)}MB",
                         code="request_too_large", status=413, headers=None if whole else {"connection": "close"})
+
+
+class EventStream(Response):
+    """A streamed response: each chunk is sent as it is produced, and when the client goes away
+    the producer is stopped at once (closing it cancels the upstream request), even while it
+    waits on a silent upstream. Leaner than Starlette's StreamingResponse, whose task group costs
+    more than the rest of the streaming path."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, body: AsyncGenerator[bytes, None], headers: dict[str, str] | None = None) -> None:
+        self.body_iterator = body
+        self.status_code = 200
+        self.background = None
+        self.init_headers(headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        producer = asyncio.current_task()
+        assert producer is not None
+        state = {"finished": False, "gone": False}
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            if not state["finished"]:
+                state["gone"] = True
+                producer.cancel()
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            async for chunk in self.body_iterator:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            state["finished"] = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not state["gone"]:
+                raise
+            producer.uncancel()
+        finally:
+            state["finished"] = True
+            watcher.cancel()
+            await self.body_iterator.aclose()
 
 
 def json_response(payload: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:

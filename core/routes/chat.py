@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from core import sse
@@ -18,7 +18,7 @@ from core.checks import parse_chat, upstream_body
 from core.errors import GatewayError, ProviderFailed, RequestError, openai_error_bytes
 from core.fallback import Outcome, first_success
 from core.gateway import Gateway
-from core.http import endpoint, json_response, read_body
+from core.http import EventStream, endpoint, json_response, read_body
 from core.tokens import exceeds_window
 from core.types import JSON, ChatAdapter
 
@@ -77,10 +77,10 @@ async def _stream(gw: Gateway, resolution: Resolution, upstream: JSON, fallback:
     if first is not None:
         first["_routing"] = routing_info(resolution, outcome)
         first["_optimization"] = NO_OPTIMIZATION
-    return StreamingResponse(_sse_body(first, chunks), media_type="text/event-stream", headers=SSE_HEADERS)
+    return EventStream(_sse_body(first, chunks), headers=SSE_HEADERS)
 
 
-async def _sse_body(first: JSON | None, chunks: AsyncGenerator[JSON, None]) -> AsyncIterator[bytes]:
+async def _sse_body(first: JSON | None, chunks: AsyncGenerator[JSON, None]) -> AsyncGenerator[bytes, None]:
     """Chunks as they arrive; a failure after the first byte ends the stream with an error event
     in OpenAI's format (the SDK raises it), never a silent truncation or a false [DONE]."""
     try:
