@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PEERS = ROOT / "bench" / ".peers"
 GATEWAY_CPU, LOAD_CPU = "0", "1"
 CONNECTIONS = (1, 16, 64)
-KEY = "sk-bench-0123456789"
+KEY = "sk-bench-6f1d2c9a8b7e4f3a0c5d6e7f8a9b0c1d"
 PROMPT = {"model": "bench", "messages": [{"role": "user", "content": "Hello, how are you?"}]}
 STREAM_CHUNKS, CHUNK_DELAY_MS, STREAM_REQUESTS = 20, 10, 30
 
@@ -203,7 +203,7 @@ def litellm(upstream: str) -> Target:
                       f"      api_base: {upstream}\n      api_key: sk-upstream\n")
     return Target("litellm", [str(venv / "bin" / "litellm"), "--config", str(config), "--port", str(port),
                               "--num_workers", "1"], f"http://127.0.0.1:{port}/v1",
-                  {"Authorization": f"Bearer {KEY}"}, {"LITELLM_LOG": "ERROR"})
+                  {"Authorization": f"Bearer {KEY}"}, {"LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": KEY})
 
 
 def portkey(upstream: str) -> Target:
@@ -212,10 +212,25 @@ def portkey(upstream: str) -> Target:
     if not server.exists():
         prefix.mkdir(parents=True, exist_ok=True)
         subprocess.run(["npm", "install", "--silent", "--prefix", str(prefix), "@portkey-ai/gateway"], check=True)
+    patch_portkey(server)
     port = free_port()
     return Target("portkey", ["node", str(server), f"--port={port}"], f"http://127.0.0.1:{port}/v1",
                   {"Authorization": "Bearer sk-upstream", "x-portkey-provider": "openai",
                    "x-portkey-custom-host": upstream})
+
+
+# Portkey 1.15.2 on Node 20 appends headers to the upstream fetch Response, whose headers are
+# immutable for streams: every streaming request fails with "TypeError: immutable". In the scratch
+# copy only, give the Response mutable headers before that.
+PORTKEY_BUG = "this.updateHeaders(i,n.cacheStatus,o)"
+PORTKEY_FIX = ("(i=new Response(i.body,{status:i.status,statusText:i.statusText,headers:new Headers(i.headers)}),"
+               "this.updateHeaders(i,n.cacheStatus,o))")
+
+
+def patch_portkey(server: Path) -> None:
+    source = server.read_text()
+    if PORTKEY_BUG in source and PORTKEY_FIX not in source:
+        server.write_text(source.replace(PORTKEY_BUG, PORTKEY_FIX, 1))
 
 
 TARGETS = {"apex": apex, "thin": thin, "litellm": litellm, "portkey": portkey}

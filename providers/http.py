@@ -4,6 +4,9 @@ translated into core's error tree once, here at the boundary.
 aiohttp directly, not httpx: measured on one core at 64 connections (bench/README.md), a thin proxy
 does 6,750 rps on aiohttp, 3,970 through httpx-aiohttp's transport called bare, 3,060 through
 `httpx.AsyncClient` on that transport and 610 on httpx's own pool (encode/httpx#3215).
+
+aiohttp is imported on first use, not at import: it costs ~100 ms (it builds two SSL contexts),
+which a Lambda function that never calls an upstream should not pay at cold start.
 """
 
 from __future__ import annotations
@@ -13,8 +16,7 @@ import email.utils
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from core.errors import (
     ProviderError,
@@ -24,6 +26,9 @@ from core.errors import (
     ProviderUnavailable,
     UpstreamRejected,
 )
+
+if TYPE_CHECKING:
+    import aiohttp
 
 # Upstream statuses that are about the request itself: every route would refuse it the same way.
 REJECTED = frozenset({400, 413, 422})
@@ -42,28 +47,36 @@ class HttpClient:
 
     def __init__(self, provider: str, timeout_s: float, connect_timeout_s: float = 10.0) -> None:
         self.provider = provider
-        connect = min(timeout_s, connect_timeout_s)
-        # A buffered answer must be whole within timeout_s; a stream must start, and keep
-        # producing, within timeout_s between reads, however long it runs in all.
-        self._whole = aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect)
-        self._streaming = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=timeout_s)
+        self._timeout_s = timeout_s
+        self._connect_s = min(timeout_s, connect_timeout_s)
         self._session: aiohttp.ClientSession | None = None
+        self._whole: Any = None
+        self._streaming: Any = None
 
     def _pool(self) -> aiohttp.ClientSession:
         if self._session is None:
+            import aiohttp
+
+            # A buffered answer must be whole within timeout_s; a stream must start, and keep
+            # producing, within timeout_s between reads, however long it runs in all.
+            self._whole = aiohttp.ClientTimeout(total=self._timeout_s, sock_connect=self._connect_s)
+            self._streaming = aiohttp.ClientTimeout(total=None, sock_connect=self._connect_s,
+                                                    sock_read=self._timeout_s)
             connector = aiohttp.TCPConnector(limit=1000, keepalive_timeout=30, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
         return self._session
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Answer:
+        pool = self._pool()
         with transport_errors(self.provider):
-            async with self._pool().post(url, data=body, headers=headers, timeout=self._whole) as response:
+            async with pool.post(url, data=body, headers=headers, timeout=self._whole) as response:
                 return Answer(response.status, response.headers, await response.read())
 
     @contextlib.asynccontextmanager
     async def stream(self, url: str, body: bytes, headers: Mapping[str, str]) -> AsyncIterator[StreamingAnswer]:
+        pool = self._pool()
         with transport_errors(self.provider):
-            async with self._pool().post(url, data=body, headers=headers, timeout=self._streaming) as response:
+            async with pool.post(url, data=body, headers=headers, timeout=self._streaming) as response:
                 yield StreamingAnswer(self.provider, response)
 
     async def aclose(self) -> None:
@@ -93,6 +106,8 @@ class StreamingAnswer:
 @contextlib.contextmanager
 def transport_errors(provider: str) -> Iterator[None]:
     """Translate what the network can throw into ProviderErrors, chained to the original."""
+    import aiohttp  # already loaded by the request this guards
+
     try:
         yield
     except ProviderError:
