@@ -27,6 +27,10 @@ lint: $(VENV)/.dev
 test: $(VENV)/.dev lint
 	$(BIN)/pytest -n 2
 
+bench: $(VENV)/.dev
+	$(BIN)/python bench/run.py --rounds 3 --duration 8
+	$(BIN)/python bench/coldstart.py
+
 clean:
 	rm -rf $(VENV) .aws-sam
 

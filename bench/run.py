@@ -283,11 +283,29 @@ def table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def soak(upstream_url: str, seconds: int) -> None:
+    """Load at 64 connections for `seconds`, RSS read after every 30 s slice: memory must stay flat."""
+    target = apex(upstream_url)
+    target.start()
+    samples, requests = [target.rss_mib()], 0.0
+    try:
+        for _ in range(max(1, seconds // 30)):
+            requests += wrk(target, 64, 30)["rps"] * 30
+            samples.append(target.rss_mib())
+    finally:
+        target.stop()
+    print(f"soak: {seconds} s at 64 connections, {requests:,.0f} requests; RSS MiB every 30 s: "
+          + ", ".join(f"{m:.1f}" for m in samples))
+    print(f"RSS after the first slice {samples[1]:.1f} MiB, at the end {samples[-1]:.1f} MiB, "
+          f"max {max(samples):.1f} MiB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--targets", default="apex,thin,litellm,portkey")
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per connection count")
     parser.add_argument("--rounds", type=int, default=1, help="repeat and report medians")
+    parser.add_argument("--soak", type=int, default=0, help="instead: apex under load this long, RSS sampled")
     args = parser.parse_args()
     ensure_wrk()
     up_port = free_port()
@@ -298,6 +316,9 @@ def main() -> None:
     upstream.stdout.readline()
     upstream_url = f"http://127.0.0.1:{up_port}/v1"
     try:
+        if args.soak:
+            soak(upstream_url, args.soak)
+            return
         rounds: list[dict[str, dict[str, float]]] = []
         for _ in range(args.rounds):
             direct = Target("direct", [], upstream_url)
