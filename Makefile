@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: serve test lint bench clean
+SAM_VENV := .venv-sam
+SAM      := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+
+.PHONY: serve test lint sam-check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +27,16 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: $(VENV)/.dev lint
+# The SAM CLI lives in its own environment: it pins a boto3 that aioboto3 cannot share.
+$(SAM_VENV)/bin/sam:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli
+
+sam-check: $(SAM_VENV)/bin/sam
+	$(SAM) validate --lint --region us-east-1
+	$(SAM) build --region us-east-1
+
+test: $(VENV)/.dev $(SAM_VENV)/bin/sam lint sam-check
 	$(BIN)/pytest -n 2
 
 bench: $(VENV)/.dev
@@ -32,17 +44,18 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/coldstart.py
 
 clean:
-	rm -rf $(VENV) .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam
 
-# `sam build` (BuildMethod: makefile): functions get only our code, compiled to bytecode by the
-# runtime's own Python (SAM needs it on PATH, as for any python3.12 function); the layer gets the
-# dependencies listed in pyproject.toml, as wheels for Amazon Linux 2023 (glibc 2.34).
-LAMBDA_PYTHON ?= python3.12
+# `sam build` (BuildMethod: makefile): functions get only our code, compiled to bytecode; the layer
+# gets the dependencies listed in pyproject.toml, as wheels for Amazon Linux 2023 (glibc 2.34).
+# The runtime's Python compiles the bytecode: python3.12 if it runs here (pyenv's is found too),
+# else this machine's python3, whose bytecode Lambda ignores (a slower cold start).
+LAMBDA_PYTHON ?= $(firstword $(foreach p,$(shell command -v python3.12) $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12),$(if $(shell $(p) -c 'print(1)' 2>/dev/null),$(p))) python3)
 LAMBDA_PIP := $(foreach p,manylinux2014 manylinux_2_17 manylinux_2_28 manylinux_2_34,--platform $(p)_x86_64) \
 	--implementation cp --python-version 3.12 --only-binary=:all:
 
 build-ChatFunction build-ModelsFunction:
-	cp -r core providers handlers $(ARTIFACTS_DIR)/
+	cp -rp core providers handlers $(ARTIFACTS_DIR)/
 	if [ -f apex.toml ]; then cp apex.toml $(ARTIFACTS_DIR)/; fi
 	find $(ARTIFACTS_DIR) -name __pycache__ -prune -exec rm -rf {} +
 	$(LAMBDA_PYTHON) -m compileall -q --invalidation-mode unchecked-hash $(ARTIFACTS_DIR)

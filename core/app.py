@@ -38,6 +38,15 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(GatewayError("The gateway failed to handle this request"))
 
 
+def with_unprefixed_twins(routes: Iterable[BaseRoute]) -> list[BaseRoute]:
+    """Every `/v1/...` route also answers without the prefix: behind API Gateway's `v1` stage the
+    path arrives without it, through a Function URL or `apex serve` with it."""
+    routes = list(routes)
+    twins = [Route(r.path.removeprefix("/v1"), r.endpoint, methods=r.methods, name=f"{r.name}-unprefixed")
+             for r in routes if isinstance(r, Route) and r.path.startswith("/v1/")]
+    return [*routes, *twins]
+
+
 def build_app(gw: Gateway, routes: Iterable[BaseRoute]) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -45,7 +54,7 @@ def build_app(gw: Gateway, routes: Iterable[BaseRoute]) -> Starlette:
         await gw.aclose()
 
     return Starlette(
-        routes=[Route("/health", health, methods=["GET"]), *routes],
+        routes=[Route("/health", health, methods=["GET"]), *with_unprefixed_twins(routes)],
         middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
         lifespan=lifespan,

@@ -93,6 +93,21 @@ async def _refuse(stream: AsyncIterator[bytes], limit: int, declared: int | None
                         code="request_too_large", status=413, headers=None if whole else {"connection": "close"})
 
 
+# ASGI trailers (the `http.response.trailers` extension) that tell a server which supports them that
+# a stream failed after its first byte; the Lambda runtime turns them into Lambda's error trailers.
+ERROR_CODE_TRAILER = "apex-error-code"
+ERROR_MESSAGE_TRAILER = "apex-error-message"
+
+
+class StreamAborted(Exception):
+    """Raised by a stream's body once it has written its in-band error event: the response ends
+    there, and the error also travels in the trailers where the server supports them."""
+
+    def __init__(self, error: GatewayError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 class EventStream(Response):
     """A streamed response: each chunk is sent as it is produced, and when the client goes away
     the producer is stopped at once (closing it cancels the upstream request), even while it
@@ -110,6 +125,7 @@ class EventStream(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         producer = asyncio.current_task()
         assert producer is not None
+        trailers = "http.response.trailers" in scope.get("extensions", {})
         state = {"finished": False, "gone": False}
 
         async def watch() -> None:
@@ -120,12 +136,21 @@ class EventStream(Response):
                 producer.cancel()
 
         watcher = asyncio.ensure_future(watch())
+        failure: GatewayError | None = None
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            async for chunk in self.body_iterator:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers,
+                        "trailers": trailers})
+            try:
+                async for chunk in self.body_iterator:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except StreamAborted as aborted:
+                failure = aborted.error
             state["finished"] = True
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if trailers:
+                failed = [(ERROR_CODE_TRAILER.encode(), failure.code.encode()),
+                          (ERROR_MESSAGE_TRAILER.encode(), failure.message.encode())] if failure else []
+                await send({"type": "http.response.trailers", "headers": failed, "more_trailers": False})
         except asyncio.CancelledError:
             if not state["gone"]:
                 raise

@@ -1,10 +1,9 @@
-"""Lambda function: `POST /v1/chat/completions`."""
+"""Lambda function (streaming): `POST /v1/chat/completions`."""
 
-from mangum import Mangum
-
+from core.lambda_runtime import StreamingHandler
 from handlers.wiring import app_for, deployed_gateway, settle_heap
 
 gateway = deployed_gateway()
 app = app_for(gateway, ["chat"])
-handler = Mangum(app, lifespan="off")
+handler = StreamingHandler(app)
 settle_heap()

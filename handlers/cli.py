@@ -22,6 +22,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
     serve(_config(args.config), args.host, args.port)
 
 
+def cmd_invoke(args: argparse.Namespace) -> None:
+    from handlers.invoke import run
+
+    if args.config:
+        _config(args.config)      # a bad file stops here, named, before anything starts
+    raise SystemExit(run(args.function, args.event, args.config, args.template))
+
+
 def cmd_routes(args: argparse.Namespace) -> None:
     config = _config(args.config)
     rows = [("MODEL", "TYPE", "ROUTES", "PRICE IN/OUT $/1M", "QUALITY", "CONTEXT")]
@@ -45,6 +53,13 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--config")
     serve.set_defaults(run=cmd_serve)
+
+    invoke = commands.add_parser("invoke", help="run one Lambda function of template.yaml on an event, locally")
+    invoke.add_argument("function", help="the function's logical id in template.yaml, e.g. ChatFunction")
+    invoke.add_argument("-e", "--event", required=True, help="the event, a JSON file (see events/)")
+    invoke.add_argument("--config")
+    invoke.add_argument("--template", default="template.yaml")
+    invoke.set_defaults(run=cmd_invoke)
 
     routes = commands.add_parser("routes", help="print the model table")
     routes.add_argument("--config")

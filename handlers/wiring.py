@@ -17,6 +17,7 @@ from core.gateway import Gateway
 from core.keys import Authenticator
 from core.routes.chat import chat_routes
 from core.routes.models import models_routes
+from core.secrets import load_provider_keys
 from core.storage.dynamo import DynamoDB, DynamoKeyStore
 from core.storage.tables import table_names
 from providers import build_adapters
@@ -49,10 +50,13 @@ def app_for(gw: Gateway, groups: Iterable[str]) -> Starlette:
 
 
 def deployed_gateway() -> Gateway:
-    """A Lambda function's gateway: config bundled or from APEX_CONFIG, tables named by the template."""
+    """A Lambda function's gateway: config bundled or from APEX_CONFIG, provider keys from the
+    environment or the secrets the template names, tables named by the template."""
+    config = load_config()
+    load_provider_keys(config)
     db = DynamoDB(table_names(), endpoint_url=os.environ.get("APEX_DYNAMODB_ENDPOINT"),
                   region=os.environ.get("AWS_REGION"))
-    return build_gateway(load_config(), db)
+    return build_gateway(config, db)
 
 
 def settle_heap() -> None:

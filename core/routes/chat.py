@@ -18,7 +18,7 @@ from core.checks import parse_chat, upstream_body
 from core.errors import GatewayError, ProviderFailed, RequestError, openai_error_bytes
 from core.fallback import Outcome, first_success
 from core.gateway import Gateway
-from core.http import EventStream, endpoint, json_response, read_body
+from core.http import EventStream, StreamAborted, endpoint, json_response, read_body
 from core.tokens import exceeds_window
 from core.types import JSON, ChatAdapter
 
@@ -92,8 +92,11 @@ async def _sse_body(first: JSON | None, chunks: AsyncGenerator[JSON, None]) -> A
     except GatewayError as err:
         log.warning("stream broke after its first chunk: %s", err.message)
         yield sse.encode(openai_error_bytes(err))
-    except Exception:
+        raise StreamAborted(err) from err
+    except Exception as exc:
         log.exception("stream failed")
-        yield sse.encode(openai_error_bytes(ProviderFailed("The stream failed inside the gateway")))
+        failed = ProviderFailed("The stream failed inside the gateway")
+        yield sse.encode(openai_error_bytes(failed))
+        raise StreamAborted(failed) from exc
     finally:
         await chunks.aclose()

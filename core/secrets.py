@@ -1,0 +1,65 @@
+"""Provider keys from Secrets Manager or SSM Parameter Store, read once per cold start.
+
+A provider's key lives in the variable its `api_key_env` names. On Lambda the template can name a
+Secrets Manager secret (`APEX_PROVIDER_KEYS_SECRET`, a JSON object of variable → key) and/or an
+SSM path (`APEX_PROVIDER_KEYS_SSM_PATH`, SecureString parameters named after the variables). A
+variable that is already set wins; the rest are filled from there. Values are never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import MutableMapping
+from typing import Any
+
+from core.config import Config
+
+SECRET_VARIABLE = "APEX_PROVIDER_KEYS_SECRET"
+SSM_PATH_VARIABLE = "APEX_PROVIDER_KEYS_SSM_PATH"
+
+
+class SecretsError(Exception):
+    """Stops a cold start: the named secret or path could not be read (the reason, never a value)."""
+
+
+def _from_secret(client: Any, secret_id: str) -> dict[str, str]:
+    value = client.get_secret_value(SecretId=secret_id)["SecretString"]
+    try:
+        keys = json.loads(value)
+    except json.JSONDecodeError:
+        raise SecretsError(f"secret {secret_id!r} is not a JSON object of variable names to keys") from None
+    if not isinstance(keys, dict):
+        raise SecretsError(f"secret {secret_id!r} is not a JSON object of variable names to keys")
+    return {str(k): str(v) for k, v in keys.items()}
+
+
+def _from_ssm(client: Any, path: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for page in client.get_paginator("get_parameters_by_path").paginate(Path=path, WithDecryption=True):
+        for parameter in page["Parameters"]:
+            found[parameter["Name"].rsplit("/", 1)[-1]] = parameter["Value"]
+    return found
+
+
+def load_provider_keys(config: Config, environ: MutableMapping[str, str] = os.environ) -> list[str]:
+    """Fill unset key variables from the named secret and path; returns the names it filled."""
+    missing = {p.api_key_env for p in config.providers.values() if p.api_key_env and not environ.get(p.api_key_env)}
+    secret_id, path = environ.get(SECRET_VARIABLE), environ.get(SSM_PATH_VARIABLE)
+    if not missing or not (secret_id or path):
+        return []
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    found: dict[str, str] = {}
+    try:
+        if path:
+            found.update(_from_ssm(boto3.client("ssm"), path))
+        if secret_id:
+            found.update(_from_secret(boto3.client("secretsmanager"), secret_id))
+    except (BotoCoreError, ClientError) as exc:
+        raise SecretsError(f"could not read provider keys: {type(exc).__name__}: {exc}") from None
+    filled = sorted(name for name in missing if name in found)
+    for name in filled:
+        environ[name] = found[name]
+    return filled

@@ -1,0 +1,101 @@
+"""template.yaml as SAM turns it into CloudFormation, held to the code: streaming routes are streaming
+integrations, every handler module is a function with a sample event, the tables match the code."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.storage.tables import TABLES
+from handlers.invoke import load_template
+
+ROOT = Path(__file__).resolve().parents[1]
+SAM_PYTHON = Path(os.environ.get("APEX_SAM_PYTHON", ROOT / ".venv-sam" / "bin" / "python"))
+STREAMING = {"ChatFunction"}
+NOT_FUNCTIONS = {"__init__", "cli", "serve", "wiring", "invoke", "runtime_api"}
+
+
+@pytest.fixture(scope="module")
+def cloudformation() -> dict[str, Any]:
+    assert SAM_PYTHON.exists(), f"{SAM_PYTHON} is missing: `make test` installs the SAM CLI there"
+    out = subprocess.run([str(SAM_PYTHON), str(ROOT / "tests" / "tools" / "sam_translate.py"),
+                          str(ROOT / "template.yaml")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return dict(json.loads(out.stdout))
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(ROOT / "template.yaml")
+
+
+def integrations(cloudformation: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    paths = cloudformation["Resources"]["Api"]["Properties"]["Body"]["paths"]
+    return {(path, method): spec["x-amazon-apigateway-integration"]
+            for path, methods in paths.items() for method, spec in methods.items()}
+
+
+def function_of(integration: dict[str, Any]) -> str:
+    uri = json.dumps(integration["uri"])
+    return uri.split("${")[2].split(".Arn")[0]
+
+
+def test_streaming_routes_are_streaming_integrations(cloudformation) -> None:
+    routes = integrations(cloudformation)
+    assert routes
+    for (path, method), integration in routes.items():
+        function = function_of(integration)
+        uri = json.dumps(integration["uri"])
+        if function in STREAMING:
+            assert integration.get("responseTransferMode") == "STREAM", (path, method)
+            assert "/2021-11-15/functions/" in uri and uri.endswith('/response-streaming-invocations"}'), uri
+            assert integration["timeoutInMillis"] == 900000
+        else:
+            assert "responseTransferMode" not in integration, (path, method)
+            assert uri.endswith('/invocations"}'), uri
+
+
+def test_streaming_functions_start_the_streaming_runtime_and_have_a_streaming_url(template, cloudformation) -> None:
+    wrapper = ROOT / "handlers" / "stream_runtime"
+    assert wrapper.stat().st_mode & stat.S_IXUSR
+    for name in STREAMING:
+        variables = template["Resources"][name]["Properties"]["Environment"]["Variables"]
+        assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == "/var/task/handlers/stream_runtime"
+        assert cloudformation["Resources"][f"{name}Url"]["Properties"]["InvokeMode"] == "RESPONSE_STREAM"
+
+
+def test_every_handler_module_is_a_function_with_a_sample_event(template) -> None:
+    functions = {props["Properties"]["Handler"].split(".")[1]: name
+                 for name, props in template["Resources"].items() if props["Type"] == "AWS::Serverless::Function"}
+    modules = {p.stem for p in (ROOT / "handlers").glob("*.py")} - NOT_FUNCTIONS
+    assert modules == set(functions)
+    for module in modules:
+        assert (ROOT / "events" / f"{module}.json").is_file(), module
+
+
+def test_tables_match_the_code(template) -> None:
+    resources = template["Resources"]
+    for spec in TABLES:
+        table = resources[f"{spec.logical.capitalize()}Table"]["Properties"]
+        keys = {k["KeyType"]: k["AttributeName"] for k in table["KeySchema"]}
+        assert keys.get("HASH") == spec.hash_key and keys.get("RANGE") == spec.range_key
+        assert table["BillingMode"] == "PAY_PER_REQUEST"
+        indexes = {(index["IndexName"], index["KeySchema"][0]["AttributeName"])
+                   for index in table.get("GlobalSecondaryIndexes", [])}
+        assert indexes == set(spec.indexes)
+        ttl = table.get("TimeToLiveSpecification", {}).get("AttributeName")
+        assert ttl == spec.ttl_attribute
+        env = template["Globals"]["Function"]["Environment"]["Variables"]
+        assert env[spec.env] == {"Ref": f"{spec.logical.capitalize()}Table"}
+
+
+def test_the_base_url_output_is_the_stage_url(template) -> None:
+    value = template["Outputs"]["BaseUrl"]["Value"]["Fn::Sub"]
+    assert value == "https://${Api}.execute-api.${AWS::Region}.amazonaws.com/v1"
+    assert template["Resources"]["Api"]["Properties"]["StageName"] == "v1"
