@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.errors import GatewayError, RequestError, openai_error_bytes
+from core.errors import GatewayError, ProviderFailed, RequestError, openai_error_bytes
 
 log = logging.getLogger("apex")
 
@@ -106,6 +106,26 @@ class StreamAborted(Exception):
     def __init__(self, error: GatewayError) -> None:
         super().__init__(error.message)
         self.error = error
+
+
+async def guarded(body: AsyncGenerator[bytes, None],
+                  render: Callable[[GatewayError], bytes]) -> AsyncGenerator[bytes, None]:
+    """A stream body that never ends silently: a failure after the first byte becomes an error event
+    in the stream's own format (`render`), then StreamAborted; the source is always closed."""
+    try:
+        async for chunk in body:
+            yield chunk
+    except GatewayError as err:
+        log.warning("stream broke after its first byte: %s", err.message)
+        yield render(err)
+        raise StreamAborted(err) from err
+    except Exception as exc:
+        log.exception("stream failed")
+        failed = ProviderFailed("The stream failed inside the gateway")
+        yield render(failed)
+        raise StreamAborted(failed) from exc
+    finally:
+        await body.aclose()
 
 
 class EventStream(Response):

@@ -1,11 +1,15 @@
-"""Aliases and Protocols shared across the gateway; adapters implement them, core calls them."""
+"""Aliases and Protocols shared across the gateway; adapters and formats implement them, core calls them."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from typing import Any, Protocol
+from collections.abc import AsyncGenerator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from core.errors import GatewayError
 
 JSON = dict[str, Any]
+NamedEvent = tuple[str, JSON]          # (SSE event name, its data)
 
 
 class ChatAdapter(Protocol):
@@ -24,3 +28,42 @@ class ChatAdapter(Protocol):
     def chat_stream(self, model: str, body: JSON) -> AsyncGenerator[JSON, None]: ...
 
     async def aclose(self) -> None: ...
+
+
+class NativeAdapter(ChatAdapter, Protocol):
+    """An adapter that also speaks an inbound format natively (an Anthropic provider behind
+    `/v1/messages`): the request passes through untranslated, nothing is lost on the way."""
+
+    native_format: str
+
+    async def native(self, model: str, body: JSON, headers: Mapping[str, str]) -> JSON: ...
+
+    def native_stream(self, model: str, body: JSON, headers: Mapping[str, str]) -> AsyncGenerator[NamedEvent, None]: ...
+
+    async def count_tokens(self, model: str, body: JSON, headers: Mapping[str, str]) -> JSON: ...
+
+
+class StreamTranslator(Protocol):
+    def feed(self, chunk: JSON) -> list[NamedEvent]: ...
+
+    def finish(self) -> list[NamedEvent]: ...
+
+
+class InboundFormat(Protocol):
+    """A wire format other than OpenAI's that clients may speak to the gateway (Anthropic Messages):
+    translated to core's format and back by the same code that serves that format's providers."""
+
+    name: str
+    forwarded_headers: tuple[str, ...]   # request headers a native route passes upstream
+
+    def check(self, body: JSON, counting: bool = False) -> None: ...
+
+    def to_core(self, body: JSON) -> JSON: ...
+
+    def from_core(self, completion: JSON) -> JSON: ...
+
+    def stream_from_core(self, model: str) -> StreamTranslator: ...
+
+    def error_body(self, err: GatewayError) -> bytes: ...
+
+    def stream_error(self, err: GatewayError) -> bytes: ...

@@ -1,9 +1,5 @@
-"""Lambda function (streaming): `POST /v1/chat/completions`."""
+"""Lambda function (streaming): POST /v1/chat/completions."""
 
-from core.lambda_runtime import StreamingHandler
-from handlers.wiring import app_for, deployed_gateway, settle_heap
+from handlers.wiring import lambda_function
 
-gateway = deployed_gateway()
-app = app_for(gateway, ["chat"])
-handler = StreamingHandler(app)
-settle_heap()
+gateway, app, handler = lambda_function(["chat"], streaming=True)

@@ -6,7 +6,9 @@ import gc
 import os
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
+from mangum import Mangum
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
@@ -15,12 +17,15 @@ from core.catalog import Catalog
 from core.config import Config, load_config
 from core.gateway import Gateway
 from core.keys import Authenticator
+from core.lambda_runtime import StreamingHandler
 from core.routes.chat import chat_routes
+from core.routes.messages import messages_routes
 from core.routes.models import models_routes
 from core.secrets import load_provider_keys
 from core.storage.dynamo import DynamoDB, DynamoKeyStore
 from core.storage.tables import table_names
 from providers import build_adapters
+from providers.anthropic.inbound import MessagesFormat
 
 RouteGroup = Callable[[Gateway], list[BaseRoute]]
 
@@ -28,6 +33,7 @@ RouteGroup = Callable[[Gateway], list[BaseRoute]]
 GROUPS: dict[str, RouteGroup] = {
     "chat": chat_routes,
     "models": models_routes,
+    "messages": lambda gw: messages_routes(gw, MessagesFormat()),
 }
 
 
@@ -66,3 +72,13 @@ def settle_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(7000, 20, 20)
+
+
+def lambda_function(groups: list[str], streaming: bool) -> tuple[Gateway, Starlette, Any]:
+    """A Lambda function's parts, made at cold start: its gateway, its app, and its `handler`
+    (the streaming runtime's, or Mangum's for a buffered function)."""
+    gateway = deployed_gateway()
+    app = app_for(gateway, groups)
+    handler: Any = StreamingHandler(app) if streaming else Mangum(app, lifespan="off")
+    settle_heap()
+    return gateway, app, handler

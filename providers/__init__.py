@@ -9,12 +9,14 @@ from collections.abc import Callable
 
 from core.config import Config, ProviderConfig
 from core.types import ChatAdapter
+from providers.anthropic import AnthropicAdapter
 from providers.openai import OpenAIAdapter
 
 AdapterFactory = Callable[[str, ProviderConfig], ChatAdapter]
 
 ADAPTERS: dict[str, AdapterFactory] = {
     "openai": OpenAIAdapter,
+    "anthropic": AnthropicAdapter,
 }
 
 

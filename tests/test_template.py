@@ -17,7 +17,6 @@ from handlers.invoke import load_template
 
 ROOT = Path(__file__).resolve().parents[1]
 SAM_PYTHON = Path(os.environ.get("APEX_SAM_PYTHON", ROOT / ".venv-sam" / "bin" / "python"))
-STREAMING = {"ChatFunction"}
 NOT_FUNCTIONS = {"__init__", "cli", "serve", "wiring", "invoke", "runtime_api"}
 
 
@@ -41,18 +40,25 @@ def integrations(cloudformation: dict[str, Any]) -> dict[tuple[str, str], dict[s
             for path, methods in paths.items() for method, spec in methods.items()}
 
 
+def streaming_functions(template: dict[str, Any]) -> set[str]:
+    return {name for name, resource in template["Resources"].items()
+            if resource["Type"] == "AWS::Serverless::Function"
+            and "AWS_LAMBDA_EXEC_WRAPPER" in resource["Properties"].get("Environment", {}).get("Variables", {})}
+
+
 def function_of(integration: dict[str, Any]) -> str:
     uri = json.dumps(integration["uri"])
     return uri.split("${")[2].split(".Arn")[0]
 
 
-def test_streaming_routes_are_streaming_integrations(cloudformation) -> None:
+def test_streaming_routes_are_streaming_integrations(template, cloudformation) -> None:
     routes = integrations(cloudformation)
-    assert routes
+    streaming = streaming_functions(template)
+    assert routes and streaming
     for (path, method), integration in routes.items():
         function = function_of(integration)
         uri = json.dumps(integration["uri"])
-        if function in STREAMING:
+        if function in streaming:
             assert integration.get("responseTransferMode") == "STREAM", (path, method)
             assert "/2021-11-15/functions/" in uri and uri.endswith('/response-streaming-invocations"}'), uri
             assert integration["timeoutInMillis"] == 900000
@@ -64,7 +70,9 @@ def test_streaming_routes_are_streaming_integrations(cloudformation) -> None:
 def test_streaming_functions_start_the_streaming_runtime_and_have_a_streaming_url(template, cloudformation) -> None:
     wrapper = ROOT / "handlers" / "stream_runtime"
     assert wrapper.stat().st_mode & stat.S_IXUSR
-    for name in STREAMING:
+    for name in streaming_functions(template):
+        module = template["Resources"][name]["Properties"]["Handler"].split(".")[1]
+        assert "streaming=True" in (ROOT / "handlers" / f"{module}.py").read_text()
         variables = template["Resources"][name]["Properties"]["Environment"]["Variables"]
         assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == "/var/task/handlers/stream_runtime"
         assert cloudformation["Resources"][f"{name}Url"]["Properties"]["InvokeMode"] == "RESPONSE_STREAM"
@@ -75,6 +83,9 @@ def test_every_handler_module_is_a_function_with_a_sample_event(template) -> Non
                  for name, props in template["Resources"].items() if props["Type"] == "AWS::Serverless::Function"}
     modules = {p.stem for p in (ROOT / "handlers").glob("*.py")} - NOT_FUNCTIONS
     assert modules == set(functions)
+    for name in set(functions.values()) - streaming_functions(template):
+        module = template["Resources"][name]["Properties"]["Handler"].split(".")[1]
+        assert "streaming=False" in (ROOT / "handlers" / f"{module}.py").read_text()
     for module in modules:
         assert (ROOT / "events" / f"{module}.json").is_file(), module
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -15,14 +14,12 @@ from core import sse
 from core.catalog import Resolution
 from core.catalog import Route as ModelRoute
 from core.checks import parse_chat, upstream_body
-from core.errors import GatewayError, ProviderFailed, RequestError, openai_error_bytes
+from core.errors import GatewayError, RequestError, openai_error_bytes
 from core.fallback import Outcome, first_success
 from core.gateway import Gateway
-from core.http import EventStream, StreamAborted, endpoint, json_response, read_body
+from core.http import EventStream, endpoint, guarded, json_response, read_body
 from core.tokens import exceeds_window
 from core.types import JSON, ChatAdapter
-
-log = logging.getLogger("apex")
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 NO_OPTIMIZATION = {"cached": False, "original_tokens": 0, "optimized_tokens": 0, "tokens_saved": 0}
@@ -77,26 +74,21 @@ async def _stream(gw: Gateway, resolution: Resolution, upstream: JSON, fallback:
     if first is not None:
         first["_routing"] = routing_info(resolution, outcome)
         first["_optimization"] = NO_OPTIMIZATION
-    return EventStream(_sse_body(first, chunks), headers=SSE_HEADERS)
+    return EventStream(guarded(_sse_body(first, chunks), openai_stream_error), headers=SSE_HEADERS)
 
 
 async def _sse_body(first: JSON | None, chunks: AsyncGenerator[JSON, None]) -> AsyncGenerator[bytes, None]:
-    """Chunks as they arrive; a failure after the first byte ends the stream with an error event
-    in OpenAI's format (the SDK raises it), never a silent truncation or a false [DONE]."""
     try:
         if first is not None:
             yield sse.encode(orjson.dumps(first))
             async for chunk in chunks:
                 yield sse.encode(orjson.dumps(chunk))
         yield sse.DONE
-    except GatewayError as err:
-        log.warning("stream broke after its first chunk: %s", err.message)
-        yield sse.encode(openai_error_bytes(err))
-        raise StreamAborted(err) from err
-    except Exception as exc:
-        log.exception("stream failed")
-        failed = ProviderFailed("The stream failed inside the gateway")
-        yield sse.encode(openai_error_bytes(failed))
-        raise StreamAborted(failed) from exc
     finally:
         await chunks.aclose()
+
+
+def openai_stream_error(err: GatewayError) -> bytes:
+    """OpenAI's in-stream error: a data event with an `error` object, which the SDK raises; never a
+    false [DONE] after it."""
+    return sse.encode(openai_error_bytes(err))

@@ -1,0 +1,119 @@
+"""`POST /v1/messages` and `/v1/messages/count_tokens`: another wire format in front of every provider.
+
+Each route of the model is tried in turn, as for chat completions. A provider that speaks the
+format natively (an Anthropic provider) gets the request untouched; any other gets it translated
+to core's format and answers translated back, streams event by event. The format itself — checks,
+translation, errors — is handed in by the handlers (`InboundFormat`); core knows none of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from core import sse
+from core.catalog import Resolution
+from core.catalog import Route as ModelRoute
+from core.checks import check_messages, load_object, require_model
+from core.errors import GatewayError
+from core.fallback import first_success
+from core.gateway import Gateway
+from core.http import EventStream, endpoint, guarded, json_response, read_body
+from core.routes.chat import SSE_HEADERS, check_context
+from core.tokens import count_prompt_tokens
+from core.types import JSON, ChatAdapter, InboundFormat, NamedEvent, NativeAdapter
+
+
+def native(adapter: ChatAdapter, inbound: InboundFormat) -> NativeAdapter | None:
+    return adapter if getattr(adapter, "native_format", None) == inbound.name else None   # type: ignore[return-value]
+
+
+def messages_routes(gw: Gateway, inbound: InboundFormat) -> list[Route]:
+    settings = gw.settings
+
+    async def parse(request: Request, counting: bool = False) -> tuple[JSON, JSON, Resolution, dict[str, str]]:
+        await gw.auth.authenticate(request.headers)
+        body = load_object(await read_body(request, settings.max_request_bytes))
+        require_model(body)
+        inbound.check(body, counting)
+        core_body = inbound.to_core(body)
+        check_messages(core_body["messages"], settings)
+        resolution = gw.catalog.resolve(body["model"])
+        forwarded = {h: v for h in inbound.forwarded_headers if (v := request.headers.get(h))}
+        return body, core_body, resolution, forwarded
+
+    async def messages(request: Request) -> Response:
+        body, core_body, resolution, forwarded = await parse(request)
+        check_context(core_body, resolution)
+        if body.get("stream"):
+            return await _stream(gw, inbound, body, core_body, resolution, forwarded)
+
+        async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
+            if speaker := native(adapter, inbound):
+                return await speaker.native(route.model, body, forwarded)
+            return inbound.from_core(await adapter.chat(route.model, core_body))
+
+        outcome = await first_success(resolution, gw.adapters, attempt)
+        return json_response(orjson.dumps(outcome.value))
+
+    async def count_tokens(request: Request) -> Response:
+        body, core_body, resolution, forwarded = await parse(request, counting=True)
+
+        async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
+            if speaker := native(adapter, inbound):
+                return await speaker.count_tokens(route.model, body, forwarded)
+            return {"input_tokens": count_prompt_tokens(core_body)}   # cl100k: an estimate off OpenAI
+
+        outcome = await first_success(resolution, gw.adapters, attempt)
+        return json_response(orjson.dumps(outcome.value))
+
+    def render(err: GatewayError) -> bytes:
+        return inbound.error_body(err)
+
+    return [
+        Route("/v1/messages", endpoint(messages, render), methods=["POST"]),
+        Route("/v1/messages/count_tokens", endpoint(count_tokens, render), methods=["POST"]),
+    ]
+
+
+async def _translated(adapter: ChatAdapter, inbound: InboundFormat, model: str, requested: str,
+                      core_body: JSON) -> AsyncGenerator[NamedEvent, None]:
+    """A core-format stream as the inbound format's events; usage is asked for so it can be told."""
+    translator = inbound.stream_from_core(requested)
+    chunks = adapter.chat_stream(model, {**core_body, "stream_options": {"include_usage": True}})
+    try:
+        async for chunk in chunks:
+            for event in translator.feed(chunk):
+                yield event
+        for event in translator.finish():
+            yield event
+    finally:
+        await chunks.aclose()
+
+
+async def _stream(gw: Gateway, inbound: InboundFormat, body: JSON, core_body: JSON, resolution: Resolution,
+                  forwarded: dict[str, str]) -> Response:
+    async def attempt(adapter: ChatAdapter, route: ModelRoute) -> tuple[NamedEvent | None, Any]:
+        speaker = native(adapter, inbound)
+        events = speaker.native_stream(route.model, body, forwarded) if speaker else \
+            _translated(adapter, inbound, route.model, body["model"], core_body)
+        return await anext(events, None), events   # committed once the first event is in
+
+    outcome = await first_success(resolution, gw.adapters, attempt)
+    first, events = outcome.value
+    return EventStream(guarded(_events(first, events), inbound.stream_error), headers=SSE_HEADERS)
+
+
+async def _events(first: NamedEvent | None, events: AsyncGenerator[NamedEvent, None]) -> AsyncGenerator[bytes, None]:
+    try:
+        if first is not None:
+            yield sse.encode(orjson.dumps(first[1]), first[0])
+            async for name, data in events:
+                yield sse.encode(orjson.dumps(data), name)
+    finally:
+        await events.aclose()

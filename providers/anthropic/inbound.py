@@ -1,0 +1,75 @@
+"""The Anthropic Messages API as an inbound format: what `/v1/messages` checks, how it translates to
+core's format and back, and how its errors read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from core import sse
+from core.errors import GatewayError, RequestError
+from core.types import JSON
+from providers.anthropic import FORWARDED
+from providers.anthropic.stream import AnthropicEvents
+from providers.anthropic.translate import request_to_openai, response_to_anthropic
+
+# Anthropic's error types by HTTP status.
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
+               403: "permission_error", 404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
+               503: "overloaded_error", 504: "timeout_error", 529: "overloaded_error"}
+BLOCK_TYPES = frozenset({"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking",
+                         "server_tool_use", "web_search_tool_result", "search_result"})
+
+
+def _invalid(message: str, param: str = "messages") -> RequestError:
+    return RequestError(message, code="invalid_messages", param=param)
+
+
+class MessagesFormat:
+    name = "anthropic"
+    forwarded_headers = FORWARDED
+
+    def check(self, body: JSON, counting: bool = False) -> None:
+        """Raises the first RequestError; `counting` (count_tokens) needs no max_tokens."""
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise _invalid("messages: must be a non-empty array of user and assistant turns")
+        for i, turn in enumerate(messages):
+            if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant"):
+                raise _invalid(f"messages.{i}.role: must be 'user' or 'assistant'", f"messages[{i}]")
+            content = turn.get("content")
+            if isinstance(content, list):
+                if any(not isinstance(b, dict) or b.get("type") not in BLOCK_TYPES for b in content):
+                    raise _invalid(f"messages.{i}.content: unknown content block", f"messages[{i}]")
+            elif not isinstance(content, str):
+                raise _invalid(f"messages.{i}.content: must be a string or an array of content blocks",
+                               f"messages[{i}]")
+        max_tokens = body.get("max_tokens")
+        if counting:
+            return
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+            raise RequestError("max_tokens: Field required (a positive integer)", code="invalid_request",
+                               param="max_tokens")
+        if body.get("stream") is not None and not isinstance(body["stream"], bool):
+            raise RequestError("stream: must be a boolean", code="invalid_type", param="stream")
+
+    def to_core(self, body: JSON) -> JSON:
+        return request_to_openai(body)
+
+    def from_core(self, completion: JSON) -> JSON:
+        return response_to_anthropic(completion)
+
+    def stream_from_core(self, model: str) -> AnthropicEvents:
+        return AnthropicEvents(model)
+
+    def error_body(self, err: GatewayError) -> bytes:
+        return orjson.dumps(self._error(err))
+
+    def stream_error(self, err: GatewayError) -> bytes:
+        return sse.encode(orjson.dumps(self._error(err)), "error")
+
+    @staticmethod
+    def _error(err: GatewayError) -> dict[str, Any]:
+        kind = ERROR_TYPES.get(err.status, "api_error" if err.status >= 500 else "invalid_request_error")
+        return {"type": "error", "error": {"type": kind, "message": err.message}}

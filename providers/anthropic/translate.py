@@ -1,0 +1,269 @@
+"""Anthropic Messages ↔ OpenAI chat completions, both directions, for requests and whole responses.
+
+The same functions serve an Anthropic provider behind the OpenAI endpoints and the `/v1/messages`
+endpoint in front of any provider. What cannot cross is a decision, named where it is made:
+OpenAI's system messages anywhere → Anthropic's one top-level `system`; `temperature` above 1 →
+1; `n`, `seed`, `logprobs`, penalties, `logit_bias` and `response_format` have no Anthropic
+counterpart and are dropped; Anthropic's `top_k` and `thinking` have no OpenAI counterpart and are
+dropped; which stop sequence ended an OpenAI answer is unknown (`stop_sequence: null`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from core.errors import RequestError
+from core.types import JSON
+
+DEFAULT_MAX_TOKENS = 4096   # Anthropic requires max_tokens; every Claude 3+ model allows this many
+
+STOP_TO_OPENAI = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
+                  "pause_turn": "stop", "refusal": "content_filter", "model_context_window_exceeded": "length"}
+STOP_TO_ANTHROPIC = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
+                     "function_call": "tool_use", "content_filter": "refusal"}
+TOOL_CHOICE_TO_ANTHROPIC = {"auto": {"type": "auto"}, "none": {"type": "none"}, "required": {"type": "any"}}
+TOOL_CHOICE_TO_OPENAI = {"auto": "auto", "none": "none", "any": "required"}
+# Fields that mean the same on both sides.
+SAME_FIELDS = ("top_p", "stream")
+
+
+# -- requests: OpenAI → Anthropic ----------------------------------------------------------------
+def _image_block(url: str) -> JSON:
+    if url.startswith("data:"):
+        header, _, data = url.partition(",")
+        media_type = header.removeprefix("data:").split(";")[0] or "image/png"
+        return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+    return {"type": "image", "source": {"type": "url", "url": url}}
+
+
+def _blocks_from_openai(content: Any) -> list[JSON]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    blocks = []
+    for part in content:
+        kind = part.get("type")
+        if kind == "text":
+            blocks.append({"type": "text", "text": part.get("text", "")})
+        elif kind == "image_url":
+            image = part.get("image_url")
+            blocks.append(_image_block(image if isinstance(image, str) else image.get("url", "")))
+    return blocks
+
+
+def _arguments(raw: Any, index: int) -> JSON:
+    if isinstance(raw, dict):
+        return raw
+    try:
+        value = orjson.loads(raw or "{}")
+    except orjson.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise RequestError("tool_calls[].function.arguments must be a JSON object to reach an Anthropic model",
+                           code="invalid_messages", param=f"messages[{index}].tool_calls")
+    return value
+
+
+def input_from_arguments(raw: Any) -> JSON:
+    """An upstream's tool arguments as Anthropic's `input` object; text that is not a JSON object is
+    kept under `_raw_arguments` rather than lost (models do emit broken JSON)."""
+    try:
+        return _arguments(raw, 0)
+    except RequestError:
+        return {"_raw_arguments": raw}
+
+
+def _system_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "\n".join(part.get("text", "") for part in content or () if part.get("type") == "text")
+
+
+def _merge_turns(messages: list[JSON]) -> list[JSON]:
+    """Anthropic wants user and assistant to alternate: consecutive turns of one role become one."""
+    merged: list[JSON] = []
+    for message in messages:
+        if merged and merged[-1]["role"] == message["role"]:
+            merged[-1]["content"] = merged[-1]["content"] + message["content"]
+        else:
+            merged.append({"role": message["role"], "content": list(message["content"])})
+    return merged
+
+
+def request_to_anthropic(body: JSON) -> JSON:
+    """An OpenAI chat request as an Anthropic Messages request (model set by the caller)."""
+    system: list[str] = []
+    turns: list[JSON] = []
+    for i, message in enumerate(body.get("messages") or ()):
+        role = message.get("role")
+        if role in ("system", "developer"):
+            system.append(_system_text(message.get("content")))
+        elif role in ("tool", "function"):
+            result = message.get("content")
+            turns.append({"role": "user", "content": [{
+                "type": "tool_result", "tool_use_id": message.get("tool_call_id") or message.get("name", ""),
+                "content": result if isinstance(result, str) else _blocks_from_openai(result)}]})
+        elif role == "assistant":
+            blocks = _blocks_from_openai(message.get("content"))
+            blocks += [{"type": "tool_use", "id": call["id"], "name": call["function"]["name"],
+                        "input": _arguments(call["function"].get("arguments"), i)}
+                       for call in message.get("tool_calls") or ()]
+            turns.append({"role": "assistant", "content": blocks})
+        else:
+            turns.append({"role": "user", "content": _blocks_from_openai(message.get("content"))})
+    out: JSON = {"messages": _merge_turns(turns),
+                 "max_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS}
+    if system:
+        out["system"] = "\n\n".join(system)
+    if body.get("temperature") is not None:
+        out["temperature"] = min(float(body["temperature"]), 1.0)
+    for field in SAME_FIELDS:
+        if body.get(field) is not None:
+            out[field] = body[field]
+    stop = body.get("stop")
+    if stop:
+        out["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+    if body.get("tools"):
+        out["tools"] = [{"name": t["function"]["name"], "description": t["function"].get("description", ""),
+                         "input_schema": t["function"].get("parameters") or {"type": "object", "properties": {}}}
+                        for t in body["tools"] if t.get("type") == "function"]
+        choice = body.get("tool_choice")
+        if isinstance(choice, str) and choice in TOOL_CHOICE_TO_ANTHROPIC:
+            out["tool_choice"] = dict(TOOL_CHOICE_TO_ANTHROPIC[choice])
+        elif isinstance(choice, dict) and choice.get("type") == "function":
+            out["tool_choice"] = {"type": "tool", "name": choice["function"]["name"]}
+        if body.get("parallel_tool_calls") is False and out.get("tool_choice", {}).get("type") != "none":
+            out.setdefault("tool_choice", {"type": "auto"})["disable_parallel_tool_use"] = True
+    if isinstance(body.get("user"), str):
+        out["metadata"] = {"user_id": body["user"]}
+    return out
+
+
+# -- requests: Anthropic → OpenAI ----------------------------------------------------------------
+def _openai_parts(blocks: list[JSON]) -> str | list[JSON]:
+    parts: list[JSON] = []
+    for block in blocks:
+        if block.get("type") == "text":
+            parts.append({"type": "text", "text": block.get("text", "")})
+        elif block.get("type") == "image":
+            source = block.get("source", {})
+            url = source.get("url") if source.get("type") == "url" else \
+                f"data:{source.get('media_type', 'image/png')};base64,{source.get('data', '')}"
+            parts.append({"type": "image_url", "image_url": {"url": url}})
+    if all(p["type"] == "text" for p in parts):
+        return "".join(p["text"] for p in parts)
+    return parts
+
+
+def _tool_result_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(b.get("text", "") for b in content or () if b.get("type") == "text")
+
+
+def request_to_openai(body: JSON) -> JSON:
+    """An Anthropic Messages request as an OpenAI chat request, keeping `model`."""
+    messages: list[JSON] = []
+    system = body.get("system")
+    if system:
+        messages.append({"role": "system", "content": _system_text(system)})
+    for turn in body.get("messages") or ():
+        content = turn.get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content or ())
+        if turn.get("role") == "assistant":
+            text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
+            calls = [{"id": b["id"], "type": "function",
+                      "function": {"name": b["name"], "arguments": orjson.dumps(b.get("input", {})).decode()}}
+                     for b in blocks if b.get("type") == "tool_use"]
+            message: JSON = {"role": "assistant", "content": text or None}
+            if calls:
+                message["tool_calls"] = calls
+            messages.append(message)
+            continue
+        messages += [{"role": "tool", "tool_call_id": b.get("tool_use_id", ""),
+                      "content": _tool_result_text(b.get("content"))}
+                     for b in blocks if b.get("type") == "tool_result"]
+        rest = [b for b in blocks if b.get("type") != "tool_result"]
+        if rest:
+            messages.append({"role": "user", "content": _openai_parts(rest)})
+    out: JSON = {"model": body.get("model"), "messages": messages}
+    if body.get("max_tokens") is not None:
+        out["max_tokens"] = body["max_tokens"]
+    for field in ("temperature", *SAME_FIELDS):
+        if body.get(field) is not None:
+            out[field] = body[field]
+    if body.get("stop_sequences"):
+        out["stop"] = list(body["stop_sequences"])
+    if body.get("tools"):
+        out["tools"] = [{"type": "function", "function": {"name": t["name"], "description": t.get("description", ""),
+                                                          "parameters": t.get("input_schema", {})}}
+                        for t in body["tools"] if "name" in t]
+        choice = body.get("tool_choice") or {}
+        if choice.get("type") in TOOL_CHOICE_TO_OPENAI:
+            out["tool_choice"] = TOOL_CHOICE_TO_OPENAI[choice["type"]]
+        elif choice.get("type") == "tool":
+            out["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
+        if choice.get("disable_parallel_tool_use"):
+            out["parallel_tool_calls"] = False
+    user = (body.get("metadata") or {}).get("user_id")
+    if user:
+        out["user"] = user
+    return out
+
+
+# -- responses -----------------------------------------------------------------------------------
+def usage_to_openai(usage: JSON) -> JSON:
+    cached = usage.get("cache_read_input_tokens") or 0
+    prompt = (usage.get("input_tokens") or 0) + (usage.get("cache_creation_input_tokens") or 0) + cached
+    completion = usage.get("output_tokens") or 0
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": cached}}
+
+
+def usage_to_anthropic(usage: JSON | None) -> JSON:
+    usage = usage or {}
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    return {"input_tokens": (usage.get("prompt_tokens") or 0) - cached,
+            "output_tokens": usage.get("completion_tokens") or 0,
+            "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}
+
+
+def response_to_openai(message: JSON, created: int) -> JSON:
+    """An Anthropic message as an OpenAI chat completion."""
+    blocks = message.get("content") or []
+    text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
+    calls = [{"id": b["id"], "type": "function",
+              "function": {"name": b["name"], "arguments": orjson.dumps(b.get("input", {})).decode()}}
+             for b in blocks if b.get("type") == "tool_use"]
+    reply: JSON = {"role": "assistant", "content": text or None, "refusal": None}
+    if calls:
+        reply["tool_calls"] = calls
+    return {
+        "id": message.get("id", ""), "object": "chat.completion", "created": created, "model": message.get("model", ""),
+        "choices": [{"index": 0, "message": reply, "logprobs": None,
+                     "finish_reason": STOP_TO_OPENAI.get(message.get("stop_reason") or "end_turn", "stop")}],
+        "usage": usage_to_openai(message.get("usage") or {}),
+    }
+
+
+def response_to_anthropic(completion: JSON) -> JSON:
+    """An OpenAI chat completion (its first choice) as an Anthropic message."""
+    choice = (completion.get("choices") or [{}])[0]
+    reply = choice.get("message") or {}
+    blocks: list[JSON] = []
+    if reply.get("content"):
+        blocks.append({"type": "text", "text": reply["content"]})
+    for i, call in enumerate(reply.get("tool_calls") or ()):
+        blocks.append({"type": "tool_use", "id": call.get("id") or f"toolu_{i}", "name": call["function"]["name"],
+                       "input": input_from_arguments(call["function"].get("arguments"))})
+    message_id = str(completion.get("id") or "")
+    return {
+        "id": message_id if message_id.startswith("msg_") else f"msg_{message_id}",
+        "type": "message", "role": "assistant", "model": completion.get("model", ""), "content": blocks,
+        "stop_reason": STOP_TO_ANTHROPIC.get(choice.get("finish_reason") or "stop", "end_turn"),
+        "stop_sequence": None,
+        "usage": usage_to_anthropic(completion.get("usage")),
+    }
