@@ -6,16 +6,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.storage.embedded import EmbeddedDynamoDB
+from core.storage.embedded import EmbeddedProcess
+from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
-from tests.support import ensure_tables
 
 
 @pytest.fixture(scope="session")
 def dynamo_url() -> Iterator[str]:
-    server = EmbeddedDynamoDB()
+    """In a child process, as `apex serve` runs it: tests that mock AWS in-process (moto's
+    `mock_aws`) reset moto's global state on exit, which must not be this store's."""
+    server = EmbeddedProcess()
     url = server.start()
-    ensure_tables(url)
     yield url
     server.stop()
 
@@ -34,9 +35,16 @@ def upstream_b() -> Iterator[FakeOpenAI]:
     fake.stop()
 
 
+@pytest.fixture(scope="module")
+def upstream_claude() -> Iterator[FakeAnthropic]:
+    fake = FakeAnthropic("claude").start()
+    yield fake
+    fake.stop()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_fakes(request: pytest.FixtureRequest) -> None:
     """Faults and records never leak from one test into the next."""
-    for name in ("upstream_a", "upstream_b"):
+    for name in ("upstream_a", "upstream_b", "upstream_claude"):
         if name in request.fixturenames:
             request.getfixturevalue(name).reset()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 from collections.abc import Iterator
@@ -20,10 +19,12 @@ from handlers.serve import Local, bind, local_gateway
 TEST_KEY = "sk-test-0123456789"
 
 
-def config(providers: dict[str, str], models: dict[str, Any] | None = None, **extra: Any) -> Config:
-    """A config whose providers (name → base_url) are OpenAI-compatible fakes, with one static key."""
+def config(providers: dict[str, str | dict[str, Any]], models: dict[str, Any] | None = None, **extra: Any) -> Config:
+    """A config with one static key whose providers are fakes: name → base_url of an OpenAI-compatible
+    one, or name → its whole provider table."""
     data: dict[str, Any] = {
-        "providers": {name: {"kind": "openai", "base_url": url, "timeout_s": 2} for name, url in providers.items()},
+        "providers": {name: {"kind": "openai", "base_url": p, "timeout_s": 2} if isinstance(p, str) else p
+                      for name, p in providers.items()},
         "models": models or {},
         "keys": [{"key": TEST_KEY, "plan": "unlimited"}],
     }
@@ -58,12 +59,3 @@ def run_gateway(cfg: Config, dynamo_url: str) -> Iterator[Running]:
         server.should_exit = True
         thread.join(10)
         sock.close()
-
-
-def ensure_tables(dynamo_url: str) -> None:
-    async def create() -> None:
-        db = DynamoDB(table_names(), dynamo_url, credentials=CREDENTIALS)
-        await db.ensure_tables()
-        await db.aclose()
-
-    asyncio.run(create())

@@ -9,7 +9,6 @@ from typing import Any
 
 from core.errors import StorageError
 from core.keys import ApiKey
-from core.storage.tables import TABLES, create_table_request
 
 
 class DynamoDB:
@@ -56,18 +55,6 @@ class DynamoDB:
             raise StorageError(f"Storage failed ({operation})") from exc
         except BotoCoreError as exc:
             raise StorageError(f"Storage is unreachable ({operation})") from exc
-
-    async def ensure_tables(self) -> None:
-        """Create any missing table (the embedded store and tests; deployed tables come from SAM)."""
-        existing = set((await self.call("list_tables"))["TableNames"])
-        for spec in TABLES:
-            name = self.names[spec.logical]
-            if name in existing:
-                continue
-            await self.call("create_table", **create_table_request(spec, name))
-            if spec.ttl_attribute:
-                await self.call("update_time_to_live", TableName=name, TimeToLiveSpecification={
-                    "Enabled": True, "AttributeName": spec.ttl_attribute})
 
     async def aclose(self) -> None:
         if self._context is not None:

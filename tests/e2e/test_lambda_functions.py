@@ -60,6 +60,8 @@ def lambda_call(handler, event_file: str) -> dict:
     ("models", "models.json", lambda body: [m["id"] for m in body["data"]] == ["gpt-4o-mini"]),
     ("models", "models-retrieve.json", lambda body: body["id"] == "gpt-4o-mini" and body["context_window"] == 128000),
     ("chat", "chat.json", lambda body: body["choices"][0]["message"]["content"] == "Hello from alpha."),
+    ("messages", "messages.json", lambda body: body["content"][0]["text"] == "Hello from alpha."),
+    ("messages", "messages-count-tokens.json", lambda body: body["input_tokens"] > 0),
 ])
 def test_each_function_answers_its_event_through_mangum(function_env, module, event_file, check) -> None:
     result = lambda_call(function_module(module).handler, event_file)
@@ -98,6 +100,15 @@ def test_apex_invoke_prints_a_streaming_functions_prelude_then_its_stream(functi
     events = [block.removeprefix("data: ") for block in stream.split("\n\n") if block.strip()]
     assert events[-1] == "[DONE]"
     assert json.loads(events[-2])["usage"]["total_tokens"] > 0      # include_usage asked in the event
+
+
+def test_apex_invoke_streams_anthropic_events(function_env) -> None:
+    result = apex_invoke(function_env, "MessagesFunction", "-e", "events/messages-stream.json")
+    assert result.returncode == 0, result.stderr
+    prelude, _, stream = result.stdout.partition("\n")
+    assert json.loads(prelude)["statusCode"] == 200
+    kinds = [line.removeprefix("event: ") for line in stream.splitlines() if line.startswith("event: ")]
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
 
 
 def test_apex_invoke_names_the_functions_when_one_is_unknown(function_env) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.server import Fault, FakeServer, drop
+from tests.fakes.server import FakeServer, Fault, drop
 
 TOOL_INPUT = {"city": "Paris", "unit": "celsius"}
 

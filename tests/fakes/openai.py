@@ -42,9 +42,14 @@ class FakeOpenAI(FakeServer):
         super().__init__(name)
         self.extra_fields: dict[str, Any] = {"system_fingerprint": "fp_fake", "service_tier": "default"}
         self.reply_text: str | None = None
+        self.finish_reason: str | None = None     # scripted finish reason for text answers
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self.chat)
+
+    def reset(self) -> None:
+        super().reset()
+        self.finish_reason = None
 
     @property
     def base_url(self) -> str:
@@ -60,7 +65,7 @@ class FakeOpenAI(FakeServer):
             return None, [call], "tool_calls"
         if last.get("role") == "tool":
             return f"The tool said: {last.get('content')}", None, "stop"
-        return self.reply_text or f"Hello from {self.name}.", None, "stop"
+        return self.reply_text or f"Hello from {self.name}.", None, self.finish_reason or "stop"
 
     def _usage(self, body: dict[str, Any], text: str | None) -> dict[str, int]:
         prompt = sum(words(str(m.get("content") or "")) for m in body.get("messages") or [])

@@ -1,0 +1,296 @@
+"""Anthropic both ways, with both official SDKs: `/v1/messages` in front of an Anthropic provider
+(native) and an OpenAI one (translated), and the OpenAI endpoints in front of an Anthropic provider."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from tests.e2e.conftest import closed_port_url
+from tests.fakes.anthropic import TOOL_INPUT, FakeAnthropic
+from tests.fakes.openai import FakeOpenAI
+from tests.support import TEST_KEY, Running, config, run_gateway
+
+PNG = "iVBORw0KGgo="
+TOOLS = [{"name": "get_weather", "description": "Weather now",
+          "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+OPENAI_TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": TOOLS[0]["input_schema"]}}]
+
+
+@pytest.fixture(scope="module")
+def gateway(upstream_a: FakeOpenAI, upstream_claude: FakeAnthropic, dynamo_url: str) -> Iterator[Running]:
+    cfg = config(
+        {"gpt": upstream_a.base_url, "claude": {"kind": "anthropic", "base_url": upstream_claude.url, "timeout_s": 2},
+         "dead": closed_port_url()},
+        {"claude-x": {"context_window": 200000, "routes": [{"provider": "claude", "model": "claude-sonnet"}]},
+         "gpt-x": {"routes": [{"provider": "gpt", "model": "gpt-4o"}]},
+         "claude-then-gpt": {"routes": [{"provider": "claude", "model": "claude-sonnet"},
+                                        {"provider": "gpt", "model": "gpt-4o"}]},
+         "gpt-then-claude": {"routes": [{"provider": "gpt", "model": "gpt-4o"},
+                                        {"provider": "claude", "model": "claude-sonnet"}]}},
+        gateway={"key_cache_ttl_s": 0})
+    with run_gateway(cfg, dynamo_url) as running:
+        yield running
+
+
+@pytest.fixture
+def claude_sdk(gateway: Running) -> Iterator[anthropic.Anthropic]:
+    with anthropic.Anthropic(base_url=gateway.url, api_key=TEST_KEY, max_retries=0, timeout=10) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+def openai_sdk(gateway: Running) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=gateway.base_url, api_key=TEST_KEY, max_retries=0, timeout=10) as sdk:
+        yield sdk
+
+
+MODELS = [("claude-x", "Hello from claude."), ("gpt-x", "Hello from alpha.")]
+
+
+def upstream(request: pytest.FixtureRequest, model: str):
+    return request.getfixturevalue("upstream_claude" if model.startswith("claude") else "upstream_a")
+
+
+# -- /v1/messages with the anthropic SDK --------------------------------------------------------------
+@pytest.mark.parametrize(("model", "reply"), MODELS)
+def test_text_with_system_and_history(claude_sdk, request, model: str, reply: str) -> None:
+    message = claude_sdk.messages.create(model=model, max_tokens=64, system="Be brief.", messages=[
+        {"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"}, {"role": "user", "content": "Q2"}])
+    assert message.content[0].text == reply
+    assert message.stop_reason == "end_turn" and message.usage.output_tokens > 0
+    sent = upstream(request, model).last.body
+    if model == "claude-x":                      # native: the request arrives as the client sent it
+        assert sent["system"] == "Be brief." and sent["model"] == "claude-sonnet"
+        assert [m["content"] for m in sent["messages"]] == ["Q1", "A1", "Q2"]
+    else:                                        # translated into OpenAI's shape
+        assert [(m["role"], m["content"]) for m in sent["messages"]] == [
+            ("system", "Be brief."), ("user", "Q1"), ("assistant", "A1"), ("user", "Q2")]
+        assert sent["max_tokens"] == 64
+
+
+@pytest.mark.parametrize(("model", "reply"), MODELS)
+def test_images_base64_and_url(claude_sdk, request, model: str, reply: str) -> None:
+    claude_sdk.messages.create(model=model, max_tokens=64, messages=[{"role": "user", "content": [
+        {"type": "text", "text": "What are these?"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}}]}])
+    parts = upstream(request, model).last.body["messages"][0]["content"]
+    if model == "claude-x":
+        assert parts[1]["source"]["data"] == PNG and parts[2]["source"]["url"] == "https://example.com/cat.jpg"
+    else:
+        assert parts[1] == {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}
+        assert parts[2] == {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}}
+
+
+@pytest.mark.parametrize(("model", "reply"), MODELS)
+def test_a_tool_round_trip(claude_sdk, model: str, reply: str) -> None:
+    first = claude_sdk.messages.create(model=model, max_tokens=64, tools=TOOLS,
+                                       messages=[{"role": "user", "content": "Weather in Paris?"}])
+    call = first.content[-1]
+    assert (first.stop_reason, call.type, call.name, call.input) == ("tool_use", "tool_use", "get_weather", TOOL_INPUT)
+    second = claude_sdk.messages.create(model=model, max_tokens=64, tools=TOOLS, messages=[
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": [block.model_dump(exclude_none=True) for block in first.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "18 degrees"}]}])
+    assert second.content[0].text == "The tool said: 18 degrees"
+
+
+@pytest.mark.parametrize(("model", "reply"), MODELS)
+def test_streaming_text(claude_sdk, model: str, reply: str) -> None:
+    with claude_sdk.messages.stream(model=model, max_tokens=64, messages=[{"role": "user", "content": "hi"}]) as s:
+        kinds = []
+        text = ""
+        for event in s:
+            kinds.append(event.type)
+            if event.type == "content_block_delta":
+                text += event.delta.text
+        final = s.get_final_message()
+    assert text == reply and final.content[0].text == reply
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0
+
+
+@pytest.mark.parametrize(("model", "reply"), MODELS)
+def test_streaming_tool_arguments(claude_sdk, model: str, reply: str) -> None:
+    with claude_sdk.messages.stream(model=model, max_tokens=64, tools=TOOLS,
+                                    messages=[{"role": "user", "content": "Weather?"}]) as s:
+        partial = [e.delta.partial_json for e in s if e.type == "content_block_delta"
+                   and e.delta.type == "input_json_delta"]
+        final = s.get_final_message()
+    assert len(partial) > 1 and json.loads("".join(partial)) == TOOL_INPUT
+    assert final.content[-1].input == TOOL_INPUT and final.stop_reason == "tool_use"
+
+
+@pytest.mark.parametrize(("model", "script", "stop"), [
+    ("claude-x", "max_tokens", "max_tokens"), ("claude-x", "stop_sequence", "stop_sequence"),
+    ("gpt-x", "length", "max_tokens"), ("gpt-x", "content_filter", "refusal"),
+])
+def test_stop_reasons(claude_sdk, request, model: str, script: str, stop: str) -> None:
+    fake = upstream(request, model)
+    if model == "claude-x":
+        fake.stop_reason = script
+    else:
+        fake.finish_reason = script
+    message = claude_sdk.messages.create(model=model, max_tokens=5, stop_sequences=["END"],
+                                         messages=[{"role": "user", "content": "hi"}])
+    assert message.stop_reason == stop
+    if stop == "stop_sequence":
+        assert message.stop_sequence == "END"
+
+
+@pytest.mark.parametrize("model", ["claude-x", "gpt-x"])
+def test_count_tokens(claude_sdk, request, model: str) -> None:
+    counted = claude_sdk.messages.count_tokens(model=model, messages=[{"role": "user", "content": "one two three"}])
+    assert counted.input_tokens >= 3
+    if model == "claude-x":
+        assert upstream(request, model).last.path == "/v1/messages/count_tokens"
+
+
+def test_headers_forwarded_and_only_the_providers_key_goes_upstream(claude_sdk, upstream_claude) -> None:
+    claude_sdk.messages.create(model="claude-x", max_tokens=5, messages=[{"role": "user", "content": "hi"}],
+                               extra_headers={"anthropic-beta": "prompt-caching-2024-07-31",
+                                              "anthropic-version": "2023-06-01"})
+    sent = upstream_claude.last.headers
+    assert sent["anthropic-beta"] == "prompt-caching-2024-07-31"
+    assert sent["anthropic-version"] == "2023-06-01"        # the client's, not the adapter's default
+    assert TEST_KEY not in str(sent)
+
+
+@pytest.mark.parametrize("header", ["x-api-key", "authorization"])
+def test_both_key_headers_are_accepted(gateway: Running, header: str) -> None:
+    value = TEST_KEY if header == "x-api-key" else f"Bearer {TEST_KEY}"
+    response = httpx.post(f"{gateway.url}/v1/messages", headers={header: value, "anthropic-version": "2023-06-01"},
+                          json={"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 200 and response.json()["type"] == "message"
+
+
+def test_max_tokens_is_required(gateway: Running, upstream_claude) -> None:
+    response = httpx.post(f"{gateway.url}/v1/messages", headers={"x-api-key": TEST_KEY},
+                          json={"model": "claude-x", "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 400
+    assert response.json() == {"type": "error", "error": {"type": "invalid_request_error",
+                                                          "message": "max_tokens: Field required (a positive integer)"}}
+    assert upstream_claude.received == []
+
+
+@pytest.mark.parametrize(("call", "error", "status", "kind"), [
+    ({"model": "nope", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}, anthropic.NotFoundError,
+     404, "not_found_error"),
+    ({"model": "claude-x", "max_tokens": 5, "messages": [{"role": "robot", "content": "hi"}]},
+     anthropic.BadRequestError, 400, "invalid_request_error"),
+    ({"model": "claude-x", "max_tokens": 5, "messages": []}, anthropic.BadRequestError, 400, "invalid_request_error"),
+])
+def test_bad_requests_get_anthropics_error_format(claude_sdk, upstream_claude, call, error, status, kind) -> None:
+    with pytest.raises(error) as caught:
+        claude_sdk.messages.create(**call)
+    assert caught.value.status_code == status
+    assert caught.value.body == {"type": "error",
+                                 "error": {"type": kind, "message": caught.value.body["error"]["message"]}}
+    assert upstream_claude.received == []
+
+
+def test_a_wrong_key_is_an_authentication_error(gateway: Running) -> None:
+    with anthropic.Anthropic(base_url=gateway.url, api_key="sk-wrong-0000", max_retries=0) as sdk, \
+            pytest.raises(anthropic.AuthenticationError) as caught:
+        sdk.messages.create(model="claude-x", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.body["error"]["type"] == "authentication_error"
+
+
+@pytest.mark.parametrize(("fault", "error", "status", "kind"), [
+    ("429", anthropic.RateLimitError, 429, "rate_limit_error"),
+    ("500", anthropic.InternalServerError, 502, "api_error"),
+    ("400", anthropic.BadRequestError, 400, "invalid_request_error"),
+])
+def test_upstream_errors_on_messages(claude_sdk, upstream_claude, fault, error, status, kind) -> None:
+    upstream_claude.fail_next(1, fault, retry_after=2)
+    with pytest.raises(error) as caught:
+        claude_sdk.messages.create(model="claude-x", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.status_code == status and caught.value.body["error"]["type"] == kind
+    if fault == "400":
+        assert caught.value.body["error"]["message"] == "messages.0.content: Input should be a valid list"
+
+
+@pytest.mark.parametrize("model", ["claude-x", "gpt-x"])
+def test_a_stream_broken_midway_ends_with_an_error_event(claude_sdk, request, model: str) -> None:
+    upstream(request, model).fail_next(1, "drop_after", after_chunks=4)
+    seen = []
+    with pytest.raises(anthropic.APIStatusError) as caught, \
+            claude_sdk.messages.stream(model=model, max_tokens=64, messages=[{"role": "user", "content": "hi"}]) as s:
+        for event in s:
+            seen.append(event.type)
+    assert seen[0] == "message_start"
+    assert caught.value.body["error"]["type"] == "api_error"
+
+
+def test_messages_fall_back_across_formats(claude_sdk, upstream_claude, upstream_a) -> None:
+    upstream_claude.fail_next(1, "503")
+    message = claude_sdk.messages.create(model="claude-then-gpt", max_tokens=5,
+                                         messages=[{"role": "user", "content": "hi"}])
+    assert message.content[0].text == "Hello from alpha."
+    upstream_claude.fail_next(1, "429")
+    with claude_sdk.messages.stream(model="claude-then-gpt", max_tokens=5,
+                                    messages=[{"role": "user", "content": "hi"}]) as s:
+        assert "".join(s.text_stream) == "Hello from alpha."
+
+
+# -- /v1/chat/completions in front of an Anthropic provider, with the openai SDK ---------------------------
+def test_openai_chat_on_claude(openai_sdk, upstream_claude) -> None:
+    reply = openai_sdk.chat.completions.create(model="claude-x", max_tokens=50, temperature=1.5, stop="END",
+                                               messages=[{"role": "system", "content": "Be brief."},
+                                                         {"role": "user", "content": "hi"}])
+    assert reply.choices[0].message.content == "Hello from claude."
+    assert reply.choices[0].finish_reason == "stop"
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens > 0
+    assert reply.model_extra["_routing"]["provider"] == "claude"
+    sent = upstream_claude.last.body
+    assert (sent["system"], sent["max_tokens"], sent["temperature"], sent["stop_sequences"]) == (
+        "Be brief.", 50, 1.0, ["END"])
+
+
+def test_openai_stream_and_tool_round_trip_on_claude(openai_sdk) -> None:
+    chunks = list(openai_sdk.chat.completions.create(model="claude-x", messages=[{"role": "user", "content": "w?"}],
+                                                     tools=OPENAI_TOOLS, stream=True,
+                                                     stream_options={"include_usage": True}))
+    calls = [c.choices[0].delta.tool_calls[0] for c in chunks if c.choices and c.choices[0].delta.tool_calls]
+    assert calls[0].id == "toolu_fake_1" and calls[0].function.name == "get_weather"
+    assert json.loads("".join(c.function.arguments for c in calls)) == TOOL_INPUT
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+    assert chunks[-1].usage.completion_tokens > 0
+    history = [{"role": "user", "content": "w?"},
+               {"role": "assistant", "content": None, "tool_calls": [
+                   {"id": calls[0].id, "type": "function",
+                    "function": {"name": "get_weather", "arguments": json.dumps(TOOL_INPUT)}}]},
+               {"role": "tool", "tool_call_id": calls[0].id, "content": "18 degrees"}]
+    streamed = openai_sdk.chat.completions.create(model="claude-x", messages=history, tools=OPENAI_TOOLS, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == "The tool said: 18 degrees"
+
+
+def test_openai_stop_reasons_from_claude(openai_sdk, upstream_claude) -> None:
+    upstream_claude.stop_reason = "max_tokens"
+    reply = openai_sdk.chat.completions.create(model="claude-x", messages=[{"role": "user", "content": "hi"}])
+    assert reply.choices[0].finish_reason == "length"
+
+
+@pytest.mark.parametrize(("fault", "error", "status", "code"), [
+    ("400", openai.BadRequestError, 400, "invalid_request_error"),
+    ("503", openai.APIStatusError, 502, "provider_error"),
+    ("429", openai.RateLimitError, 429, "provider_rate_limit"),
+])
+def test_claude_errors_in_openai_format(openai_sdk, upstream_claude, fault, error, status, code) -> None:
+    upstream_claude.fail_next(1, fault)
+    with pytest.raises(error) as caught:
+        openai_sdk.chat.completions.create(model="claude-x", messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.status_code == status and caught.value.body["code"] == code
+
+
+def test_chat_falls_back_from_openai_to_claude(openai_sdk, upstream_a) -> None:
+    upstream_a.fail_next(1, "500")
+    reply = openai_sdk.chat.completions.create(model="gpt-then-claude", messages=[{"role": "user", "content": "hi"}])
+    assert reply.choices[0].message.content == "Hello from claude."
+    assert reply.model_extra["_routing"]["provider"] == "claude"
