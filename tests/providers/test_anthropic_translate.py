@@ -243,3 +243,10 @@ def test_openai_chunks_become_anthropic_events() -> None:
     assert events[-2][1] == {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
                              "usage": {"output_tokens": 6, "input_tokens": 10}}
     assert events[0][1]["message"]["id"] == "msg_9"
+
+
+def test_a_system_block_list_becomes_one_openai_system_message() -> None:
+    back = request_to_openai({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
+                              "system": [{"type": "text", "text": "A", "cache_control": {"type": "ephemeral"}},
+                                         {"type": "text", "text": "B"}]})
+    assert back["messages"][0] == {"role": "system", "content": "A\nB"}
