@@ -32,6 +32,7 @@ class GatewaySettings(_Frozen):
     max_message_bytes: Annotated[int, Field(gt=0)] = 1024 * 1024
     ip_rpm: NonNegInt = 0
     key_cache_ttl_s: Annotated[float, Field(ge=0)] = 10.0
+    responses_ttl_s: Annotated[int, Field(gt=0)] = 30 * 24 * 3600   # how long stored responses are kept
 
 
 class ProviderConfig(_Frozen):

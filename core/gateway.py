@@ -11,6 +11,7 @@ from core.catalog import Catalog
 from core.config import Config, GatewaySettings
 from core.keys import Authenticator, KeyStore
 from core.storage.dynamo import DynamoDB
+from core.storage.responses import ResponseStore
 from core.types import ChatAdapter
 
 
@@ -22,6 +23,7 @@ class Gateway:
     auth: Authenticator
     keys: KeyStore | None = None
     db: DynamoDB | None = None
+    responses: ResponseStore | None = None
     started_at: int = field(default=0)
 
     @property

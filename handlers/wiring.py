@@ -21,11 +21,14 @@ from core.lambda_runtime import StreamingHandler
 from core.routes.chat import chat_routes
 from core.routes.messages import messages_routes
 from core.routes.models import models_routes
+from core.routes.responses import responses_routes, stored_responses_routes
 from core.secrets import load_provider_keys
 from core.storage.dynamo import DynamoDB, DynamoKeyStore
+from core.storage.responses import ResponseStore
 from core.storage.tables import table_names
 from providers import build_adapters
 from providers.anthropic.inbound import MessagesFormat
+from providers.responses import ResponsesFormat
 
 RouteGroup = Callable[[Gateway], list[BaseRoute]]
 
@@ -34,6 +37,8 @@ GROUPS: dict[str, RouteGroup] = {
     "chat": chat_routes,
     "models": models_routes,
     "messages": lambda gw: messages_routes(gw, MessagesFormat()),
+    "responses": lambda gw: responses_routes(gw, ResponsesFormat()),
+    "stored_responses": stored_responses_routes,
 }
 
 
@@ -47,6 +52,7 @@ def build_gateway(config: Config, db: DynamoDB | None) -> Gateway:
         auth=Authenticator(config.keys, keys, config.gateway.key_cache_ttl_s),
         keys=keys,
         db=db,
+        responses=ResponseStore(db, config.gateway.responses_ttl_s) if db is not None else None,
         started_at=int(time.time()),
     )
 

@@ -1,0 +1,195 @@
+"""`/v1/responses`: create (buffered or streamed), retrieve, list input items, delete.
+
+A response is answered by any chat route through core's format (the translation is handed in by
+the handlers) with the usual fallback, then stored — after it completes, with the conversation so
+far, so `previous_response_id` continues it with one read. A stream that fails after its first byte
+ends with `response.failed` and is stored as failed, never as completed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from core import sse
+from core.catalog import Resolution
+from core.catalog import Route as ModelRoute
+from core.checks import check_messages, load_object, require_model, upstream_body
+from core.errors import GatewayError, RequestError
+from core.fallback import first_success
+from core.gateway import Gateway
+from core.http import EventStream, StreamAborted, endpoint, json_response, read_body
+from core.keys import ApiKey
+from core.routes.chat import SSE_HEADERS, check_context
+from core.storage.responses import ResponseStore
+from core.types import JSON, ChatAdapter, ResponsesFormat, ResponseStream
+
+ORDERS = ("asc", "desc")
+
+
+def not_found(response_id: str, param: str | None = None) -> RequestError:
+    return RequestError(f"Response with id '{response_id}' not found.", code="not_found", status=404, param=param)
+
+
+def _check(body: JSON) -> None:
+    for field, kind in (("store", bool), ("stream", bool), ("previous_response_id", str), ("instructions", str),
+                        ("metadata", dict)):
+        if body.get(field) is not None and not isinstance(body[field], kind):
+            raise RequestError(f"{field} must be a {kind.__name__}", code="invalid_type", param=field)
+
+
+def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
+    settings = gw.settings
+
+    def store() -> ResponseStore:
+        assert gw.responses is not None, "the responses routes need the responses table"
+        return gw.responses
+
+    async def create(request: Request) -> Response:
+        key = await gw.auth.authenticate(request.headers)
+        body = load_object(await read_body(request, settings.max_request_bytes))
+        require_model(body)
+        _check(body)
+        new_items = fmt.input_items(body)
+        history: list[JSON] = []
+        if previous := body.get("previous_response_id"):
+            record = await store().get(key.id, previous)
+            if record is None:
+                raise not_found(previous, "previous_response_id")
+            history = record["conversation"]
+        chat = fmt.to_chat(body, history, new_items)
+        check_messages(chat["messages"], settings)
+        resolution = gw.catalog.resolve(body["model"])
+        check_context(chat, resolution)
+        response_id, created_at = f"resp_{secrets.token_hex(24)}", int(time.time())
+        upstream = upstream_body(chat)
+        if body.get("stream"):
+            return await _stream(gw, fmt, key, body, upstream, resolution, history, new_items, response_id,
+                                 created_at)
+
+        async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
+            return await adapter.chat(route.model, upstream)
+
+        outcome = await first_success(resolution, gw.adapters, attempt)
+        response = fmt.from_chat(body, outcome.value, response_id, created_at)
+        if response["store"]:
+            await store().put(key.id, response_id, _record(response, history, new_items))
+        return json_response(orjson.dumps(response))
+
+    return [Route("/v1/responses", endpoint(create), methods=["POST"])]
+
+
+def stored_responses_routes(gw: Gateway) -> list[Route]:
+    """Reading and deleting stored responses: buffered, and no provider involved."""
+
+    def store() -> ResponseStore:
+        assert gw.responses is not None, "the responses routes need the responses table"
+        return gw.responses
+
+    async def retrieve(request: Request) -> Response:
+        key = await gw.auth.authenticate(request.headers)
+        response_id = request.path_params["response_id"]
+        record = await store().get(key.id, response_id)
+        if record is None:
+            raise not_found(response_id)
+        return json_response(orjson.dumps(record["response"]))
+
+    async def input_items(request: Request) -> Response:
+        key = await gw.auth.authenticate(request.headers)
+        response_id = request.path_params["response_id"]
+        record = await store().get(key.id, response_id)
+        if record is None:
+            raise not_found(response_id)
+        return json_response(orjson.dumps(_page(record["input_items"], request.query_params)))
+
+    async def delete(request: Request) -> Response:
+        key = await gw.auth.authenticate(request.headers)
+        response_id = request.path_params["response_id"]
+        if not await store().delete(key.id, response_id):
+            raise not_found(response_id)
+        return json_response(orjson.dumps({"id": response_id, "object": "response", "deleted": True}))
+
+    return [
+        Route("/v1/responses/{response_id}", endpoint(retrieve), methods=["GET"]),
+        Route("/v1/responses/{response_id}/input_items", endpoint(input_items), methods=["GET"]),
+        Route("/v1/responses/{response_id}", endpoint(delete), methods=["DELETE"]),
+    ]
+
+
+def _record(response: JSON, history: list[JSON], new_items: list[JSON]) -> JSON:
+    return {"response": response, "input_items": new_items,
+            "conversation": [*history, *new_items, *response["output"]]}
+
+
+def _page(items: list[JSON], query: Any) -> JSON:
+    """OpenAI's list pagination: `order` (desc by default), `after` an item id, `limit` 1..100."""
+    order = query.get("order", "desc")
+    if order not in ORDERS:
+        raise RequestError("order must be 'asc' or 'desc'", code="invalid_value", param="order")
+    try:
+        limit = int(query.get("limit", "20"))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 100:
+        raise RequestError("limit must be an integer from 1 to 100", code="invalid_value", param="limit")
+    ordered = items if order == "asc" else items[::-1]
+    if after := query.get("after"):
+        ids = [item["id"] for item in ordered]
+        if after not in ids:
+            raise RequestError(f"No input item with id '{after}'", code="invalid_value", param="after")
+        ordered = ordered[ids.index(after) + 1:]
+    data = ordered[:limit]
+    return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None, "has_more": len(ordered) > limit}
+
+
+async def _stream(gw: Gateway, fmt: ResponsesFormat, key: ApiKey, body: JSON, upstream: JSON,
+                  resolution: Resolution, history: list[JSON], new_items: list[JSON], response_id: str,
+                  created_at: int) -> Response:
+    async def attempt(adapter: ChatAdapter, route: ModelRoute) -> tuple[JSON | None, Any]:
+        chunks = adapter.chat_stream(route.model, {**upstream, "stream_options": {"include_usage": True}})
+        return await anext(chunks, None), chunks
+
+    outcome = await first_success(resolution, gw.adapters, attempt)
+    first, chunks = outcome.value
+    events = fmt.events(fmt.skeleton(body, response_id, created_at))
+    return EventStream(_events(gw, key, events, first, chunks, history, new_items), headers=SSE_HEADERS)
+
+
+def _encode(named: list[tuple[str, JSON]]) -> bytes:
+    return b"".join(sse.encode(orjson.dumps(data), kind) for kind, data in named)
+
+
+async def _events(gw: Gateway, key: ApiKey, events: ResponseStream, first: JSON | None,
+                  chunks: AsyncGenerator[JSON, None], history: list[JSON],
+                  new_items: list[JSON]) -> AsyncGenerator[bytes, None]:
+    """The event sequence; the response is stored once whole, before `response.completed` says so."""
+    store = gw.responses
+    response = events.response
+    try:
+        yield _encode(events.start())
+        if first is not None:
+            yield _encode(events.feed(first))
+            async for chunk in chunks:
+                if encoded := _encode(events.feed(chunk)):
+                    yield encoded
+        finishing = events.done()
+        if response["store"] and store is not None:
+            await store.put(key.id, response["id"], _record(events.response, history, new_items))
+        yield _encode(finishing) + _encode(events.completed())
+    except GatewayError as err:
+        failure = events.failed(err)
+        if response["store"] and store is not None:
+            await store.put(key.id, response["id"], _record(events.response, history, new_items))
+        yield _encode(failure)
+        raise StreamAborted(err) from err
+    finally:
+        await chunks.aclose()
+
