@@ -115,3 +115,25 @@ def test_apex_invoke_names_the_functions_when_one_is_unknown(function_env) -> No
     result = apex_invoke(function_env, "NoSuchFunction", "-e", "events/models.json")
     assert result.returncode != 0
     assert "ChatFunction" in result.stderr and "ModelsFunction" in result.stderr
+
+
+def test_responses_are_created_by_one_function_and_read_by_another(function_env) -> None:
+    created = lambda_call(function_module("responses").handler, "responses.json")
+    assert created["statusCode"] == 200
+    response_id = json.loads(created["body"])["id"]
+    reader = function_module("stored_responses").handler
+
+    def call(event_file: str) -> dict:
+        event = json.loads((EVENTS / event_file).read_text())
+        sample_id = event["pathParameters"]["response_id"]
+        event["path"] = event["path"].replace(sample_id, response_id)
+        event["pathParameters"]["response_id"] = response_id
+        return reader(event, Context(Invocation("t", event, 2**62, "arn")))
+
+    retrieved = call("stored_responses.json")
+    assert retrieved["statusCode"] == 200
+    assert json.loads(retrieved["body"])["output"][0]["content"][0]["text"] == "Hello from alpha."
+    items = call("stored_responses-input-items.json")
+    assert json.loads(items["body"])["data"][0]["content"][0]["text"] == "Say hello in five words."
+    assert call("stored_responses-delete.json")["statusCode"] == 200
+    assert call("stored_responses.json")["statusCode"] == 404

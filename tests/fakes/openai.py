@@ -50,6 +50,7 @@ class FakeOpenAI(FakeServer):
     def reset(self) -> None:
         super().reset()
         self.finish_reason = None
+        self.reply_text = None
 
     @property
     def base_url(self) -> str:
