@@ -54,7 +54,7 @@ LAMBDA_PYTHON ?= $(firstword $(foreach p,$(shell command -v python3.12) $(wildca
 LAMBDA_PIP := $(foreach p,manylinux2014 manylinux_2_17 manylinux_2_28 manylinux_2_34,--platform $(p)_x86_64) \
 	--implementation cp --python-version 3.12 --only-binary=:all:
 
-build-ChatFunction build-MessagesFunction build-ModelsFunction build-ResponsesFunction build-StoredResponsesFunction:
+build-%Function:
 	cp -rp core providers handlers $(ARTIFACTS_DIR)/
 	if [ -f apex.toml ]; then cp apex.toml $(ARTIFACTS_DIR)/; fi
 	find $(ARTIFACTS_DIR) -name __pycache__ -prune -exec rm -rf {} +

@@ -48,9 +48,21 @@ class Resolution:
     reason: str
 
 
+ENDPOINT_OF_TYPE = {"chat": "/v1/chat/completions", "completion": "/v1/completions",
+                    "embedding": "/v1/embeddings", "image": "/v1/images/generations"}
+
+
 def model_not_found(name: str) -> RequestError:
     return RequestError(f"The model '{name}' does not exist", code="model_not_found", status=404,
                         param="model")
+
+
+def require_type(resolution: Resolution, *allowed: str) -> None:
+    """A model used on the wrong endpoint gets a 400 that names the right one."""
+    info = resolution.info
+    if info is not None and info.type not in allowed:
+        raise RequestError(f"'{resolution.requested}' is {'an' if info.type[0] in 'aeiou' else 'a'} {info.type} "
+                           f"model: use {ENDPOINT_OF_TYPE[info.type]}", code="wrong_model_type", param="model")
 
 
 class Catalog:

@@ -8,9 +8,9 @@ provider_error, naming what each route did.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from core.catalog import Resolution, Route
 from core.errors import (
@@ -68,3 +68,28 @@ async def first_success(
             reason += f"; fell back after {tried} failed"
         return Outcome(value, route, reason, tuple(failures))
     raise _all_failed(resolution, failures)
+
+
+async def first_stream(
+    resolution: Resolution,
+    adapters: Mapping[str, ChatAdapter],
+    open_stream: Callable[[ChatAdapter, Route], AsyncGenerator[Any, None]],
+    fallback: bool = True,
+) -> Outcome[tuple[Any, AsyncGenerator[Any, None]]]:
+    """The first route whose stream yields its first item: until then, fallback is still possible;
+    after it, the stream is committed (its first item, or None for an empty stream, and the rest)."""
+
+    async def attempt(adapter: ChatAdapter, route: Route) -> tuple[Any, AsyncGenerator[Any, None]]:
+        stream = open_stream(adapter, route)
+        return await anext(stream, None), stream
+
+    return await first_success(resolution, adapters, attempt, fallback)
+
+
+def capability(adapter: ChatAdapter, name: str) -> Callable[..., Awaitable[Any]]:
+    """An adapter's method for an endpoint beyond chat (`embeddings`, `images`); a provider without
+    it is unavailable for the request, so fallback moves on to a route that has it."""
+    method = getattr(adapter, name, None)
+    if method is None:
+        raise ProviderUnavailable(f"{adapter.name} does not serve {name}", provider=adapter.name)
+    return method  # type: ignore[no-any-return]

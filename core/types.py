@@ -30,6 +30,22 @@ class ChatAdapter(Protocol):
     async def aclose(self) -> None: ...
 
 
+class CompletionsAdapter(ChatAdapter, Protocol):
+    """An adapter whose upstream serves legacy `/completions` itself (for `type = "completion"` models)."""
+
+    async def completions(self, model: str, body: JSON) -> JSON: ...
+
+    def completions_stream(self, model: str, body: JSON) -> AsyncGenerator[JSON, None]: ...
+
+
+class EmbeddingsAdapter(ChatAdapter, Protocol):
+    async def embeddings(self, model: str, body: JSON) -> JSON: ...
+
+
+class ImagesAdapter(ChatAdapter, Protocol):
+    async def images(self, model: str, body: JSON) -> JSON: ...
+
+
 class NativeAdapter(ChatAdapter, Protocol):
     """An adapter that also speaks an inbound format natively (an Anthropic provider behind
     `/v1/messages`): the request passes through untranslated, nothing is lost on the way."""

@@ -19,6 +19,9 @@ from core.gateway import Gateway
 from core.keys import Authenticator
 from core.lambda_runtime import StreamingHandler
 from core.routes.chat import chat_routes
+from core.routes.completions import completions_routes
+from core.routes.embeddings import embeddings_routes
+from core.routes.images import images_routes
 from core.routes.messages import messages_routes
 from core.routes.models import models_routes
 from core.routes.responses import responses_routes, stored_responses_routes
@@ -36,6 +39,9 @@ RouteGroup = Callable[[Gateway], list[BaseRoute]]
 GROUPS: dict[str, RouteGroup] = {
     "chat": chat_routes,
     "models": models_routes,
+    "completions": completions_routes,
+    "embeddings": embeddings_routes,
+    "images": images_routes,
     "messages": lambda gw: messages_routes(gw, MessagesFormat()),
     "responses": lambda gw: responses_routes(gw, ResponsesFormat()),
     "stored_responses": stored_responses_routes,

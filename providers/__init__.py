@@ -10,6 +10,8 @@ from collections.abc import Callable
 from core.config import Config, ProviderConfig
 from core.types import ChatAdapter
 from providers.anthropic import AnthropicAdapter
+from providers.azure import AzureAdapter
+from providers.bedrock import BedrockAdapter
 from providers.openai import OpenAIAdapter
 
 AdapterFactory = Callable[[str, ProviderConfig], ChatAdapter]
@@ -17,6 +19,8 @@ AdapterFactory = Callable[[str, ProviderConfig], ChatAdapter]
 ADAPTERS: dict[str, AdapterFactory] = {
     "openai": OpenAIAdapter,
     "anthropic": AnthropicAdapter,
+    "azure": AzureAdapter,
+    "bedrock": BedrockAdapter,
 }
 
 

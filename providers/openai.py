@@ -1,5 +1,5 @@
 """The OpenAI-compatible adapter: OpenAI, Groq, Together, Fireworks, DeepSeek, Mistral, Gemini's and
-DashScope's compatible modes, vLLM, Ollama — anything that speaks `/chat/completions`, by `base_url`.
+DashScope's compatible modes, vLLM, Ollama — anything that speaks OpenAI's API, by `base_url`.
 
 Core's format is this wire format, so requests and responses pass through untouched but for the
 model name; only errors and stream framing need work.
@@ -37,34 +37,45 @@ def error_fields(content: bytes) -> tuple[str, str | None, str | None]:
 
 
 class OpenAIAdapter:
+    """Every OpenAI endpoint the gateway serves, by path under `base_url`; subclasses (Azure)
+    declare only how URLs and credentials differ."""
+
     def __init__(self, name: str, config: ProviderConfig, client: HttpClient | None = None) -> None:
         self.name = name
-        self._url = (config.base_url or DEFAULT_BASE_URL).rstrip("/") + "/chat/completions"
+        self._base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
         self._client = client or HttpClient(name, config.timeout_s)
-        self._headers = {"content-type": "application/json", "accept": "application/json", **config.headers}
-        if key := config.api_key():
-            self._headers["authorization"] = f"Bearer {key}"
+        key = config.api_key()
+        self._headers = {"content-type": "application/json", "accept": "application/json",
+                         **(self._credentials(key) if key else {}), **config.headers}
         self._stream_headers = {**self._headers, "accept": "text/event-stream"}
+
+    def _credentials(self, key: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {key}"}
+
+    def _url(self, path: str, model: str) -> str:
+        return f"{self._base}/{path}"
 
     def _error(self, status: int, headers: Mapping[str, str], content: bytes) -> ProviderError:
         message, code, param = error_fields(content)
         return status_error(self.name, status, message, code, param, headers)
 
-    async def chat(self, model: str, body: JSON) -> JSON:
-        answer = await self._client.post(self._url, orjson.dumps({**body, "model": model}), self._headers)
+    async def _post(self, path: str, model: str, body: JSON, expect: str) -> JSON:
+        """POST and parse; `expect` is a field every good answer has (`choices`, `data`)."""
+        answer = await self._client.post(self._url(path, model), orjson.dumps({**body, "model": model}),
+                                         self._headers)
         if answer.status != 200:
             raise self._error(answer.status, answer.headers, answer.body)
         try:
-            completion = orjson.loads(answer.body)
+            parsed = orjson.loads(answer.body)
         except orjson.JSONDecodeError as exc:
             raise ProviderFailed(f"{self.name}: answer is not JSON", provider=self.name) from exc
-        if not isinstance(completion, dict) or "choices" not in completion:
-            raise ProviderFailed(f"{self.name}: answer is not a chat completion", provider=self.name)
-        return completion
+        if not isinstance(parsed, dict) or expect not in parsed:
+            raise ProviderFailed(f"{self.name}: answer has no {expect}", provider=self.name)
+        return parsed
 
-    async def chat_stream(self, model: str, body: JSON) -> AsyncGenerator[JSON, None]:
+    async def _stream(self, path: str, model: str, body: JSON) -> AsyncGenerator[JSON, None]:
         payload = orjson.dumps({**body, "model": model, "stream": True})
-        async with self._client.stream(self._url, payload, self._stream_headers) as answer:
+        async with self._client.stream(self._url(path, model), payload, self._stream_headers) as answer:
             if answer.status != 200:
                 raise self._error(answer.status, answer.headers, await answer.read())
             async for event in read_events(answer.chunks()):
@@ -72,6 +83,24 @@ class OpenAIAdapter:
                     return
                 yield _parse_chunk(self.name, event.data)
             raise ProviderFailed(f"{self.name}: stream ended before [DONE]", provider=self.name)
+
+    async def chat(self, model: str, body: JSON) -> JSON:
+        return await self._post("chat/completions", model, body, "choices")
+
+    def chat_stream(self, model: str, body: JSON) -> AsyncGenerator[JSON, None]:
+        return self._stream("chat/completions", model, body)
+
+    async def completions(self, model: str, body: JSON) -> JSON:
+        return await self._post("completions", model, body, "choices")
+
+    def completions_stream(self, model: str, body: JSON) -> AsyncGenerator[JSON, None]:
+        return self._stream("completions", model, body)
+
+    async def embeddings(self, model: str, body: JSON) -> JSON:
+        return await self._post("embeddings", model, body, "data")
+
+    async def images(self, model: str, body: JSON) -> JSON:
+        return await self._post("images/generations", model, body, "data")
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -11,11 +11,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from core import sse
-from core.catalog import Resolution
+from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
 from core.checks import parse_chat, upstream_body
 from core.errors import GatewayError, RequestError, openai_error_bytes
-from core.fallback import Outcome, first_success
+from core.fallback import Outcome, first_stream, first_success
 from core.gateway import Gateway
 from core.http import EventStream, endpoint, guarded, json_response, read_body
 from core.tokens import exceeds_window
@@ -45,6 +45,7 @@ def chat_routes(gw: Gateway) -> list[Route]:
         await gw.auth.authenticate(request.headers)
         body = parse_chat(await read_body(request, settings.max_request_bytes), settings)
         resolution = gw.catalog.resolve(body["model"])
+        require_type(resolution, "chat")
         check_context(body, resolution)
         fallback = (body.get("routing") or {}).get("fallback", True) is not False
         upstream = upstream_body(body)
@@ -64,20 +65,17 @@ def chat_routes(gw: Gateway) -> list[Route]:
 
 
 async def _stream(gw: Gateway, resolution: Resolution, upstream: JSON, fallback: bool) -> Response:
-    async def attempt(adapter: ChatAdapter, route: ModelRoute) -> tuple[JSON | None, AsyncGenerator[JSON, None]]:
-        chunks = adapter.chat_stream(route.model, upstream)
-        # Committing to a route waits for its first chunk: until then, fallback is still possible.
-        return await anext(chunks, None), chunks
-
-    outcome = await first_success(resolution, gw.adapters, attempt, fallback)
+    outcome = await first_stream(resolution, gw.adapters,
+                                 lambda adapter, route: adapter.chat_stream(route.model, upstream), fallback)
     first, chunks = outcome.value
     if first is not None:
         first["_routing"] = routing_info(resolution, outcome)
         first["_optimization"] = NO_OPTIMIZATION
-    return EventStream(guarded(_sse_body(first, chunks), openai_stream_error), headers=SSE_HEADERS)
+    return EventStream(guarded(chunks_sse(first, chunks), openai_stream_error), headers=SSE_HEADERS)
 
 
-async def _sse_body(first: JSON | None, chunks: AsyncGenerator[JSON, None]) -> AsyncGenerator[bytes, None]:
+async def chunks_sse(first: JSON | None, chunks: AsyncGenerator[JSON, None]) -> AsyncGenerator[bytes, None]:
+    """OpenAI-style chunks as SSE, ending with [DONE]."""
     try:
         if first is not None:
             yield sse.encode(orjson.dumps(first))

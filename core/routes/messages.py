@@ -9,7 +9,6 @@ translation, errors — is handed in by the handlers (`InboundFormat`); core kno
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -17,11 +16,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from core import sse
-from core.catalog import Resolution
+from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
 from core.checks import check_messages, load_object, require_model
 from core.errors import GatewayError
-from core.fallback import first_success
+from core.fallback import first_stream, first_success
 from core.gateway import Gateway
 from core.http import EventStream, endpoint, guarded, json_response, read_body
 from core.routes.chat import SSE_HEADERS, check_context
@@ -44,6 +43,7 @@ def messages_routes(gw: Gateway, inbound: InboundFormat) -> list[Route]:
         core_body = inbound.to_core(body)
         check_messages(core_body["messages"], settings)
         resolution = gw.catalog.resolve(body["model"])
+        require_type(resolution, "chat")
         forwarded = {h: v for h in inbound.forwarded_headers if (v := request.headers.get(h))}
         return body, core_body, resolution, forwarded
 
@@ -98,13 +98,12 @@ async def _translated(adapter: ChatAdapter, inbound: InboundFormat, model: str, 
 
 async def _stream(gw: Gateway, inbound: InboundFormat, body: JSON, core_body: JSON, resolution: Resolution,
                   forwarded: dict[str, str]) -> Response:
-    async def attempt(adapter: ChatAdapter, route: ModelRoute) -> tuple[NamedEvent | None, Any]:
-        speaker = native(adapter, inbound)
-        events = speaker.native_stream(route.model, body, forwarded) if speaker else \
-            _translated(adapter, inbound, route.model, body["model"], core_body)
-        return await anext(events, None), events   # committed once the first event is in
+    def open_stream(adapter: ChatAdapter, route: ModelRoute) -> AsyncGenerator[NamedEvent, None]:
+        if speaker := native(adapter, inbound):
+            return speaker.native_stream(route.model, body, forwarded)
+        return _translated(adapter, inbound, route.model, body["model"], core_body)
 
-    outcome = await first_success(resolution, gw.adapters, attempt)
+    outcome = await first_stream(resolution, gw.adapters, open_stream)
     first, events = outcome.value
     return EventStream(guarded(_events(first, events), inbound.stream_error), headers=SSE_HEADERS)
 

@@ -19,11 +19,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from core import sse
-from core.catalog import Resolution
+from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
 from core.checks import check_messages, load_object, require_model, upstream_body
 from core.errors import GatewayError, RequestError
-from core.fallback import first_success
+from core.fallback import first_stream, first_success
 from core.gateway import Gateway
 from core.http import EventStream, StreamAborted, endpoint, json_response, read_body
 from core.keys import ApiKey
@@ -67,6 +67,7 @@ def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
         chat = fmt.to_chat(body, history, new_items)
         check_messages(chat["messages"], settings)
         resolution = gw.catalog.resolve(body["model"])
+        require_type(resolution, "chat")
         check_context(chat, resolution)
         response_id, created_at = f"resp_{secrets.token_hex(24)}", int(time.time())
         upstream = upstream_body(chat)
@@ -153,11 +154,9 @@ def _page(items: list[JSON], query: Any) -> JSON:
 async def _stream(gw: Gateway, fmt: ResponsesFormat, key: ApiKey, body: JSON, upstream: JSON,
                   resolution: Resolution, history: list[JSON], new_items: list[JSON], response_id: str,
                   created_at: int) -> Response:
-    async def attempt(adapter: ChatAdapter, route: ModelRoute) -> tuple[JSON | None, Any]:
-        chunks = adapter.chat_stream(route.model, {**upstream, "stream_options": {"include_usage": True}})
-        return await anext(chunks, None), chunks
-
-    outcome = await first_success(resolution, gw.adapters, attempt)
+    with_usage = {**upstream, "stream_options": {"include_usage": True}}
+    outcome = await first_stream(resolution, gw.adapters,
+                                 lambda adapter, route: adapter.chat_stream(route.model, with_usage))
     first, chunks = outcome.value
     events = fmt.events(fmt.skeleton(body, response_id, created_at))
     return EventStream(_events(gw, key, events, first, chunks, history, new_items), headers=SSE_HEADERS)

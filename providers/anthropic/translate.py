@@ -82,7 +82,7 @@ def _system_text(content: Any) -> str:
     return "\n".join(part.get("text", "") for part in content or () if part.get("type") == "text")
 
 
-def _merge_turns(messages: list[JSON]) -> list[JSON]:
+def merge_turns(messages: list[JSON]) -> list[JSON]:
     """Anthropic wants user and assistant to alternate: consecutive turns of one role become one."""
     merged: list[JSON] = []
     for message in messages:
@@ -114,7 +114,7 @@ def request_to_anthropic(body: JSON) -> JSON:
             turns.append({"role": "assistant", "content": blocks})
         else:
             turns.append({"role": "user", "content": _blocks_from_openai(message.get("content"))})
-    out: JSON = {"messages": _merge_turns(turns),
+    out: JSON = {"messages": merge_turns(turns),
                  "max_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS}
     if system:
         out["system"] = "\n\n".join(system)

@@ -34,6 +34,14 @@ base_url = "{upstream_a.base_url}"
 context_window = 128000
 routes = [{{ provider = "local", model = "upstream-mini" }}]
 
+[models."text-embedding-3-small"]
+type = "embedding"
+routes = [{{ provider = "local", model = "text-embedding-3-small" }}]
+
+[models."dall-e-3"]
+type = "image"
+routes = [{{ provider = "local", model = "dall-e-3" }}]
+
 [[keys]]
 key = "{EVENT_KEY}"
 plan = "pro"
@@ -57,11 +65,15 @@ def lambda_call(handler, event_file: str) -> dict:
 
 
 @pytest.mark.parametrize(("module", "event_file", "check"), [
-    ("models", "models.json", lambda body: [m["id"] for m in body["data"]] == ["gpt-4o-mini"]),
+    ("models", "models.json", lambda body: [m["id"] for m in body["data"]] == [
+        "gpt-4o-mini", "text-embedding-3-small", "dall-e-3"]),
     ("models", "models-retrieve.json", lambda body: body["id"] == "gpt-4o-mini" and body["context_window"] == 128000),
     ("chat", "chat.json", lambda body: body["choices"][0]["message"]["content"] == "Hello from alpha."),
     ("messages", "messages.json", lambda body: body["content"][0]["text"] == "Hello from alpha."),
     ("messages", "messages-count-tokens.json", lambda body: body["input_tokens"] > 0),
+    ("completions", "completions.json", lambda body: [c["index"] for c in body["choices"]] == [0, 1]),
+    ("embeddings", "embeddings.json", lambda body: [d["index"] for d in body["data"]] == [0, 1]),
+    ("images", "images.json", lambda body: body["data"][0]["url"].endswith("/alpha.png")),
 ])
 def test_each_function_answers_its_event_through_mangum(function_env, module, event_file, check) -> None:
     result = lambda_call(function_module(module).handler, event_file)

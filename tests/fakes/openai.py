@@ -7,7 +7,10 @@ chunk first, a finish chunk and, when asked, a usage chunk, then `[DONE]`.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import struct
 import time
 from typing import Any
 
@@ -46,6 +49,9 @@ class FakeOpenAI(FakeServer):
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/completions", self.completions)
+        app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_post("/v1/images/generations", self.images)
 
     def reset(self) -> None:
         super().reset()
@@ -99,6 +105,67 @@ class FakeOpenAI(FakeServer):
             **self.extra_fields,
         })
 
+    async def _faulted(self, request: web.Request) -> tuple[Any, web.Response | None]:
+        """The body, and the scripted fault's answer if the next request is to fail."""
+        body = await self.record(request)
+        fault = self.take_fault()
+        await self.before_response(fault, request)
+        if fault is not None and fault.kind in FAULT_RESPONSES:
+            status, payload = FAULT_RESPONSES[fault.kind]
+            return body, web.json_response(payload, status=status)
+        return body, None
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        body, failure = await self._faulted(request)
+        if failure is not None:
+            return failure
+        prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
+        text = self.reply_text or f"Completed by {self.name}."
+        base = {"id": f"cmpl-{self.name}", "object": "text_completion", "created": int(time.time()),
+                "model": body.get("model")}
+        if body.get("stream"):
+            response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+            await response.prepare(request)
+            for i, word in enumerate(text.split(" ")):
+                chunk = {**base, "choices": [{"text": word if i == 0 else " " + word, "index": 0, "logprobs": None,
+                                              "finish_reason": None}]}
+                await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            final = {**base, "choices": [{"text": "", "index": 0, "logprobs": None, "finish_reason": "stop"}]}
+            await response.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
+            return response
+        choices = [{"text": (p if body.get("echo") else "") + text + (body.get("suffix") or ""), "index": i,
+                    "logprobs": None, "finish_reason": "stop"} for i, p in enumerate(prompts)]
+        usage = {"prompt_tokens": len(prompts), "completion_tokens": words(text) * len(prompts)}
+        return web.json_response({**base, "choices": choices,
+                                  "usage": {**usage, "total_tokens": sum(usage.values())}})
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        body, failure = await self._faulted(request)
+        if failure is not None:
+            return failure
+        inputs = body["input"] if isinstance(body["input"], list) and not isinstance(body["input"][0], int) \
+            else [body["input"]]
+        dimensions = body.get("dimensions") or 8
+        data = []
+        for i, text in enumerate(inputs):
+            values = vector(json.dumps(text), dimensions)
+            embedding: Any = values
+            if body.get("encoding_format") == "base64":
+                embedding = base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+            data.append({"object": "embedding", "index": i, "embedding": embedding})
+        tokens = sum(words(str(t)) for t in inputs)
+        return web.json_response({"object": "list", "data": data, "model": body.get("model"),
+                                  "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+    async def images(self, request: web.Request) -> web.Response:
+        body, failure = await self._faulted(request)
+        if failure is not None:
+            return failure
+        image = {"b64_json": base64.b64encode(b"\x89PNG fake").decode()} \
+            if body.get("response_format") == "b64_json" else {"url": f"https://images.example/{self.name}.png"}
+        return web.json_response({"created": int(time.time()), "data": [
+            {**image, "revised_prompt": body["prompt"]} for _ in range(body.get("n") or 1)]})
+
     async def _stream(self, request: web.Request, body: dict[str, Any], text: str | None,
                       calls: list[dict[str, Any]] | None, finish: str, fault: Fault | None) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
@@ -137,3 +204,9 @@ class FakeOpenAI(FakeServer):
             await self.pause(sent + 1)
         await response.write(b"data: [DONE]\n\n")
         return response
+
+
+def vector(text: str, dimensions: int) -> list[float]:
+    """A deterministic embedding: the same text always gets the same vector."""
+    digest = hashlib.sha256(text.encode()).digest() * (dimensions // 32 + 1)
+    return [round(b / 255, 6) for b in digest[:dimensions]]
