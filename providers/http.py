@@ -14,9 +14,11 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from core.errors import (
     ProviderError,
@@ -26,6 +28,7 @@ from core.errors import (
     ProviderUnavailable,
     UpstreamRejected,
 )
+from core.types import JSON
 
 if TYPE_CHECKING:
     import aiohttp
@@ -71,6 +74,20 @@ class HttpClient:
         with transport_errors(self.provider):
             async with pool.post(url, data=body, headers=headers, timeout=self._whole) as response:
                 return Answer(response.status, response.headers, await response.read())
+
+    async def post_json(self, url: str, payload: JSON, headers: Mapping[str, str],
+                        error: Callable[[Answer], ProviderError]) -> JSON:
+        """POST a JSON body; the answer's JSON object, or `error(answer)` for a non-200."""
+        answer = await self.post(url, orjson.dumps(payload), headers)
+        if answer.status != 200:
+            raise error(answer)
+        try:
+            parsed = orjson.loads(answer.body)
+        except orjson.JSONDecodeError as exc:
+            raise ProviderFailed(f"{self.provider}: answer is not JSON", provider=self.provider) from exc
+        if not isinstance(parsed, dict):
+            raise ProviderFailed(f"{self.provider}: answer is not a JSON object", provider=self.provider)
+        return parsed
 
     @contextlib.asynccontextmanager
     async def stream(self, url: str, body: bytes, headers: Mapping[str, str]) -> AsyncIterator[StreamingAnswer]:

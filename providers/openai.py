@@ -7,7 +7,7 @@ model name; only errors and stream framing need work.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator
 
 import orjson
 
@@ -15,7 +15,7 @@ from core.config import ProviderConfig
 from core.errors import ProviderError, ProviderFailed
 from core.sse import read_events
 from core.types import JSON
-from providers.http import HttpClient, status_error
+from providers.http import Answer, HttpClient, status_error
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -55,21 +55,15 @@ class OpenAIAdapter:
     def _url(self, path: str, model: str) -> str:
         return f"{self._base}/{path}"
 
-    def _error(self, status: int, headers: Mapping[str, str], content: bytes) -> ProviderError:
-        message, code, param = error_fields(content)
-        return status_error(self.name, status, message, code, param, headers)
+    def _error(self, answer: Answer) -> ProviderError:
+        message, code, param = error_fields(answer.body)
+        return status_error(self.name, answer.status, message, code, param, answer.headers)
 
     async def _post(self, path: str, model: str, body: JSON, expect: str) -> JSON:
         """POST and parse; `expect` is a field every good answer has (`choices`, `data`)."""
-        answer = await self._client.post(self._url(path, model), orjson.dumps({**body, "model": model}),
-                                         self._headers)
-        if answer.status != 200:
-            raise self._error(answer.status, answer.headers, answer.body)
-        try:
-            parsed = orjson.loads(answer.body)
-        except orjson.JSONDecodeError as exc:
-            raise ProviderFailed(f"{self.name}: answer is not JSON", provider=self.name) from exc
-        if not isinstance(parsed, dict) or expect not in parsed:
+        parsed = await self._client.post_json(self._url(path, model), {**body, "model": model}, self._headers,
+                                              self._error)
+        if expect not in parsed:
             raise ProviderFailed(f"{self.name}: answer has no {expect}", provider=self.name)
         return parsed
 
@@ -77,7 +71,7 @@ class OpenAIAdapter:
         payload = orjson.dumps({**body, "model": model, "stream": True})
         async with self._client.stream(self._url(path, model), payload, self._stream_headers) as answer:
             if answer.status != 200:
-                raise self._error(answer.status, answer.headers, await answer.read())
+                raise self._error(Answer(answer.status, answer.headers, await answer.read()))
             async for event in read_events(answer.chunks()):
                 if event.data == "[DONE]":
                     return

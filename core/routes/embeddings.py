@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
-from core.catalog import Route as ModelRoute
-from core.catalog import require_type
-from core.checks import load_object, require_model
 from core.errors import RequestError
-from core.fallback import capability, first_success
 from core.gateway import Gateway
-from core.http import endpoint, json_response, read_body
-from core.types import JSON, ChatAdapter
+from core.routes.passthrough import passthrough_route
+from core.types import JSON
 
 ENCODINGS = ("float", "base64")
 
@@ -38,18 +31,4 @@ def _check(body: JSON) -> None:
 
 
 def embeddings_routes(gw: Gateway) -> list[Route]:
-    async def embeddings(request: Request) -> Response:
-        await gw.auth.authenticate(request.headers)
-        body = load_object(await read_body(request, gw.settings.max_request_bytes))
-        require_model(body)
-        _check(body)
-        resolution = gw.catalog.resolve(body["model"])
-        require_type(resolution, "embedding")
-
-        async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
-            return await capability(adapter, "embeddings")(route.model, body)
-
-        outcome = await first_success(resolution, gw.adapters, attempt)
-        return json_response(orjson.dumps(outcome.value))
-
-    return [Route("/v1/embeddings", endpoint(embeddings), methods=["POST"])]
+    return [passthrough_route(gw, "/v1/embeddings", "embeddings", "embedding", _check)]

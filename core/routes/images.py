@@ -3,19 +3,12 @@ response_format url or b64_json."""
 
 from __future__ import annotations
 
-import orjson
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
-from core.catalog import Route as ModelRoute
-from core.catalog import require_type
-from core.checks import load_object, require_model
 from core.errors import RequestError
-from core.fallback import capability, first_success
 from core.gateway import Gateway
-from core.http import endpoint, json_response, read_body
-from core.types import JSON, ChatAdapter
+from core.routes.passthrough import passthrough_route
+from core.types import JSON
 
 SIZES = ("256x256", "512x512", "1024x1024", "1024x1792", "1792x1024", "1536x1024", "1024x1536", "auto")
 QUALITIES = ("standard", "hd", "low", "medium", "high", "auto")
@@ -35,18 +28,4 @@ def _check(body: JSON) -> None:
 
 
 def images_routes(gw: Gateway) -> list[Route]:
-    async def generations(request: Request) -> Response:
-        await gw.auth.authenticate(request.headers)
-        body = load_object(await read_body(request, gw.settings.max_request_bytes))
-        require_model(body)
-        _check(body)
-        resolution = gw.catalog.resolve(body["model"])
-        require_type(resolution, "image")
-
-        async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
-            return await capability(adapter, "images")(route.model, body)
-
-        outcome = await first_success(resolution, gw.adapters, attempt)
-        return json_response(orjson.dumps(outcome.value))
-
-    return [Route("/v1/images/generations", endpoint(generations), methods=["POST"])]
+    return [passthrough_route(gw, "/v1/images/generations", "images", "image", _check)]

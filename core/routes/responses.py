@@ -34,6 +34,11 @@ from core.types import JSON, ChatAdapter, ResponsesFormat, ResponseStream
 ORDERS = ("asc", "desc")
 
 
+def _store(gw: Gateway) -> ResponseStore:
+    assert gw.responses is not None, "the responses routes need the responses table"
+    return gw.responses
+
+
 def not_found(response_id: str, param: str | None = None) -> RequestError:
     return RequestError(f"Response with id '{response_id}' not found.", code="not_found", status=404, param=param)
 
@@ -48,10 +53,6 @@ def _check(body: JSON) -> None:
 def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
     settings = gw.settings
 
-    def store() -> ResponseStore:
-        assert gw.responses is not None, "the responses routes need the responses table"
-        return gw.responses
-
     async def create(request: Request) -> Response:
         key = await gw.auth.authenticate(request.headers)
         body = load_object(await read_body(request, settings.max_request_bytes))
@@ -60,7 +61,7 @@ def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
         new_items = fmt.input_items(body)
         history: list[JSON] = []
         if previous := body.get("previous_response_id"):
-            record = await store().get(key.id, previous)
+            record = await _store(gw).get(key.id, previous)
             if record is None:
                 raise not_found(previous, "previous_response_id")
             history = record["conversation"]
@@ -81,7 +82,7 @@ def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
         outcome = await first_success(resolution, gw.adapters, attempt)
         response = fmt.from_chat(body, outcome.value, response_id, created_at)
         if response["store"]:
-            await store().put(key.id, response_id, _record(response, history, new_items))
+            await _store(gw).put(key.id, response_id, _record(response, history, new_items))
         return json_response(orjson.dumps(response))
 
     return [Route("/v1/responses", endpoint(create), methods=["POST"])]
@@ -90,30 +91,25 @@ def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
 def stored_responses_routes(gw: Gateway) -> list[Route]:
     """Reading and deleting stored responses: buffered, and no provider involved."""
 
-    def store() -> ResponseStore:
-        assert gw.responses is not None, "the responses routes need the responses table"
-        return gw.responses
+    async def record(request: Request) -> JSON:
+        """The caller's own stored record named in the path, or 404."""
+        key = await gw.auth.authenticate(request.headers)
+        response_id = request.path_params["response_id"]
+        found = await _store(gw).get(key.id, response_id)
+        if found is None:
+            raise not_found(response_id)
+        return found
 
     async def retrieve(request: Request) -> Response:
-        key = await gw.auth.authenticate(request.headers)
-        response_id = request.path_params["response_id"]
-        record = await store().get(key.id, response_id)
-        if record is None:
-            raise not_found(response_id)
-        return json_response(orjson.dumps(record["response"]))
+        return json_response(orjson.dumps((await record(request))["response"]))
 
     async def input_items(request: Request) -> Response:
-        key = await gw.auth.authenticate(request.headers)
-        response_id = request.path_params["response_id"]
-        record = await store().get(key.id, response_id)
-        if record is None:
-            raise not_found(response_id)
-        return json_response(orjson.dumps(_page(record["input_items"], request.query_params)))
+        return json_response(orjson.dumps(_page((await record(request))["input_items"], request.query_params)))
 
     async def delete(request: Request) -> Response:
         key = await gw.auth.authenticate(request.headers)
         response_id = request.path_params["response_id"]
-        if not await store().delete(key.id, response_id):
+        if not await _store(gw).delete(key.id, response_id):
             raise not_found(response_id)
         return json_response(orjson.dumps({"id": response_id, "object": "response", "deleted": True}))
 

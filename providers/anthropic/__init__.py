@@ -16,7 +16,7 @@ from core.sse import read_events
 from core.types import JSON, NamedEvent
 from providers.anthropic.stream import OpenAIChunks
 from providers.anthropic.translate import request_to_anthropic, response_to_openai
-from providers.http import HttpClient, status_error
+from providers.http import Answer, HttpClient, status_error
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -50,28 +50,19 @@ class AnthropicAdapter:
     def _headers_with(self, forwarded: Mapping[str, str]) -> dict[str, str]:
         return {**self._headers, **{k: v for k, v in forwarded.items() if k in FORWARDED}}
 
-    def _error(self, status: int, headers: Mapping[str, str], content: bytes) -> ProviderError:
-        message, kind = error_fields(content)
-        return status_error(self.name, status, message, kind, None, headers)
+    def _error(self, answer: Answer) -> ProviderError:
+        message, kind = error_fields(answer.body)
+        return status_error(self.name, answer.status, message, kind, None, answer.headers)
 
     async def _post(self, url: str, payload: JSON, headers: Mapping[str, str]) -> JSON:
-        answer = await self._client.post(url, orjson.dumps(payload), headers)
-        if answer.status != 200:
-            raise self._error(answer.status, answer.headers, answer.body)
-        try:
-            message = orjson.loads(answer.body)
-        except orjson.JSONDecodeError as exc:
-            raise ProviderFailed(f"{self.name}: answer is not JSON", provider=self.name) from exc
-        if not isinstance(message, dict):
-            raise ProviderFailed(f"{self.name}: answer is not a JSON object", provider=self.name)
-        return message
+        return await self._client.post_json(url, payload, headers, self._error)
 
     async def _events(self, payload: JSON, headers: Mapping[str, str]) -> AsyncGenerator[NamedEvent, None]:
         """The upstream's stream as (event, data) pairs; raises before the first if it never started."""
         async with self._client.stream(self._url, orjson.dumps(payload),
                                        {**headers, "accept": "text/event-stream"}) as answer:
             if answer.status != 200:
-                raise self._error(answer.status, answer.headers, await answer.read())
+                raise self._error(Answer(answer.status, answer.headers, await answer.read()))
             async for event in read_events(answer.chunks()):
                 try:
                     data = orjson.loads(event.data)

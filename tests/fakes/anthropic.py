@@ -79,14 +79,17 @@ class FakeAnthropic(FakeServer):
         return web.json_response({"input_tokens": sum(words(text_of(m.get("content")))
                                                       for m in body.get("messages") or [])})
 
+    def refuse(self, fault: Fault) -> web.Response | None:
+        if fault.kind not in FAULT_RESPONSES:
+            return None
+        status, payload = FAULT_RESPONSES[fault.kind]
+        headers = {"retry-after": str(fault.retry_after)} if fault.retry_after is not None else {}
+        return web.json_response(payload, status=status, headers=headers)
+
     async def messages(self, request: web.Request) -> web.StreamResponse:
-        body = await self.record(request)
-        fault = self.take_fault()
-        await self.before_response(fault, request)
-        if fault is not None and fault.kind in FAULT_RESPONSES:
-            status, payload = FAULT_RESPONSES[fault.kind]
-            headers = {"retry-after": str(fault.retry_after)} if fault.retry_after is not None else {}
-            return web.json_response(payload, status=status, headers=headers)
+        body, fault, refusal = await self.begin(request)
+        if refusal is not None:
+            return refusal
         blocks, stop, sequence = self._answer(body)
         message = {"id": f"msg_{self.name}_{len(self.received)}", "type": "message", "role": "assistant",
                    "model": body.get("model"), "content": blocks, "stop_reason": stop, "stop_sequence": sequence,

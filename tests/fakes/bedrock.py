@@ -53,13 +53,8 @@ class FakeBedrock(FakeServer):
         app.router.add_post("/model/{model}/converse-stream", self.converse_stream)
         app.router.add_post("/model/{model}/invoke", self.invoke)
 
-    async def _begin(self, request: web.Request) -> tuple[Any, Fault | None, web.Response | None]:
-        body = await self.record(request)
-        fault = self.take_fault()
-        await self.before_response(fault, request)
-        if fault is not None and fault.kind in FAULTS:
-            return body, fault, error_response(*FAULTS[fault.kind])
-        return body, fault, None
+    def refuse(self, fault: Fault) -> web.Response | None:
+        return error_response(*FAULTS[fault.kind]) if fault.kind in FAULTS else None
 
     def _answer(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
         last = (body.get("messages") or [{}])[-1]
@@ -79,7 +74,7 @@ class FakeBedrock(FakeServer):
         return {"inputTokens": prompt, "outputTokens": output, "totalTokens": prompt + output}
 
     async def converse(self, request: web.Request) -> web.Response:
-        body, _, failure = await self._begin(request)
+        body, _, failure = await self.begin(request)
         if failure is not None:
             return failure
         blocks, stop = self._answer(body)
@@ -88,7 +83,7 @@ class FakeBedrock(FakeServer):
                                   "metrics": {"latencyMs": 12}})
 
     async def converse_stream(self, request: web.Request) -> web.StreamResponse:
-        body, fault, failure = await self._begin(request)
+        body, fault, failure = await self.begin(request)
         if failure is not None:
             return failure
         blocks, stop = self._answer(body)
@@ -126,7 +121,7 @@ class FakeBedrock(FakeServer):
         return response
 
     async def invoke(self, request: web.Request) -> web.Response:
-        body, _, failure = await self._begin(request)
+        body, _, failure = await self.begin(request)
         if failure is not None:
             return failure
         model = request.match_info["model"]

@@ -79,14 +79,17 @@ class FakeOpenAI(FakeServer):
         completion = words(text or TOOL_ARGUMENTS)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
+    def refuse(self, fault: Fault) -> web.Response | None:
+        if fault.kind not in FAULT_RESPONSES:
+            return None
+        status, payload = FAULT_RESPONSES[fault.kind]
+        headers = {"retry-after": str(fault.retry_after)} if fault.retry_after is not None else {}
+        return web.json_response(payload, status=status, headers=headers)
+
     async def chat(self, request: web.Request) -> web.StreamResponse:
-        body = await self.record(request)
-        fault = self.take_fault()
-        await self.before_response(fault, request)
-        if fault is not None and fault.kind in FAULT_RESPONSES:
-            status, payload = FAULT_RESPONSES[fault.kind]
-            headers = {"retry-after": str(fault.retry_after)} if fault.retry_after is not None else {}
-            return web.json_response(payload, status=status, headers=headers)
+        body, fault, refusal = await self.begin(request)
+        if refusal is not None:
+            return refusal
         text, calls, finish = self._answer(body)
         if body.get("stream"):
             return await self._stream(request, body, text, calls, finish, fault)
@@ -105,20 +108,10 @@ class FakeOpenAI(FakeServer):
             **self.extra_fields,
         })
 
-    async def _faulted(self, request: web.Request) -> tuple[Any, web.Response | None]:
-        """The body, and the scripted fault's answer if the next request is to fail."""
-        body = await self.record(request)
-        fault = self.take_fault()
-        await self.before_response(fault, request)
-        if fault is not None and fault.kind in FAULT_RESPONSES:
-            status, payload = FAULT_RESPONSES[fault.kind]
-            return body, web.json_response(payload, status=status)
-        return body, None
-
     async def completions(self, request: web.Request) -> web.StreamResponse:
-        body, failure = await self._faulted(request)
-        if failure is not None:
-            return failure
+        body, _, refusal = await self.begin(request)
+        if refusal is not None:
+            return refusal
         prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
         text = self.reply_text or f"Completed by {self.name}."
         base = {"id": f"cmpl-{self.name}", "object": "text_completion", "created": int(time.time()),
@@ -140,9 +133,9 @@ class FakeOpenAI(FakeServer):
                                   "usage": {**usage, "total_tokens": sum(usage.values())}})
 
     async def embeddings(self, request: web.Request) -> web.Response:
-        body, failure = await self._faulted(request)
-        if failure is not None:
-            return failure
+        body, _, refusal = await self.begin(request)
+        if refusal is not None:
+            return refusal
         inputs = body["input"] if isinstance(body["input"], list) and not isinstance(body["input"][0], int) \
             else [body["input"]]
         dimensions = body.get("dimensions") or 8
@@ -158,9 +151,9 @@ class FakeOpenAI(FakeServer):
                                   "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     async def images(self, request: web.Request) -> web.Response:
-        body, failure = await self._faulted(request)
-        if failure is not None:
-            return failure
+        body, _, refusal = await self.begin(request)
+        if refusal is not None:
+            return refusal
         image = {"b64_json": base64.b64encode(b"\x89PNG fake").decode()} \
             if body.get("response_format") == "b64_json" else {"url": f"https://images.example/{self.name}.png"}
         return web.json_response({"created": int(time.time()), "data": [

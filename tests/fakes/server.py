@@ -125,6 +125,17 @@ class FakeServer(abc.ABC):
         self.received.append(Received(request.path, dict(request.headers), body, dict(request.query)))
         return body
 
+    def refuse(self, fault: Fault) -> web.Response | None:
+        """The fake's own error answer for a fault kind (500, 429, …), in its provider's format."""
+        return None
+
+    async def begin(self, request: web.Request) -> tuple[Any, Fault | None, web.Response | None]:
+        """Record the request and draw the next fault: (body, fault, the error answer to send if any)."""
+        body = await self.record(request)
+        fault = self.take_fault()
+        await self.before_response(fault, request)
+        return body, fault, self.refuse(fault) if fault is not None else None
+
     async def before_response(self, fault: Fault | None, request: web.Request) -> None:
         """Faults that strike before any byte of the answer: hang or drop the connection."""
         if fault is None:

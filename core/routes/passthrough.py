@@ -1,0 +1,38 @@
+"""One buffered OpenAI endpoint that adapters serve as they are (embeddings, images): checks, model
+type, routing with fallback to a route whose provider has the capability."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from core.catalog import Route as ModelRoute
+from core.catalog import require_type
+from core.checks import load_object, require_model
+from core.fallback import capability, first_success
+from core.gateway import Gateway
+from core.http import endpoint, json_response, read_body
+from core.types import JSON, ChatAdapter
+
+
+def passthrough_route(gw: Gateway, path: str, method: str, model_type: str, check: Callable[[JSON], None]) -> Route:
+    async def serve(request: Request) -> Response:
+        await gw.auth.authenticate(request.headers)
+        body = load_object(await read_body(request, gw.settings.max_request_bytes))
+        require_model(body)
+        check(body)
+        resolution = gw.catalog.resolve(body["model"])
+        require_type(resolution, model_type)
+
+        async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
+            return await capability(adapter, method)(route.model, body)
+
+        outcome = await first_success(resolution, gw.adapters, attempt)
+        return json_response(orjson.dumps(outcome.value))
+
+    serve.__name__ = method
+    return Route(path, endpoint(serve), methods=["POST"])
