@@ -3,6 +3,7 @@ errors in OpenAI's format even for paths no route knows."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
@@ -16,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from core.errors import GatewayError, RequestError
 from core.gateway import Gateway
-from core.http import RequestIdMiddleware, error_response, json_response
+from core.http import GatewayMiddleware, error_response, json_response
 
 log = logging.getLogger("apex")
 
@@ -48,14 +49,18 @@ def with_unprefixed_twins(routes: Iterable[BaseRoute]) -> list[BaseRoute]:
 
 
 def build_app(gw: Gateway, routes: Iterable[BaseRoute]) -> Starlette:
+    """The app; under `apex serve` its lifespan also flushes usage every second and on the way out."""
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        flusher = asyncio.ensure_future(gw.usage.run()) if gw.usage is not None else None
         yield
+        if flusher is not None:
+            flusher.cancel()
         await gw.aclose()
 
     return Starlette(
         routes=[Route("/health", health, methods=["GET"]), *with_unprefixed_twins(routes)],
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[Middleware(GatewayMiddleware, recorder=gw.usage)],
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
         lifespan=lifespan,
     )

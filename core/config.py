@@ -33,6 +33,8 @@ class GatewaySettings(_Frozen):
     ip_rpm: NonNegInt = 0
     key_cache_ttl_s: Annotated[float, Field(ge=0)] = 10.0
     responses_ttl_s: Annotated[int, Field(gt=0)] = 30 * 24 * 3600   # how long stored responses are kept
+    usage_retention_s: Annotated[int, Field(gt=0)] = 90 * 24 * 3600  # how long usage records are kept
+    quota_refresh_s: Annotated[float, Field(ge=0)] = 5.0   # how stale another instance's usage may be
 
 
 class ProviderConfig(_Frozen):

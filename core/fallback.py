@@ -93,3 +93,15 @@ def capability(adapter: ChatAdapter, name: str) -> Callable[..., Awaitable[Any]]
     if method is None:
         raise ProviderUnavailable(f"{adapter.name} does not serve {name}", provider=adapter.name)
     return method  # type: ignore[no-any-return]
+
+
+async def prepend(first: Any, rest: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+    """A committed stream whole again: its first item (None: none), then the rest; closing it closes
+    the source."""
+    try:
+        if first is not None:
+            yield first
+            async for item in rest:
+                yield item
+    finally:
+        await rest.aclose()

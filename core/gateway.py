@@ -1,18 +1,31 @@
 """The gateway's parts for one process, assembled once per cold start by a handler and passed to
-every route: immutable config, the model table, the adapters and the stores."""
+every route: immutable config, the model table, the adapters, the stores, and what every request
+goes through first (key, plan limits, metering)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from core.catalog import Catalog
+from starlette.requests import Request
+
+from core.catalog import Catalog, Resolution, Route
 from core.config import Config, GatewaySettings
-from core.keys import Authenticator, KeyStore
+from core.keys import ApiKey, Authenticator, KeyStore
+from core.limits import Admission, Limits, check_model
 from core.storage.dynamo import DynamoDB
 from core.storage.responses import ResponseStore
 from core.types import ChatAdapter
+from core.usage import Meter, UsageRecorder
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    key: ApiKey
+    limits: Limits
+    meter: Meter
 
 
 @dataclass
@@ -21,16 +34,43 @@ class Gateway:
     catalog: Catalog
     adapters: Mapping[str, ChatAdapter]
     auth: Authenticator
+    admission: Admission
     keys: KeyStore | None = None
     db: DynamoDB | None = None
     responses: ResponseStore | None = None
+    usage: UsageRecorder | None = None
     started_at: int = field(default=0)
 
     @property
     def settings(self) -> GatewaySettings:
         return self.config.gateway
 
+    async def admit(self, request: Request, billable: bool = True) -> Admitted:
+        """The key, checked against its plan; a billable request is metered from here on, refused or
+        not (reads of models or stored responses count against the rate limit but record no usage)."""
+        key = await self.auth.authenticate(request.headers)
+        meter = Meter(key.id, getattr(request.state, "request_id", ""), billable=billable)
+        request.state.meter = meter
+        client = request.client.host if request.client else None
+        limits, meter.rate_headers = await self.admission.admit(key, client)
+        return Admitted(key, limits, meter)
+
+    def resolve(self, admitted: Admitted, model: str) -> Resolution:
+        """The model's routes, if the key's plan allows naming it."""
+        admitted.meter.model = model
+        check_model(admitted.limits, model)
+        return self.catalog.resolve(model)
+
+    @staticmethod
+    def bill(meter: Meter, resolution: Resolution, route: Route, usage: dict[str, Any] | None = None) -> None:
+        """Who served the request, and what it used at the model's prices."""
+        meter.provider, meter.mapped_model = route.provider, route.model
+        info = resolution.info
+        meter.used(usage, info.price_in if info else 0.0, info.price_out if info else 0.0)
+
     async def aclose(self) -> None:
+        if self.usage is not None:
+            await self.usage.flush()
         await asyncio.gather(*(adapter.aclose() for adapter in self.adapters.values()))
         if self.db is not None:
             await self.db.aclose()

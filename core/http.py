@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import GatewayError, ProviderFailed, RequestError, openai_error_bytes
+from core.usage import UsageRecorder, event_of
 
 log = logging.getLogger("apex")
 
@@ -27,12 +28,14 @@ _ID_PREFIX = "req_" + os.urandom(8).hex()
 _ID_COUNTER = itertools.count(1)
 
 
-class RequestIdMiddleware:
-    """Gives every request an id (the client's `X-Request-Id` when it is sane) and echoes it on every
-    response. Pure ASGI: a BaseHTTPMiddleware would cost a task per request."""
+class GatewayMiddleware:
+    """Around every request: an id (the client's `X-Request-Id` when it is sane) echoed on the
+    response, the key's X-RateLimit headers, and — once the response has gone out — the request's
+    usage, from the meter the route filled in. Pure ASGI: a BaseHTTPMiddleware costs a task a request."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, recorder: UsageRecorder | None = None) -> None:
         self.app = app
+        self.recorder = recorder
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,15 +50,27 @@ class RequestIdMiddleware:
                 break
         if request_id is None:
             request_id = f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
-        scope.setdefault("state", {})["request_id"] = request_id
-        header = (b"x-request-id", request_id.encode())
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status = 500
 
-        async def send_with_id(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), header]
+                status = message["status"]
+                headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+                meter = state.get("meter")
+                if meter is not None:
+                    headers += [(k.lower().encode(), v.encode()) for k, v in meter.rate_headers.items()]
+                message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            meter = state.get("meter")
+            if meter is not None and meter.billable and self.recorder is not None:
+                self.recorder.record(event_of(meter, status))
 
 
 # How much of an oversized body is read and thrown away so the client, still sending, can

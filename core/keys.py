@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -70,6 +70,17 @@ class KeyStore(Protocol):
     async def revoke_key(self, key_id: str) -> bool: ...
 
 
+async def create_key(store: KeyStore, plan: str, name: str = "", rpm: int | None = None,
+                     monthly_tokens: int | None = None, credits: float | None = None,
+                     models: tuple[str, ...] | None = None) -> tuple[str, ApiKey]:
+    """A new key, stored by its hash; the key itself is returned once and kept nowhere."""
+    key = new_key()
+    record = ApiKey(id=key_id(hash_key(key)), prefix=display_prefix(key), plan=plan, name=name, rpm=rpm,
+                    monthly_tokens=monthly_tokens, credits=credits, models=models, created_at=int(time.time()))
+    await store.put_key(hash_key(key), record)
+    return key, record
+
+
 def presented_key(headers: Mapping[str, str]) -> str | None:
     """The key from `Authorization: Bearer`, or `X-API-Key` (header names are case-insensitive)."""
     auth = headers.get("authorization")
@@ -81,11 +92,13 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
 
 
 class Authenticator:
-    def __init__(self, static: list[StaticKey], store: KeyStore | None, cache_ttl_s: float) -> None:
+    def __init__(self, static: list[StaticKey], store: KeyStore | None, cache_ttl_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._static = {hash_key(k.key): static_key(k) for k in static}
         self._store = store
         self._ttl = cache_ttl_s
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+        self.clock = clock      # when cached lookups expire (tests move it)
 
     def add_static(self, key: str, plan: str, name: str = "") -> ApiKey:
         record = replace(static_key(StaticKey(key=key, plan=plan)), name=name)
@@ -105,7 +118,7 @@ class Authenticator:
         record = self._static.get(key_hash)
         if record is not None or self._store is None:
             return record
-        now = time.monotonic()
+        now = self.clock()
         hit = self._cache.get(key_hash)
         if hit is not None and hit[0] > now:
             return hit[1]

@@ -61,6 +61,10 @@ def parser() -> argparse.ArgumentParser:
     invoke.add_argument("--template", default="template.yaml")
     invoke.set_defaults(run=cmd_invoke)
 
+    from handlers.keys_cli import add_parser
+
+    add_parser(commands, _config)
+
     routes = commands.add_parser("routes", help="print the model table")
     routes.add_argument("--config")
     routes.set_defaults(run=cmd_routes)

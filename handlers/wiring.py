@@ -18,6 +18,8 @@ from core.config import Config, load_config
 from core.gateway import Gateway
 from core.keys import Authenticator
 from core.lambda_runtime import StreamingHandler
+from core.limits import Admission
+from core.routes.admin import admin_routes
 from core.routes.chat import chat_routes
 from core.routes.completions import completions_routes
 from core.routes.embeddings import embeddings_routes
@@ -29,6 +31,7 @@ from core.secrets import load_provider_keys
 from core.storage.dynamo import DynamoDB, DynamoKeyStore
 from core.storage.responses import ResponseStore
 from core.storage.tables import table_names
+from core.usage import UsageRecorder
 from providers import build_adapters
 from providers.anthropic.inbound import MessagesFormat
 from providers.responses import ResponsesFormat
@@ -45,20 +48,27 @@ GROUPS: dict[str, RouteGroup] = {
     "messages": lambda gw: messages_routes(gw, MessagesFormat()),
     "responses": lambda gw: responses_routes(gw, ResponsesFormat()),
     "stored_responses": stored_responses_routes,
+    "admin": lambda gw: admin_routes(gw, os.environ.get("APEX_ADMIN_KEY")),
 }
 
 
 def build_gateway(config: Config, db: DynamoDB | None) -> Gateway:
     adapters = build_adapters(config)
     keys = DynamoKeyStore(db) if db is not None else None
+    admission = Admission(config, db)
+    usage = UsageRecorder(db, config.gateway.usage_retention_s) if db is not None else None
+    if usage is not None and admission.book is not None:
+        usage.listeners.append(admission.book.add)     # quotas see this process's usage at once
     return Gateway(
         config=config,
         catalog=Catalog(config, adapters.keys()),
         adapters=adapters,
         auth=Authenticator(config.keys, keys, config.gateway.key_cache_ttl_s),
+        admission=admission,
         keys=keys,
         db=db,
         responses=ResponseStore(db, config.gateway.responses_ttl_s) if db is not None else None,
+        usage=usage,
         started_at=int(time.time()),
     )
 
@@ -87,10 +97,28 @@ def settle_heap() -> None:
 
 
 def lambda_function(groups: list[str], streaming: bool) -> tuple[Gateway, Starlette, Any]:
-    """A Lambda function's parts, made at cold start: its gateway, its app, and its `handler`
-    (the streaming runtime's, or Mangum's for a buffered function)."""
+    """A Lambda function's parts, made at cold start: its gateway, its app, and its `handler` — the
+    streaming runtime's, which writes usage after the response stream closes and before the next
+    poll; or Mangum's, which cannot answer before the app returns, so usage is written just before."""
     gateway = deployed_gateway()
     app = app_for(gateway, groups)
-    handler: Any = StreamingHandler(app) if streaming else Mangum(app, lifespan="off")
+    usage = gateway.usage
+    handler: Any
+    if streaming:
+        handler = StreamingHandler(app, after_invocation=usage.flush if usage is not None else None)
+    else:
+        handler = Mangum(then_flush(app, usage), lifespan="off")
     settle_heap()
     return gateway, app, handler
+
+
+def then_flush(app: Starlette, usage: UsageRecorder | None) -> Any:
+    """The app, followed by a usage flush (a buffered Lambda function's only moment for it)."""
+    async def flushed(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await app(scope, receive, send)
+        finally:
+            if usage is not None:
+                await usage.flush()
+
+    return flushed

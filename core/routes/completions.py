@@ -25,11 +25,12 @@ from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
 from core.checks import load_object, require_model
 from core.errors import RequestError
-from core.fallback import first_stream, first_success
+from core.fallback import first_stream, first_success, prepend
 from core.gateway import Gateway
 from core.http import EventStream, endpoint, guarded, json_response, read_body
-from core.routes.chat import SSE_HEADERS, chunks_sse, openai_stream_error, routing_info
+from core.routes.chat import SSE_HEADERS, chunks_sse, metered_chunks, openai_stream_error, routing_info
 from core.types import JSON, ChatAdapter, CompletionsAdapter
+from core.usage import Meter
 
 GATEWAY_FIELDS = ("provider", "routing")
 NOT_IN_CHAT = ("prompt", "suffix", "echo", "logprobs", "best_of", *GATEWAY_FIELDS)
@@ -92,20 +93,21 @@ def completions_routes(gw: Gateway) -> list[Route]:
     settings = gw.settings
 
     async def completions(request: Request) -> Response:
-        await gw.auth.authenticate(request.headers)
+        admitted = await gw.admit(request)
         body = load_object(await read_body(request, settings.max_request_bytes))
         require_model(body)
         prompts = _prompts(body)
         if body.get("stream") is not None and not isinstance(body["stream"], bool):
             raise RequestError("stream must be a boolean", code="invalid_type", param="stream")
-        resolution = gw.catalog.resolve(body["model"])
+        resolution = gw.resolve(admitted, body["model"])
         require_type(resolution, "completion", "chat")
         resolution = _only_provider(resolution, body.get("provider"))
         upstream = {k: v for k, v in body.items() if k not in GATEWAY_FIELDS}
         upstream.setdefault("max_tokens", 16)
         texts = [p for p in prompts if isinstance(p, str)]
         if body.get("stream"):
-            return await _stream(gw, resolution, upstream, texts[0] if len(prompts) == len(texts) == 1 else None)
+            return await _stream(gw, admitted.meter, resolution, upstream,
+                                 texts[0] if len(prompts) == len(texts) == 1 else None)
 
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
             if native := _native(adapter, resolution):
@@ -117,6 +119,7 @@ def completions_routes(gw: Gateway) -> list[Route]:
 
         outcome = await first_success(resolution, gw.adapters, attempt)
         answer = outcome.value
+        gw.bill(admitted.meter, resolution, outcome.route, answer.get("usage"))
         answer["provider"] = outcome.route.provider
         answer["_routing"] = routing_info(resolution, outcome)
         return json_response(orjson.dumps(answer))
@@ -124,19 +127,29 @@ def completions_routes(gw: Gateway) -> list[Route]:
     return [Route("/v1/completions", endpoint(completions), methods=["POST"])]
 
 
-async def _stream(gw: Gateway, resolution: Resolution, upstream: JSON, text: str | None) -> Response:
+async def _stream(gw: Gateway, meter: Meter, resolution: Resolution, upstream: JSON, text: str | None) -> Response:
+    wants_usage = bool((upstream.get("stream_options") or {}).get("include_usage"))
+    asked = {**upstream, "stream_options": {**(upstream.get("stream_options") or {}), "include_usage": True}}
+
     def open_stream(adapter: ChatAdapter, route: ModelRoute) -> AsyncGenerator[JSON, None]:
         if native := _native(adapter, resolution):
-            return native.completions_stream(route.model, upstream)
+            return native.completions_stream(route.model, asked)
         if text is None:
             raise RequestError("a stream through a chat model takes exactly one text prompt", code="invalid_prompt",
                                param="prompt")
-        return _chunks_as_text(adapter.chat_stream(route.model, _chat_request(upstream, text)),
+        return _chunks_as_text(adapter.chat_stream(route.model, _chat_request(asked, text)),
                                text if upstream.get("echo") else "")
 
     outcome = await first_stream(resolution, gw.adapters, open_stream)
     first, chunks = outcome.value
-    return EventStream(guarded(chunks_sse(first, chunks), openai_stream_error), headers=SSE_HEADERS)
+
+    def bill(usage: JSON | None) -> None:
+        gw.bill(meter, resolution, outcome.route, usage)
+
+    bill(None)
+    prompt = {"messages": [{"role": "user", "content": text or ""}]}
+    metered = metered_chunks(prepend(first, chunks), bill, wants_usage, prompt)
+    return EventStream(guarded(chunks_sse(metered), openai_stream_error), headers=SSE_HEADERS)
 
 
 async def _chunks_as_text(chunks: AsyncGenerator[JSON, None], prefix: str) -> AsyncGenerator[JSON, None]:

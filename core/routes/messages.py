@@ -8,7 +8,7 @@ translation, errors — is handed in by the handlers (`InboundFormat`); core kno
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 
 import orjson
 from starlette.requests import Request
@@ -20,12 +20,13 @@ from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
 from core.checks import check_messages, load_object, require_model
 from core.errors import GatewayError
-from core.fallback import first_stream, first_success
-from core.gateway import Gateway
+from core.fallback import first_stream, first_success, prepend
+from core.gateway import Admitted, Gateway
 from core.http import EventStream, endpoint, guarded, json_response, read_body
 from core.routes.chat import SSE_HEADERS, check_context
 from core.tokens import count_prompt_tokens
 from core.types import JSON, ChatAdapter, InboundFormat, NamedEvent, NativeAdapter
+from core.usage import Meter
 
 
 def native(adapter: ChatAdapter, inbound: InboundFormat) -> NativeAdapter | None:
@@ -35,23 +36,24 @@ def native(adapter: ChatAdapter, inbound: InboundFormat) -> NativeAdapter | None
 def messages_routes(gw: Gateway, inbound: InboundFormat) -> list[Route]:
     settings = gw.settings
 
-    async def parse(request: Request, counting: bool = False) -> tuple[JSON, JSON, Resolution, dict[str, str]]:
-        await gw.auth.authenticate(request.headers)
+    async def parse(request: Request,
+                    counting: bool = False) -> tuple[Admitted, JSON, JSON, Resolution, dict[str, str]]:
+        admitted = await gw.admit(request, billable=not counting)
         body = load_object(await read_body(request, settings.max_request_bytes))
         require_model(body)
         inbound.check(body, counting)
         core_body = inbound.to_core(body)
         check_messages(core_body["messages"], settings)
-        resolution = gw.catalog.resolve(body["model"])
+        resolution = gw.resolve(admitted, body["model"])
         require_type(resolution, "chat")
         forwarded = {h: v for h in inbound.forwarded_headers if (v := request.headers.get(h))}
-        return body, core_body, resolution, forwarded
+        return admitted, body, core_body, resolution, forwarded
 
     async def messages(request: Request) -> Response:
-        body, core_body, resolution, forwarded = await parse(request)
+        admitted, body, core_body, resolution, forwarded = await parse(request)
         check_context(core_body, resolution)
         if body.get("stream"):
-            return await _stream(gw, inbound, body, core_body, resolution, forwarded)
+            return await _stream(gw, admitted.meter, inbound, body, core_body, resolution, forwarded)
 
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
             if speaker := native(adapter, inbound):
@@ -59,10 +61,11 @@ def messages_routes(gw: Gateway, inbound: InboundFormat) -> list[Route]:
             return inbound.from_core(await adapter.chat(route.model, core_body))
 
         outcome = await first_success(resolution, gw.adapters, attempt)
+        gw.bill(admitted.meter, resolution, outcome.route, outcome.value.get("usage"))
         return json_response(orjson.dumps(outcome.value))
 
     async def count_tokens(request: Request) -> Response:
-        body, core_body, resolution, forwarded = await parse(request, counting=True)
+        _, body, core_body, resolution, forwarded = await parse(request, counting=True)
 
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
             if speaker := native(adapter, inbound):
@@ -96,8 +99,8 @@ async def _translated(adapter: ChatAdapter, inbound: InboundFormat, model: str, 
         await chunks.aclose()
 
 
-async def _stream(gw: Gateway, inbound: InboundFormat, body: JSON, core_body: JSON, resolution: Resolution,
-                  forwarded: dict[str, str]) -> Response:
+async def _stream(gw: Gateway, meter: Meter, inbound: InboundFormat, body: JSON, core_body: JSON,
+                  resolution: Resolution, forwarded: dict[str, str]) -> Response:
     def open_stream(adapter: ChatAdapter, route: ModelRoute) -> AsyncGenerator[NamedEvent, None]:
         if speaker := native(adapter, inbound):
             return speaker.native_stream(route.model, body, forwarded)
@@ -105,14 +108,23 @@ async def _stream(gw: Gateway, inbound: InboundFormat, body: JSON, core_body: JS
 
     outcome = await first_stream(resolution, gw.adapters, open_stream)
     first, events = outcome.value
-    return EventStream(guarded(_events(first, events), inbound.stream_error), headers=SSE_HEADERS)
+
+    def bill(usage: JSON | None) -> None:
+        gw.bill(meter, resolution, outcome.route, usage)
+
+    bill(None)
+    return EventStream(guarded(_events(prepend(first, events), bill), inbound.stream_error), headers=SSE_HEADERS)
 
 
-async def _events(first: NamedEvent | None, events: AsyncGenerator[NamedEvent, None]) -> AsyncGenerator[bytes, None]:
+async def _events(events: AsyncGenerator[NamedEvent, None],
+                  bill: Callable[[JSON | None], None]) -> AsyncGenerator[bytes, None]:
+    """Events as SSE; their usage (input at message_start, output at message_delta) billed."""
     try:
-        if first is not None:
-            yield sse.encode(orjson.dumps(first[1]), first[0])
-            async for name, data in events:
-                yield sse.encode(orjson.dumps(data), name)
+        async for name, data in events:
+            if name == "message_start":
+                bill((data.get("message") or {}).get("usage"))
+            elif name == "message_delta":
+                bill(data.get("usage"))
+            yield sse.encode(orjson.dumps(data), name)
     finally:
         await events.aclose()

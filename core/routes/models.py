@@ -33,7 +33,7 @@ def model_object(model_id: str, info: ModelInfo | None, provider: str, created: 
 
 def models_routes(gw: Gateway) -> list[Route]:
     async def list_models(request: Request) -> Response:
-        await gw.auth.authenticate(request.headers)
+        await gw.admit(request, billable=False)
         provider = request.query_params.get("provider") or None
         kind = request.query_params.get("type") or None
         if kind is not None and kind not in TYPES:
@@ -43,7 +43,7 @@ def models_routes(gw: Gateway) -> list[Route]:
         return json_response(orjson.dumps({"object": "list", "data": data}))
 
     async def retrieve_model(request: Request) -> Response:
-        await gw.auth.authenticate(request.headers)
+        await gw.admit(request, billable=False)
         model_id = request.path_params["model_id"]
         resolution = gw.catalog.resolve(model_id)
         provider = resolution.routes[0].provider

@@ -21,17 +21,18 @@ from core.types import JSON, ChatAdapter
 
 def passthrough_route(gw: Gateway, path: str, method: str, model_type: str, check: Callable[[JSON], None]) -> Route:
     async def serve(request: Request) -> Response:
-        await gw.auth.authenticate(request.headers)
+        admitted = await gw.admit(request)
         body = load_object(await read_body(request, gw.settings.max_request_bytes))
         require_model(body)
         check(body)
-        resolution = gw.catalog.resolve(body["model"])
+        resolution = gw.resolve(admitted, body["model"])
         require_type(resolution, model_type)
 
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
             return await capability(adapter, method)(route.model, body)
 
         outcome = await first_success(resolution, gw.adapters, attempt)
+        gw.bill(admitted.meter, resolution, outcome.route, outcome.value.get("usage"))
         return json_response(orjson.dumps(outcome.value))
 
     serve.__name__ = method

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import orjson
@@ -23,8 +23,8 @@ from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
 from core.checks import check_messages, load_object, require_model, upstream_body
 from core.errors import GatewayError, RequestError
-from core.fallback import first_stream, first_success
-from core.gateway import Gateway
+from core.fallback import first_stream, first_success, prepend
+from core.gateway import Admitted, Gateway
 from core.http import EventStream, StreamAborted, endpoint, json_response, read_body
 from core.keys import ApiKey
 from core.routes.chat import SSE_HEADERS, check_context
@@ -54,7 +54,8 @@ def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
     settings = gw.settings
 
     async def create(request: Request) -> Response:
-        key = await gw.auth.authenticate(request.headers)
+        admitted = await gw.admit(request)
+        key = admitted.key
         body = load_object(await read_body(request, settings.max_request_bytes))
         require_model(body)
         _check(body)
@@ -67,19 +68,20 @@ def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
             history = record["conversation"]
         chat = fmt.to_chat(body, history, new_items)
         check_messages(chat["messages"], settings)
-        resolution = gw.catalog.resolve(body["model"])
+        resolution = gw.resolve(admitted, body["model"])
         require_type(resolution, "chat")
         check_context(chat, resolution)
         response_id, created_at = f"resp_{secrets.token_hex(24)}", int(time.time())
         upstream = upstream_body(chat)
         if body.get("stream"):
-            return await _stream(gw, fmt, key, body, upstream, resolution, history, new_items, response_id,
+            return await _stream(gw, fmt, admitted, body, upstream, resolution, history, new_items, response_id,
                                  created_at)
 
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
             return await adapter.chat(route.model, upstream)
 
         outcome = await first_success(resolution, gw.adapters, attempt)
+        gw.bill(admitted.meter, resolution, outcome.route, outcome.value.get("usage"))
         response = fmt.from_chat(body, outcome.value, response_id, created_at)
         if response["store"]:
             await _store(gw).put(key.id, response_id, _record(response, history, new_items))
@@ -93,7 +95,7 @@ def stored_responses_routes(gw: Gateway) -> list[Route]:
 
     async def record(request: Request) -> JSON:
         """The caller's own stored record named in the path, or 404."""
-        key = await gw.auth.authenticate(request.headers)
+        key = (await gw.admit(request, billable=False)).key
         response_id = request.path_params["response_id"]
         found = await _store(gw).get(key.id, response_id)
         if found is None:
@@ -107,7 +109,7 @@ def stored_responses_routes(gw: Gateway) -> list[Route]:
         return json_response(orjson.dumps(_page((await record(request))["input_items"], request.query_params)))
 
     async def delete(request: Request) -> Response:
-        key = await gw.auth.authenticate(request.headers)
+        key = (await gw.admit(request, billable=False)).key
         response_id = request.path_params["response_id"]
         if not await _store(gw).delete(key.id, response_id):
             raise not_found(response_id)
@@ -147,34 +149,40 @@ def _page(items: list[JSON], query: Any) -> JSON:
             "last_id": data[-1]["id"] if data else None, "has_more": len(ordered) > limit}
 
 
-async def _stream(gw: Gateway, fmt: ResponsesFormat, key: ApiKey, body: JSON, upstream: JSON,
+async def _stream(gw: Gateway, fmt: ResponsesFormat, admitted: Admitted, body: JSON, upstream: JSON,
                   resolution: Resolution, history: list[JSON], new_items: list[JSON], response_id: str,
                   created_at: int) -> Response:
     with_usage = {**upstream, "stream_options": {"include_usage": True}}
     outcome = await first_stream(resolution, gw.adapters,
                                  lambda adapter, route: adapter.chat_stream(route.model, with_usage))
     first, chunks = outcome.value
+
+    def bill(usage: JSON | None) -> None:
+        gw.bill(admitted.meter, resolution, outcome.route, usage)
+
+    bill(None)
     events = fmt.events(fmt.skeleton(body, response_id, created_at))
-    return EventStream(_events(gw, key, events, first, chunks, history, new_items), headers=SSE_HEADERS)
+    return EventStream(_events(gw, admitted.key, events, prepend(first, chunks), bill, history, new_items),
+                       headers=SSE_HEADERS)
 
 
 def _encode(named: list[tuple[str, JSON]]) -> bytes:
     return b"".join(sse.encode(orjson.dumps(data), kind) for kind, data in named)
 
 
-async def _events(gw: Gateway, key: ApiKey, events: ResponseStream, first: JSON | None,
-                  chunks: AsyncGenerator[JSON, None], history: list[JSON],
+async def _events(gw: Gateway, key: ApiKey, events: ResponseStream, chunks: AsyncGenerator[JSON, None],
+                  bill: Callable[[JSON | None], None], history: list[JSON],
                   new_items: list[JSON]) -> AsyncGenerator[bytes, None]:
     """The event sequence; the response is stored once whole, before `response.completed` says so."""
     store = gw.responses
     response = events.response
     try:
         yield _encode(events.start())
-        if first is not None:
-            yield _encode(events.feed(first))
-            async for chunk in chunks:
-                if encoded := _encode(events.feed(chunk)):
-                    yield encoded
+        async for chunk in chunks:
+            if chunk.get("usage"):
+                bill(chunk["usage"])
+            if encoded := _encode(events.feed(chunk)):
+                yield encoded
         finishing = events.done()
         if response["store"] and store is not None:
             await store.put(key.id, response["id"], _record(events.response, history, new_items))

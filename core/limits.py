@@ -1,0 +1,161 @@
+"""Plans and their limits: requests per minute (per key and per client IP), monthly tokens, credits,
+and which models a key may name.
+
+Requests per minute are atomic counters in DynamoDB (a conditional UpdateItem per request, one item
+per key and minute), so a limit of N lets exactly N through however many instances serve the key.
+Monthly tokens and credits are checked against the key's totals, read from DynamoDB at most every
+`quota_refresh_s` and kept current in between by this process's own usage: the request that crosses
+the line is served, the next one here is refused; another instance learns within the refresh time.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.config import Config
+from core.errors import GatewayError, LimitError
+from core.keys import ApiKey
+from core.storage.dynamo import DynamoDB
+from core.usage import MICRO, UsageEvent, month_pk, spend_pk
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    rpm: int                        # 0: none
+    monthly_tokens: int             # 0: none
+    credits: float | None           # USD; None: no balance kept
+    models: tuple[str, ...]         # empty: every model
+
+    @property
+    def metered(self) -> bool:
+        return bool(self.rpm or self.monthly_tokens or self.credits is not None)
+
+
+def limits_of(key: ApiKey, config: Config) -> Limits:
+    plan = config.plans.get(key.plan)
+    return Limits(
+        rpm=key.rpm if key.rpm is not None else (plan.rpm if plan else 0),
+        monthly_tokens=key.monthly_tokens if key.monthly_tokens is not None else (plan.monthly_tokens if plan else 0),
+        credits=key.credits if key.credits is not None else (plan.credits if plan else None),
+        models=tuple(key.models if key.models is not None else (plan.models if plan else ())),
+    )
+
+
+def check_model(limits: Limits, model: str) -> None:
+    if limits.models and model not in limits.models:
+        only = ", ".join(f"'{m}'" for m in limits.models)
+        raise GatewayError(f"This key's plan may use only {only}; '{model}' is not among them",
+                           code="model_selection_restricted", status=403, param="model")
+
+
+def month_of(now: float) -> str:
+    return time.strftime("%Y-%m", time.gmtime(now))
+
+
+def next_month(now: float) -> float:
+    year, month = time.gmtime(now)[:2]
+    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return float(calendar.timegm((year, month, 1, 0, 0, 0)))
+
+
+class RateLimiter:
+    """Fixed one-minute windows, one counter item each, expiring on their own (TTL)."""
+
+    def __init__(self, db: DynamoDB) -> None:
+        self._db = db
+
+    async def hit(self, name: str, limit: int, code: str, now: float) -> dict[str, str]:
+        """Count one request against `name`; the X-RateLimit headers, or a 429 carrying them."""
+        from botocore.exceptions import ClientError
+
+        window = int(now // 60)
+        reset = (window + 1) * 60
+        try:
+            answer = await self._db.call(
+                "update_item", TableName=self._db.names["usage"],
+                Key={"pk": {"S": f"rpm#{name}#{window}"}, "sk": {"S": "n"}},
+                UpdateExpression="ADD n :one SET expires_at = :expires",
+                ConditionExpression="attribute_not_exists(n) OR n < :limit",
+                ExpressionAttributeValues={":one": {"N": "1"}, ":limit": {"N": str(limit)},
+                                           ":expires": {"N": str(reset + 120)}},
+                ReturnValues="UPDATED_NEW")
+        except ClientError:       # the condition failed: the window is full
+            wait = max(1, math.ceil(reset - now))
+            raise LimitError(f"Too many requests: {limit} per minute. Try again in {wait} s", code=code,
+                             headers={**rate_headers(limit, 0, reset), "Retry-After": str(wait)}) from None
+        return rate_headers(limit, limit - int(answer["Attributes"]["n"]["N"]), reset)
+
+
+def rate_headers(limit: int, remaining: int, reset: float) -> dict[str, str]:
+    return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(max(0, remaining)),
+            "X-RateLimit-Reset": str(int(reset))}
+
+
+class QuotaBook:
+    """Each key's tokens this month and lifetime spend, as this process knows them."""
+
+    def __init__(self, db: DynamoDB, refresh_s: float) -> None:
+        self._db = db
+        self._refresh_s = refresh_s
+        self._known: dict[str, tuple[float, str, int, int]] = {}   # key → (read at, month, tokens, micro-USD spent)
+
+    def add(self, event: UsageEvent) -> None:
+        known = self._known.get(event.key_id)
+        if known is not None and known[1] == event.month:
+            at, month, tokens, spent = known
+            self._known[event.key_id] = (at, month, tokens + event.tokens, spent + round(event.cost * MICRO))
+
+    async def totals(self, key_id: str, now: float) -> tuple[int, float]:
+        """(tokens this month, USD spent ever)."""
+        month = month_of(now)
+        known = self._known.get(key_id)
+        if known is None or known[1] != month or time.monotonic() - known[0] > self._refresh_s:
+            table = self._db.names["usage"]
+            this_month = await self._db.call("get_item", TableName=table, ConsistentRead=True,
+                                             Key={"pk": {"S": month_pk(key_id, month)}, "sk": {"S": "totals"}})
+            spend = await self._db.call("get_item", TableName=table, ConsistentRead=True,
+                                        Key={"pk": {"S": spend_pk(key_id)}, "sk": {"S": "total"}})
+            tokens = int(this_month.get("Item", {}).get("tokens", {}).get("N", "0"))
+            spent = int(spend.get("Item", {}).get("cost", {}).get("N", "0"))
+            known = (time.monotonic(), month, tokens, spent)
+            self._known[key_id] = known
+        return known[2], known[3] / MICRO
+
+
+class Admission:
+    """Everything a key's plan says about a request before it is served."""
+
+    def __init__(self, config: Config, db: DynamoDB | None, clock: Callable[[], float] = time.time) -> None:
+        self._config = config
+        self._rates = RateLimiter(db) if db is not None else None
+        self._book = QuotaBook(db, config.gateway.quota_refresh_s) if db is not None else None
+        self.clock = clock      # wall time: minute windows and months (tests move it)
+
+    @property
+    def book(self) -> QuotaBook | None:
+        return self._book
+
+    async def admit(self, key: ApiKey, client_ip: str | None) -> tuple[Limits, dict[str, str]]:
+        """The key's limits and its X-RateLimit headers; raises the first limit the request is over."""
+        limits = limits_of(key, self._config)
+        now = self.clock()
+        headers: dict[str, str] = {}
+        ip_rpm = self._config.gateway.ip_rpm
+        if self._rates is not None and ip_rpm and client_ip:
+            await self._rates.hit(f"ip#{client_ip}", ip_rpm, "ip_rate_limit_exceeded", now)
+        if self._rates is not None and limits.rpm:
+            headers = await self._rates.hit(f"key#{key.id}", limits.rpm, "rate_limit_exceeded", now)
+        if self._book is not None and (limits.monthly_tokens or limits.credits is not None):
+            tokens, spent = await self._book.totals(key.id, now)
+            if limits.monthly_tokens and tokens >= limits.monthly_tokens:
+                wait = max(1, math.ceil(next_month(now) - now))
+                raise LimitError(f"Monthly token limit exceeded: {tokens} of {limits.monthly_tokens} used",
+                                 code="token_limit_exceeded", headers={**headers, "Retry-After": str(wait)})
+            if limits.credits is not None and spent >= limits.credits:
+                raise GatewayError(f"Insufficient credits: ${spent:.6f} of ${limits.credits:.2f} used",
+                                   code="insufficient_credits", status=402, headers=headers)
+        return limits, headers

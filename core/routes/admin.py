@@ -1,0 +1,114 @@
+"""The admin API: keys (create, list, revoke) and usage totals, behind `APEX_ADMIN_KEY`.
+
+Off — every path 404 — when no admin key is set. The admin key is compared in constant time and is
+never a gateway key: it opens these routes only.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from core.checks import load_object
+from core.errors import AuthError, RequestError
+from core.gateway import Gateway
+from core.http import endpoint, json_response, read_body
+from core.keys import ApiKey, KeyStore, create_key, presented_key
+from core.usage import summarize, usage_between
+
+GROUPS = ("model", "provider", "day", "key")
+
+
+def key_view(key: ApiKey) -> dict[str, Any]:
+    return {"id": key.id, "prefix": key.prefix, "name": key.name, "plan": key.plan, "rpm": key.rpm,
+            "monthly_tokens": key.monthly_tokens, "credits": key.credits,
+            "models": list(key.models) if key.models is not None else None, "created_at": key.created_at,
+            "status": "revoked" if key.revoked else "active"}
+
+
+def _optional(body: dict[str, Any], field: str, whole: bool) -> Any:
+    """A non-negative number, or None; `whole` asks for an integer."""
+    value: Any = body.get(field)
+    if value is None:
+        return None
+    number = isinstance(value, int) if whole else isinstance(value, int | float)
+    if isinstance(value, bool) or not number or value < 0:
+        raise RequestError(f"{field} must be a non-negative {'integer' if whole else 'number'}",
+                           code="invalid_value", param=field)
+    return value
+
+
+def admin_routes(gw: Gateway, admin_key: str | None) -> list[Route]:
+    if not admin_key:
+        return []
+
+    def authorize(request: Request) -> KeyStore:
+        presented = presented_key(request.headers) or ""
+        if not hmac.compare_digest(presented.encode(), admin_key.encode()):
+            raise AuthError("Admin routes need 'Authorization: Bearer $APEX_ADMIN_KEY'")
+        if gw.keys is None:
+            raise RequestError("No keys table is configured", code="storage_unavailable", status=503)
+        return gw.keys
+
+    async def create(request: Request) -> Response:
+        store = authorize(request)
+        body = load_object(await read_body(request, 64 * 1024))
+        plan = body.get("plan")
+        if not isinstance(plan, str) or plan not in gw.config.plans:
+            raise RequestError(f"plan must be one of {', '.join(sorted(gw.config.plans))}", code="invalid_plan",
+                               param="plan")
+        models = body.get("models")
+        if models is not None and (not isinstance(models, list) or not all(isinstance(m, str) for m in models)):
+            raise RequestError("models must be an array of model names", code="invalid_value", param="models")
+        key, record = await create_key(
+            store, plan, name=str(body.get("name") or ""), rpm=_optional(body, "rpm", True),
+            monthly_tokens=_optional(body, "monthly_tokens", True), credits=_optional(body, "credits", False),
+            models=tuple(models) if models is not None else None)
+        return json_response(orjson.dumps({**key_view(record), "key": key}), status=201)
+
+    async def listing(request: Request) -> Response:
+        store = authorize(request)
+        return json_response(orjson.dumps({"object": "list", "data": [key_view(k) for k in await store.list_keys()]}))
+
+    async def revoke(request: Request) -> Response:
+        store = authorize(request)
+        key_id = request.path_params["key_id"]
+        if not await store.revoke_key(key_id):
+            raise RequestError(f"No key with id '{key_id}'", code="not_found", status=404)
+        gw.auth.forget()     # this process sees it at once; others within key_cache_ttl_s
+        return json_response(orjson.dumps({"id": key_id, "status": "revoked"}))
+
+    async def usage(request: Request) -> Response:
+        authorize(request)
+        if gw.db is None:
+            raise RequestError("No usage table is configured", code="storage_unavailable", status=503)
+        query = request.query_params
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        first, last = query.get("from") or today[:8] + "01", query.get("to") or today
+        for name, day in (("from", first), ("to", last)):
+            try:
+                time.strptime(day, "%Y-%m-%d")
+            except ValueError:
+                raise RequestError(f"{name} must be a date, YYYY-MM-DD", code="invalid_value", param=name) from None
+        group_by = query.get("group_by") or None
+        if group_by is not None and group_by not in GROUPS:
+            raise RequestError(f"group_by must be one of {', '.join(GROUPS)}", code="invalid_value",
+                               param="group_by")
+        if gw.usage is not None:
+            await gw.usage.flush()           # what this process still holds counts too
+        events = await usage_between(gw.db, query.get("key") or None, first, last)
+        return json_response(orjson.dumps({"object": "usage", "from": first, "to": last, "key": query.get("key"),
+                                           "group_by": group_by, **summarize(events, group_by)}))
+
+    return [   # under /v1 too (the API's stage), like every route; see core.app
+        Route("/v1/admin/keys", endpoint(create), methods=["POST"]),
+        Route("/v1/admin/keys", endpoint(listing), methods=["GET"]),
+        Route("/v1/admin/keys/{key_id}", endpoint(revoke), methods=["DELETE"]),
+        Route("/v1/admin/usage", endpoint(usage), methods=["GET"]),
+    ]

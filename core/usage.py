@@ -1,0 +1,265 @@
+"""Usage accounting: every request's key, model, provider, tokens, cost, latency, cache and status.
+
+Records are buffered and written after the response, in batches (BatchWriteItem), together with
+each key's month totals (tokens, cost) and lifetime spend, as atomic ADDs. A write that fails stays
+in the buffer and is tried again at the next flush: nothing is dropped while the process lives, and
+`apex serve` and the Lambda runtime flush once more on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import logging
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from core.storage.dynamo import DynamoDB
+
+log = logging.getLogger("apex.usage")
+
+MICRO = 1_000_000          # costs are kept in micro-USD: DynamoDB ADDs on integers are exact
+BATCH = 25                 # BatchWriteItem's limit
+
+
+@dataclass(slots=True)
+class Meter:
+    """What one request used, filled in as the request learns it; recorded when its response ends."""
+
+    key_id: str
+    request_id: str
+    started: float = field(default_factory=time.monotonic)
+    model: str = ""
+    provider: str = ""
+    mapped_model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0              # USD
+    cached: bool = False
+    billable: bool = True          # False: rate-limited and headed, but no usage record (reads)
+    rate_headers: dict[str, str] = field(default_factory=dict)
+
+    def used(self, usage: dict[str, Any] | None, price_in: float, price_out: float) -> None:
+        """Take a `usage` object, OpenAI's or Anthropic's (input/output tokens); what it lacks stays."""
+        if usage:
+            self.prompt_tokens = int(usage.get("prompt_tokens") or usage.get("input_tokens") or self.prompt_tokens)
+            self.completion_tokens = int(usage.get("completion_tokens") or usage.get("output_tokens")
+                                         or self.completion_tokens)
+        self.cost = (self.prompt_tokens * price_in + self.completion_tokens * price_out) / 1_000_000
+
+
+@dataclass(slots=True)
+class UsageEvent:
+    key_id: str
+    request_id: str
+    ts: float
+    model: str
+    provider: str
+    mapped_model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    latency_ms: float
+    cached: bool
+    status: int
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def day(self) -> str:
+        return time.strftime("%Y-%m-%d", time.gmtime(self.ts))
+
+    @property
+    def month(self) -> str:
+        return self.day[:7]
+
+
+def event_of(meter: Meter, status: int) -> UsageEvent:
+    return UsageEvent(meter.key_id, meter.request_id, time.time(), meter.model, meter.provider, meter.mapped_model,
+                      meter.prompt_tokens, meter.completion_tokens, meter.cost,
+                      round((time.monotonic() - meter.started) * 1000, 2), meter.cached, status)
+
+
+def record_pk(key_id: str, day: str) -> str:
+    return f"u#{day}#{key_id}"
+
+
+def month_pk(key_id: str, month: str) -> str:
+    return f"month#{key_id}#{month}"
+
+
+def spend_pk(key_id: str) -> str:
+    return f"spend#{key_id}"
+
+
+class UsageRecorder:
+    """Records are idempotent puts (a retried batch overwrites itself); the totals are ADDs, so
+    they are kept apart, summed per key and month, and cleared only once written."""
+
+    def __init__(self, db: DynamoDB, retention_s: int = 90 * 24 * 3600) -> None:
+        self._db = db
+        self._retention_s = retention_s
+        self._pending: list[UsageEvent] = []
+        self._totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])   # tokens, micro-USD
+        self._lock = asyncio.Lock()
+        self.listeners: list[Any] = []      # called with each event as it is recorded (the quota book)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending) + len(self._totals)
+
+    def record(self, event: UsageEvent) -> None:
+        self._pending.append(event)
+        totals = self._totals[(event.key_id, event.month)]
+        totals[0] += event.tokens
+        totals[1] += round(event.cost * MICRO)
+        for listener in self.listeners:
+            listener(event)
+
+    async def flush(self) -> int:
+        """Write what is pending; returns how many records were written. Failures stay pending."""
+        async with self._lock:
+            written = 0
+            if self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await self._write_records(batch)
+                    written = len(batch)
+                except Exception as exc:
+                    self._pending[:0] = batch          # back to the front, in order
+                    log.warning("usage flush failed, %d records kept for the next one: %s", len(batch), exc)
+            for (key_id, month), (tokens, micro) in list(self._totals.items()):
+                try:
+                    await self._add_totals(key_id, month, tokens, micro)
+                except Exception as exc:
+                    log.warning("usage totals of %s kept for the next flush: %s", key_id, exc)
+                    continue
+                remaining = self._totals[(key_id, month)]
+                remaining[0] -= tokens
+                remaining[1] -= micro
+                if remaining == [0, 0]:
+                    del self._totals[(key_id, month)]
+            return written
+
+    async def _write_records(self, events: list[UsageEvent]) -> None:
+        table = self._db.names["usage"]
+        expires = {"N": str(int(time.time()) + self._retention_s)}
+        items = [{"PutRequest": {"Item": _item(e, expires)}} for e in events]
+        for i in range(0, len(items), BATCH):
+            request: dict[str, Any] = {table: items[i:i + BATCH]}
+            for _ in range(8):
+                answer = await self._db.call("batch_write_item", RequestItems=request)
+                request = answer.get("UnprocessedItems") or {}
+                if not request:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise RuntimeError("DynamoDB left usage records unprocessed")
+
+    async def _add_totals(self, key_id: str, month: str, tokens: int, micro: int) -> None:
+        """The month's tokens and cost and the lifetime spend, in one transaction: both or neither."""
+        table = self._db.names["usage"]
+        cost = {":c": {"N": str(micro)}}
+        await self._db.call("transact_write_items", TransactItems=[
+            {"Update": {"TableName": table, "Key": {"pk": {"S": month_pk(key_id, month)}, "sk": {"S": "totals"}},
+                        "UpdateExpression": "ADD tokens :t, cost :c",
+                        "ExpressionAttributeValues": {":t": {"N": str(tokens)}, **cost}}},
+            {"Update": {"TableName": table, "Key": {"pk": {"S": spend_pk(key_id)}, "sk": {"S": "total"}},
+                        "UpdateExpression": "ADD cost :c", "ExpressionAttributeValues": cost}},
+        ])
+
+    async def run(self, interval_s: float = 1.0) -> None:
+        """Flush every `interval_s` until cancelled (apex serve)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            await self.flush()
+
+
+def _item(event: UsageEvent, expires: dict[str, str]) -> dict[str, Any]:
+    data = asdict(event)
+    item: dict[str, Any] = {"pk": {"S": record_pk(event.key_id, event.day)},
+                            "sk": {"S": f"{event.ts:.6f}#{event.request_id}"}, "expires_at": expires}
+    for name, value in data.items():
+        if isinstance(value, bool):
+            item[name] = {"BOOL": value}
+        elif isinstance(value, int | float):
+            item[name] = {"N": repr(value)}
+        else:
+            item[name] = {"S": value}
+    return item
+
+
+def event_from_item(item: dict[str, Any]) -> UsageEvent:
+    def value(name: str) -> Any:
+        cell = item[name]
+        if "BOOL" in cell:
+            return cell["BOOL"]
+        if "N" in cell:
+            return float(cell["N"]) if "." in cell["N"] or "e" in cell["N"] else int(cell["N"])
+        return cell["S"]
+
+    return UsageEvent(**{name: value(name) for name in UsageEvent.__slots__})  # type: ignore[attr-defined]
+
+
+async def usage_between(db: DynamoDB, key_id: str | None, first_day: str, last_day: str) -> list[UsageEvent]:
+    """The records of one key (a query per day) or of every key (a scan), from first to last day."""
+    table = db.names["usage"]
+    pages: list[dict[str, Any]] = []
+    if key_id is not None:
+        for day in _days(first_day, last_day):
+            request: dict[str, Any] = {"TableName": table, "KeyConditionExpression": "pk = :pk",
+                                       "ExpressionAttributeValues": {":pk": {"S": record_pk(key_id, day)}}}
+            pages += await _all_pages(db, "query", request)
+    else:
+        request = {"TableName": table, "FilterExpression": "begins_with(pk, :u) AND pk BETWEEN :a AND :b",
+                   "ExpressionAttributeValues": {":u": {"S": "u#"}, ":a": {"S": f"u#{first_day}"},
+                                                 ":b": {"S": f"u#{last_day}~"}}}
+        pages += await _all_pages(db, "scan", request)
+    return sorted((event_from_item(item) for page in pages for item in page.get("Items", ())), key=lambda e: e.ts)
+
+
+async def _all_pages(db: DynamoDB, operation: str, request: dict[str, Any]) -> list[dict[str, Any]]:
+    pages = []
+    while True:
+        page = await db.call(operation, **request)
+        pages.append(page)
+        if "LastEvaluatedKey" not in page:
+            return pages
+        request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+def _days(first: str, last: str) -> list[str]:
+    start = time.strptime(first, "%Y-%m-%d")
+    day = calendar.timegm(start)
+    end = calendar.timegm(time.strptime(last, "%Y-%m-%d"))
+    days: list[str] = []
+    while day <= end and len(days) < 400:
+        days.append(time.strftime("%Y-%m-%d", time.gmtime(day)))
+        day += 86400
+    return days
+
+
+def summarize(events: list[UsageEvent], group_by: str | None) -> dict[str, Any]:
+    """Totals, and per group (model, provider, day or key) the same figures with latency quantiles."""
+    def figures(chunk: list[UsageEvent]) -> dict[str, Any]:
+        latencies = sorted(e.latency_ms for e in chunk)
+        return {
+            "requests": len(chunk), "prompt_tokens": sum(e.prompt_tokens for e in chunk),
+            "completion_tokens": sum(e.completion_tokens for e in chunk), "tokens": sum(e.tokens for e in chunk),
+            "cost": round(sum(e.cost for e in chunk), 8), "errors": sum(1 for e in chunk if e.status >= 400),
+            "cached": sum(1 for e in chunk if e.cached),
+            "latency_ms_p50": latencies[len(latencies) // 2] if latencies else 0,
+            "latency_ms_p95": latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))] if latencies else 0,
+        }
+
+    result: dict[str, Any] = {"totals": figures(events)}
+    if group_by:
+        groups: dict[str, list[UsageEvent]] = defaultdict(list)
+        for event in events:
+            groups[getattr(event, "key_id" if group_by == "key" else group_by)].append(event)
+        result["groups"] = [{"group": name, **figures(chunk)} for name, chunk in sorted(groups.items())]
+    return result

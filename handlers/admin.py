@@ -1,0 +1,5 @@
+"""Lambda function (buffered): the admin API, `/admin/keys` and `/admin/usage` (APEX_ADMIN_KEY)."""
+
+from handlers.wiring import lambda_function
+
+gateway, app, handler = lambda_function(["admin"], streaming=False)

@@ -1,0 +1,100 @@
+"""`apex keys create | list | revoke`: straight to the keys table, or through a gateway's admin API."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+from core.config import Config
+from core.keys import create_key
+from core.routes.admin import key_view
+from core.storage.dynamo import DynamoDB, DynamoKeyStore
+from core.storage.tables import table_names
+
+
+def _admin(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    admin_key = os.environ.get("APEX_ADMIN_KEY")
+    if not admin_key:
+        raise SystemExit("apex keys: --url needs APEX_ADMIN_KEY in the environment")
+    request = urllib.request.Request(f"{url.rstrip('/')}/admin/{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"authorization": f"Bearer {admin_key}",
+                                              "content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        detail = json.loads(exc.read() or b"{}").get("error", {}).get("message", exc.reason)
+        raise SystemExit(f"apex keys: {exc.code}: {detail}") from None
+
+
+async def _direct(action: str, args: argparse.Namespace) -> Any:
+    db = DynamoDB(table_names(), endpoint_url=os.environ.get("APEX_DYNAMODB_ENDPOINT"),
+                  region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+    store = DynamoKeyStore(db)
+    try:
+        if action == "create":
+            key, record = await create_key(store, args.plan, args.name, args.rpm, args.monthly_tokens, args.credits,
+                                           tuple(args.models) if args.models is not None else None)
+            return {**key_view(record), "key": key}
+        if action == "list":
+            return {"data": [key_view(k) for k in await store.list_keys()]}
+        if not await store.revoke_key(args.id):
+            raise SystemExit(f"apex keys: no key with id '{args.id}'")
+        return {"id": args.id, "status": "revoked"}
+    finally:
+        await db.aclose()
+
+
+def run(args: argparse.Namespace, config: Config) -> None:
+    action = args.keys_command
+    if action == "create" and args.plan not in config.plans:
+        raise SystemExit(f"apex keys: unknown plan '{args.plan}' (plans: {', '.join(sorted(config.plans))})")
+    if args.url:
+        body = {k: getattr(args, k) for k in ("plan", "name", "rpm", "monthly_tokens", "credits", "models")} \
+            if action == "create" else None
+        path = {"create": "keys", "list": "keys", "revoke": f"keys/{getattr(args, 'id', '')}"}[action]
+        method = {"create": "POST", "list": "GET", "revoke": "DELETE"}[action]
+        result = _admin(args.url, method, path, body)
+    else:
+        result = asyncio.run(_direct(action, args))
+    if action == "create":
+        print(result["key"])
+        print(f"id {result['id']}, plan {result['plan']}: the key is shown this once and stored only hashed",
+              file=sys.stderr)
+    elif action == "list":
+        columns = ("id", "prefix", "name", "plan", "rpm", "monthly_tokens", "credits", "models", "status")
+        rows = [columns] + [tuple("-" if k[c] is None else ",".join(k[c]) if isinstance(k[c], list) else str(k[c])
+                                  for c in columns) for k in result["data"]]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
+        for row in rows:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    else:
+        print(f"revoked {result['id']}")
+
+
+def add_parser(commands: Any, config_loader: Any) -> None:
+    keys = commands.add_parser("keys", help="create, list and revoke gateway keys")
+    keys.add_argument("--url", help="a running gateway (its admin API, with APEX_ADMIN_KEY) instead of the table")
+    keys.add_argument("--config")
+    actions = keys.add_subparsers(dest="keys_command", required=True)
+    create = actions.add_parser("create", help="make a key and print it, once")
+    create.add_argument("--plan", required=True)
+    create.add_argument("--name", default="")
+    create.add_argument("--rpm", type=int)
+    create.add_argument("--monthly-tokens", dest="monthly_tokens", type=int)
+    create.add_argument("--credits", type=float, help="USD")
+    create.add_argument("--models", type=lambda v: [m for m in v.split(",") if m], help="a,b,c")
+    actions.add_parser("list", help="every key, without the keys themselves")
+    revoke = actions.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("id")
+    for sub in (create, actions.choices["list"], revoke):
+        sub.add_argument("--url", default=argparse.SUPPRESS)
+        sub.add_argument("--config", default=argparse.SUPPRESS)
+    keys.set_defaults(run=lambda args: run(args, config_loader(args.config)))
