@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import GatewayError, ProviderFailed, RequestError, openai_error_bytes
-from core.usage import UsageRecorder, event_of
+from core.usage import UsageRecorder
 
 log = logging.getLogger("apex")
 
@@ -70,7 +70,7 @@ class GatewayMiddleware:
         finally:
             meter = state.get("meter")
             if meter is not None and meter.billable and self.recorder is not None:
-                self.recorder.record(event_of(meter, status))
+                self.recorder.record_meter(meter, status)
 
 
 # How much of an oversized body is read and thrown away so the client, still sending, can

@@ -13,6 +13,7 @@ import calendar
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -78,8 +79,8 @@ class UsageEvent:
         return self.day[:7]
 
 
-def event_of(meter: Meter, status: int) -> UsageEvent:
-    return UsageEvent(meter.key_id, meter.request_id, time.time(), meter.model, meter.provider, meter.mapped_model,
+def event_of(meter: Meter, status: int, now: float) -> UsageEvent:
+    return UsageEvent(meter.key_id, meter.request_id, now, meter.model, meter.provider, meter.mapped_model,
                       meter.prompt_tokens, meter.completion_tokens, meter.cost,
                       round((time.monotonic() - meter.started) * 1000, 2), meter.cached, status)
 
@@ -100,9 +101,11 @@ class UsageRecorder:
     """Records are idempotent puts (a retried batch overwrites itself); the totals are ADDs, so
     they are kept apart, summed per key and month, and cleared only once written."""
 
-    def __init__(self, db: DynamoDB, retention_s: int = 90 * 24 * 3600) -> None:
+    def __init__(self, db: DynamoDB, retention_s: int = 90 * 24 * 3600,
+                 clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._retention_s = retention_s
+        self.clock = clock      # wall time of the records (tests move it, with the admission's)
         self._pending: list[UsageEvent] = []
         self._totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])   # tokens, micro-USD
         self._lock = asyncio.Lock()
@@ -111,6 +114,9 @@ class UsageRecorder:
     @property
     def pending(self) -> int:
         return len(self._pending) + len(self._totals)
+
+    def record_meter(self, meter: Meter, status: int) -> None:
+        self.record(event_of(meter, status, self.clock()))
 
     def record(self, event: UsageEvent) -> None:
         self._pending.append(event)

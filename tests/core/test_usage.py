@@ -1,0 +1,71 @@
+import time
+
+import pytest
+
+from core.errors import StorageError
+from core.storage.dynamo import DynamoDB
+from core.storage.embedded import CREDENTIALS
+from core.storage.tables import table_names
+from core.usage import Meter, UsageEvent, UsageRecorder, event_of, summarize, usage_between
+
+pytestmark = pytest.mark.anyio
+
+
+def event(key: str, model: str, prompt: int, completion: int, cost: float, status: int = 200,
+          latency: float = 10.0) -> UsageEvent:
+    return UsageEvent(key, f"req-{time.monotonic_ns()}", time.time(), model, "gpt", model, prompt, completion, cost,
+                      latency, False, status)
+
+
+class Unreachable(DynamoDB):
+    """DynamoDB as a dropped connection looks to the gateway, at once (no botocore backoff)."""
+
+    async def call(self, operation: str, **kwargs: object) -> object:
+        raise StorageError(f"Storage is unreachable ({operation})")
+
+
+async def test_records_survive_a_failing_store_and_are_written_once_it_answers(dynamo_url: str) -> None:
+    good = DynamoDB(table_names(), dynamo_url, credentials=CREDENTIALS)
+    bad = Unreachable(table_names())
+    recorder = UsageRecorder(bad)
+    key = f"key_usage_{time.monotonic_ns()}"
+    for _ in range(30):                                  # more than one BatchWriteItem
+        recorder.record(event(key, "m", 10, 5, 0.001))
+    assert await recorder.flush() == 0
+    assert recorder.pending > 0                          # nothing dropped
+    recorder._db = good
+    assert await recorder.flush() == 30
+    assert await recorder.flush() == 0 and recorder.pending == 0
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    stored = await usage_between(good, key, today, today)
+    assert len(stored) == 30 and sum(e.tokens for e in stored) == 450
+    month = await good.call("get_item", TableName=good.names["usage"],
+                            Key={"pk": {"S": f"month#{key}#{today[:7]}"}, "sk": {"S": "totals"}})
+    assert month["Item"]["tokens"]["N"] == "450"          # added once, not once per attempt
+    assert month["Item"]["cost"]["N"] == "30000"          # micro-USD
+    await good.aclose()
+    await bad.aclose()
+
+
+async def test_a_meter_becomes_an_event_with_its_latency() -> None:
+    meter = Meter("key_1", "req_1", started=time.monotonic() - 0.25, model="alias")
+    meter.used({"prompt_tokens": 3, "completion_tokens": 4}, price_in=1.0, price_out=2.0)
+    recorded = event_of(meter, 200, now=1_800_000_000.0)
+    assert (recorded.tokens, recorded.cost, recorded.day) == (7, 11e-6, "2027-01-15")
+    assert recorded.latency_ms >= 250
+
+
+async def test_anthropic_style_usage_adds_up_across_stream_events() -> None:
+    meter = Meter("key_1", "req_1")
+    meter.used({"input_tokens": 12, "output_tokens": 1}, 0, 0)     # message_start
+    meter.used({"output_tokens": 30}, 0, 0)                        # message_delta
+    assert (meter.prompt_tokens, meter.completion_tokens) == (12, 30)
+
+
+async def test_summary_groups_and_quantiles() -> None:
+    events = [event("k", "a", 1, 1, 0.5, latency=10), event("k", "a", 2, 2, 0.5, latency=30, status=502),
+              event("k", "b", 3, 3, 1.0, latency=20)]
+    report = summarize(events, "model")
+    assert report["totals"]["requests"] == 3 and report["totals"]["errors"] == 1 and report["totals"]["cost"] == 2.0
+    groups = {g["group"]: g for g in report["groups"]}
+    assert groups["a"]["tokens"] == 6 and groups["a"]["latency_ms_p50"] == 30 and groups["b"]["requests"] == 1
