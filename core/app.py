@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from core.errors import GatewayError, RequestError
 from core.gateway import Gateway
+from core.heap import settle_heap
 from core.http import GatewayMiddleware, error_response, json_response
 
 log = logging.getLogger("apex")
@@ -49,10 +50,15 @@ def with_unprefixed_twins(routes: Iterable[BaseRoute]) -> list[BaseRoute]:
 
 
 def build_app(gw: Gateway, routes: Iterable[BaseRoute]) -> Starlette:
-    """The app; under `apex serve` its lifespan also flushes usage every second and on the way out."""
+    """The app; under `apex serve` its lifespan also settles the heap once the storage client exists,
+    and flushes usage every second and on the way out."""
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        flusher = asyncio.ensure_future(gw.usage.run()) if gw.usage is not None else None
+        flusher = None
+        if gw.usage is not None and gw.db is not None:
+            await gw.db.client()          # boto's large, long-lived objects are made now, to be frozen
+            flusher = asyncio.ensure_future(gw.usage.run())
+        settle_heap()
         yield
         if flusher is not None:
             flusher.cancel()

@@ -51,8 +51,8 @@ class Gateway:
         key = await self.auth.authenticate(request.headers)
         meter = Meter(key.id, getattr(request.state, "request_id", ""), billable=billable)
         request.state.meter = meter
-        client = request.client.host if request.client else None
-        limits, meter.rate_headers = await self.admission.admit(key, client)
+        client = request.scope.get("client")
+        limits, meter.rate_headers = await self.admission.admit(key, client[0] if client else None)
         return Admitted(key, limits, meter)
 
     def resolve(self, admitted: Admitted, model: str) -> Resolution:

@@ -126,6 +126,9 @@ class QuotaBook:
         return known[2], known[3] / MICRO
 
 
+NO_HEADERS: dict[str, str] = {}      # shared, never written to
+
+
 class Admission:
     """Everything a key's plan says about a request before it is served."""
 
@@ -134,17 +137,29 @@ class Admission:
         self._rates = RateLimiter(db) if db is not None else None
         self._book = QuotaBook(db, config.gateway.quota_refresh_s) if db is not None else None
         self.clock = clock      # wall time: minute windows and months (tests move it)
+        self._limits: dict[ApiKey, Limits] = {}
 
     @property
     def book(self) -> QuotaBook | None:
         return self._book
 
+    def limits(self, key: ApiKey) -> Limits:
+        """Memoized: keys and config are immutable, and this is on every request's path."""
+        found = self._limits.get(key)
+        if found is None:
+            if len(self._limits) >= 10_000:
+                self._limits.clear()
+            found = self._limits[key] = limits_of(key, self._config)
+        return found
+
     async def admit(self, key: ApiKey, client_ip: str | None) -> tuple[Limits, dict[str, str]]:
         """The key's limits and its X-RateLimit headers; raises the first limit the request is over."""
-        limits = limits_of(key, self._config)
-        now = self.clock()
-        headers: dict[str, str] = {}
+        limits = self.limits(key)
         ip_rpm = self._config.gateway.ip_rpm
+        if not limits.metered and not ip_rpm:
+            return limits, NO_HEADERS          # the hot path of an unlimited key: no round trip at all
+        now = self.clock()
+        headers: dict[str, str] = NO_HEADERS
         if self._rates is not None and ip_rpm and client_ip:
             await self._rates.hit(f"ip#{client_ip}", ip_rpm, "ip_rate_limit_exceeded", now)
         if self._rates is not None and limits.rpm:

@@ -1,7 +1,9 @@
 """Usage accounting: every request's key, model, provider, tokens, cost, latency, cache and status.
 
-Records are buffered and written after the response, in batches (BatchWriteItem), together with
-each key's month totals (tokens, cost) and lifetime spend, as atomic ADDs. A write that fails stays
+Records are buffered and written after the response: each flush packs a key's records of one day
+into one item (compressed JSON, split well under DynamoDB's item limit), so a busy gateway makes a
+handful of writes a second, not one per request; each key's month totals (tokens, cost) and lifetime
+spend go with them as atomic ADDs. A write that fails stays
 in the buffer and is tried again at the next flush: nothing is dropped while the process lives, and
 `apex serve` and the Lambda runtime flush once more on the way out.
 """
@@ -12,10 +14,13 @@ import asyncio
 import calendar
 import logging
 import time
+import zlib
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import orjson
 
 from core.storage.dynamo import DynamoDB
 
@@ -23,6 +28,7 @@ log = logging.getLogger("apex.usage")
 
 MICRO = 1_000_000          # costs are kept in micro-USD: DynamoDB ADDs on integers are exact
 BATCH = 25                 # BatchWriteItem's limit
+PACK = 1000                # records per item: ~60 KB of JSON, far under the 400 KB limit once compressed
 
 
 @dataclass(slots=True)
@@ -40,7 +46,7 @@ class Meter:
     cost: float = 0.0              # USD
     cached: bool = False
     billable: bool = True          # False: rate-limited and headed, but no usage record (reads)
-    rate_headers: dict[str, str] = field(default_factory=dict)
+    rate_headers: dict[str, str] = field(default_factory=dict)   # set by admission (a shared empty dict)
 
     def used(self, usage: dict[str, Any] | None, price_in: float, price_out: float) -> None:
         """Take a `usage` object, OpenAI's or Anthropic's (input/output tokens); what it lacks stays."""
@@ -51,8 +57,9 @@ class Meter:
         self.cost = (self.prompt_tokens * price_in + self.completion_tokens * price_out) / 1_000_000
 
 
-@dataclass(slots=True)
-class UsageEvent:
+class UsageEvent(NamedTuple):
+    """A tuple of plain values: pending ones cost the garbage collector nothing (it untracks them)."""
+
     key_id: str
     request_id: str
     ts: float
@@ -65,24 +72,35 @@ class UsageEvent:
     latency_ms: float
     cached: bool
     status: int
+    day: str            # YYYY-MM-DD, UTC: the record's partition
 
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
     @property
-    def day(self) -> str:
-        return time.strftime("%Y-%m-%d", time.gmtime(self.ts))
-
-    @property
     def month(self) -> str:
         return self.day[:7]
+
+
+_last_day = (0, "")
+
+
+def day_of(now: float) -> str:
+    """The UTC date, formatted once per second rather than once per request."""
+    global _last_day
+    second = int(now)
+    if _last_day[0] != second:
+        _last_day = (second, time.strftime("%Y-%m-%d", time.gmtime(second)))
+    return _last_day[1]
 
 
 def event_of(meter: Meter, status: int, now: float) -> UsageEvent:
     return UsageEvent(meter.key_id, meter.request_id, now, meter.model, meter.provider, meter.mapped_model,
                       meter.prompt_tokens, meter.completion_tokens, meter.cost,
-                      round((time.monotonic() - meter.started) * 1000, 2), meter.cached, status)
+                      round((time.monotonic() - meter.started) * 1000, 2), meter.cached, status, day_of(now))
+
+
 
 
 def record_pk(key_id: str, day: str) -> str:
@@ -152,9 +170,20 @@ class UsageRecorder:
             return written
 
     async def _write_records(self, events: list[UsageEvent]) -> None:
+        """One item per key and day per flush (more if large): idempotent puts, keyed by the flush."""
         table = self._db.names["usage"]
         expires = {"N": str(int(time.time()) + self._retention_s)}
-        items = [{"PutRequest": {"Item": _item(e, expires)}} for e in events]
+        groups: dict[tuple[str, str], list[UsageEvent]] = defaultdict(list)
+        for event in events:
+            groups[(event.key_id, event.day)].append(event)
+        items: list[dict[str, Any]] = []
+        for (key_id, day), group in groups.items():
+            first = group[0]
+            for part, start in enumerate(range(0, len(group), PACK)):
+                blob = zlib.compress(orjson.dumps([list(e) for e in group[start:start + PACK]]))   # rows
+                items.append({"PutRequest": {"Item": {
+                    "pk": {"S": record_pk(key_id, day)}, "sk": {"S": f"{first.ts:.6f}#{first.request_id}#{part}"},
+                    "records": {"B": blob}, "expires_at": expires}}})
         for i in range(0, len(items), BATCH):
             request: dict[str, Any] = {table: items[i:i + BATCH]}
             for _ in range(8):
@@ -185,30 +214,8 @@ class UsageRecorder:
             await self.flush()
 
 
-def _item(event: UsageEvent, expires: dict[str, str]) -> dict[str, Any]:
-    data = asdict(event)
-    item: dict[str, Any] = {"pk": {"S": record_pk(event.key_id, event.day)},
-                            "sk": {"S": f"{event.ts:.6f}#{event.request_id}"}, "expires_at": expires}
-    for name, value in data.items():
-        if isinstance(value, bool):
-            item[name] = {"BOOL": value}
-        elif isinstance(value, int | float):
-            item[name] = {"N": repr(value)}
-        else:
-            item[name] = {"S": value}
-    return item
-
-
-def event_from_item(item: dict[str, Any]) -> UsageEvent:
-    def value(name: str) -> Any:
-        cell = item[name]
-        if "BOOL" in cell:
-            return cell["BOOL"]
-        if "N" in cell:
-            return float(cell["N"]) if "." in cell["N"] or "e" in cell["N"] else int(cell["N"])
-        return cell["S"]
-
-    return UsageEvent(**{name: value(name) for name in UsageEvent.__slots__})  # type: ignore[attr-defined]
+def events_from_item(item: dict[str, Any]) -> list[UsageEvent]:
+    return [UsageEvent(*record) for record in orjson.loads(zlib.decompress(item["records"]["B"]))]
 
 
 async def usage_between(db: DynamoDB, key_id: str | None, first_day: str, last_day: str) -> list[UsageEvent]:
@@ -225,7 +232,8 @@ async def usage_between(db: DynamoDB, key_id: str | None, first_day: str, last_d
                    "ExpressionAttributeValues": {":u": {"S": "u#"}, ":a": {"S": f"u#{first_day}"},
                                                  ":b": {"S": f"u#{last_day}~"}}}
         pages += await _all_pages(db, "scan", request)
-    return sorted((event_from_item(item) for page in pages for item in page.get("Items", ())), key=lambda e: e.ts)
+    return sorted((e for page in pages for item in page.get("Items", ()) for e in events_from_item(item)),
+                  key=lambda e: e.ts)
 
 
 async def _all_pages(db: DynamoDB, operation: str, request: dict[str, Any]) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from core.keys import new_key
 from core.storage.dynamo import DynamoDB
 from core.storage.embedded import CREDENTIALS, EmbeddedProcess
 from core.storage.tables import table_names
-from handlers.wiring import GROUPS, app_for, build_gateway, settle_heap
+from handlers.wiring import GROUPS, app_for, build_gateway
 
 AWS_CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
                             "AWS_WEB_IDENTITY_TOKEN_FILE")
@@ -82,7 +82,6 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8000) -> None:
         print(f"Storage: embedded DynamoDB at {embedded.url} (in memory, in a child process)", flush=True)
     if local.generated_key:
         print(f"No key configured; use this local key: {local.generated_key}", flush=True)
-    settle_heap()
     server = uvicorn.Server(uvicorn.Config(
         local.app, loop="uvloop", http="httptools", lifespan="on", access_log=False, log_level="warning",
         timeout_graceful_shutdown=5,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -16,6 +15,7 @@ from core.app import build_app
 from core.catalog import Catalog
 from core.config import Config, load_config
 from core.gateway import Gateway
+from core.heap import settle_heap
 from core.keys import Authenticator
 from core.lambda_runtime import StreamingHandler
 from core.limits import Admission
@@ -85,15 +85,6 @@ def deployed_gateway() -> Gateway:
     db = DynamoDB(table_names(), endpoint_url=os.environ.get("APEX_DYNAMODB_ENDPOINT"),
                   region=os.environ.get("AWS_REGION"))
     return build_gateway(config, db)
-
-
-def settle_heap() -> None:
-    """Once start-up is done: move everything allocated so far out of the collector's sight, and
-    collect young objects less often. Requests allocate many short-lived containers; with
-    CPython's defaults the collections they trigger cost about 15% of throughput (bench/)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(7000, 20, 20)
 
 
 def lambda_function(groups: list[str], streaming: bool) -> tuple[Gateway, Starlette, Any]:

@@ -6,15 +6,16 @@ from core.errors import StorageError
 from core.storage.dynamo import DynamoDB
 from core.storage.embedded import CREDENTIALS
 from core.storage.tables import table_names
-from core.usage import Meter, UsageEvent, UsageRecorder, event_of, summarize, usage_between
+from core.usage import Meter, UsageEvent, UsageRecorder, day_of, event_of, summarize, usage_between
 
 pytestmark = pytest.mark.anyio
 
 
 def event(key: str, model: str, prompt: int, completion: int, cost: float, status: int = 200,
           latency: float = 10.0) -> UsageEvent:
-    return UsageEvent(key, f"req-{time.monotonic_ns()}", time.time(), model, "gpt", model, prompt, completion, cost,
-                      latency, False, status)
+    now = time.time()
+    return UsageEvent(key, f"req-{time.monotonic_ns()}", now, model, "gpt", model, prompt, completion, cost,
+                      latency, False, status, day_of(now))
 
 
 class Unreachable(DynamoDB):
