@@ -31,6 +31,7 @@ class ModelInfo:
     deprecated: bool
     replacement: str | None
     routes: tuple[Route, ...]
+    supports: tuple[str, ...] = ("tools", "json")
 
     @property
     def owner(self) -> str:
@@ -74,7 +75,7 @@ class Catalog:
                 id=mid, type=m.type, context_window=m.context_window, price_in=m.price.input,
                 price_out=m.price.output, quality=m.quality, latency_ms=m.latency_ms,
                 deprecated=m.deprecated, replacement=m.replacement,
-                routes=tuple(Route(r.provider, r.model) for r in m.routes),
+                routes=tuple(Route(r.provider, r.model) for r in m.routes), supports=tuple(m.supports),
             )
             for mid, m in config.models.items()
         }
@@ -118,6 +119,17 @@ class Catalog:
         envs = sorted({self._providers[r.provider].api_key_env or r.provider for r in routes})
         return ProviderUnavailable(
             f"No provider for '{name}' is available: set {', '.join(envs)}", provider=routes[0].provider)
+
+    def routes_of(self, info: ModelInfo) -> tuple[Route, ...]:
+        """A model's routes whose providers are available, in order."""
+        return tuple(r for r in info.routes if r.provider in self._available)
+
+    def available(self, info: ModelInfo) -> bool:
+        return bool(self.routes_of(info))
+
+    def info_of(self, route: Route) -> ModelInfo | None:
+        """The configured model a route belongs to (its prices, its window)."""
+        return self._by_route.get(route)
 
     def listed(self, provider: str | None = None, type: str | None = None) -> list[ModelInfo]:
         """Models a client can reach, optionally filtered (the `/v1/models` query)."""

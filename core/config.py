@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 Prefer = Literal["speed", "quality", "cost"]
 ModelType = Literal["chat", "completion", "embedding", "image"]
 ProviderKind = Literal["openai", "azure", "anthropic", "bedrock"]
+Capability = Literal["tools", "vision", "json"]
 NonNegInt = Annotated[int, Field(ge=0)]
 
 
@@ -35,6 +36,11 @@ class GatewaySettings(_Frozen):
     responses_ttl_s: Annotated[int, Field(gt=0)] = 30 * 24 * 3600   # how long stored responses are kept
     usage_retention_s: Annotated[int, Field(gt=0)] = 90 * 24 * 3600  # how long usage records are kept
     quota_refresh_s: Annotated[float, Field(ge=0)] = 5.0   # how stale another instance's usage may be
+    cache_nondeterministic: bool = False         # also cache requests with temperature > 0
+    breaker_failures: Annotated[int, Field(gt=0)] = 5
+    breaker_window_s: Annotated[float, Field(gt=0)] = 30.0
+    breaker_cooldown_s: Annotated[float, Field(gt=0)] = 30.0
+    retry_after_max_s: Annotated[float, Field(ge=0)] = 2.0   # a 429 asking to wait this little is waited on
 
 
 class ProviderConfig(_Frozen):
@@ -71,6 +77,7 @@ class ModelConfig(_Frozen):
     price: Price = Price()
     quality: Annotated[int, Field(ge=1, le=5)] = 3
     latency_ms: Annotated[float, Field(gt=0)] | None = None   # seeds speed routing until observed
+    supports: list[Capability] = ["tools", "json"]             # what `auto` may route here
     deprecated: bool = False
     replacement: str | None = None
     routes: list[RouteConfig] = []

@@ -8,6 +8,8 @@ provider_error, naming what each route did.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -17,8 +19,10 @@ from core.errors import (
     ProviderError,
     ProviderFailed,
     ProviderRateLimited,
+    ProviderTimeout,
     ProviderUnavailable,
 )
+from core.routing import Health
 from core.types import ChatAdapter
 
 T = TypeVar("T")
@@ -45,28 +49,68 @@ def _all_failed(resolution: Resolution, failures: list[ProviderError]) -> Provid
     return ProviderFailed(f"Every route for '{resolution.requested}' failed: {summary}")
 
 
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How hard to try: circuit breakers and latency (health), a time budget for the whole request,
+    and the longest Retry-After worth waiting for when a single route is rate limited."""
+
+    health: Health | None = None
+    budget_s: float | None = None
+    retry_after_max_s: float = 0.0
+
+
+NO_POLICY = Policy()
+
+
 async def first_success(
     resolution: Resolution,
     adapters: Mapping[str, ChatAdapter],
     attempt: Callable[[ChatAdapter, Route], Awaitable[T]],
     fallback: bool = True,
+    policy: Policy = NO_POLICY,
 ) -> Outcome[T]:
     routes = resolution.routes if fallback else resolution.routes[:1]
+    health = policy.health
+    deadline = time.monotonic() + policy.budget_s if policy.budget_s else None
     failures: list[ProviderError] = []
     for route in routes:
-        try:
-            value = await attempt(adapters[route.provider], route)
-        except ProviderError as err:
+        if health is not None and not health.allow(route):
+            failures.append(health.skipped(route))
+            continue
+        waited = False
+        while True:
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(None if deadline is None else max(0.0, deadline - started)):
+                    value = await attempt(adapters[route.provider], route)
+            except TimeoutError:
+                err: ProviderError = ProviderTimeout(f"{route.provider}: the request's time budget ran out",
+                                                     provider=route.provider)
+            except ProviderError as exc:
+                err = exc
+            else:
+                if health is not None:
+                    health.success(route, time.monotonic() - started)
+                reason = resolution.reason
+                if failures:
+                    tried = ", ".join(f"{f.provider} ({f.code})" for f in failures)
+                    reason += f"; fell back after {tried} failed"
+                return Outcome(value, route, reason, tuple(failures))
             if not err.retryable:
-                raise
+                if health is not None:
+                    health.success(route, time.monotonic() - started)   # it answered: the request was wrong
+                raise err
+            if health is not None:
+                health.failure(route)
+            wait = err.retry_after if isinstance(err, ProviderRateLimited) else None
+            if (not waited and len(routes) == 1 and wait is not None and wait <= policy.retry_after_max_s
+                    and (deadline is None or time.monotonic() + wait < deadline)):
+                waited = True
+                await asyncio.sleep(wait)       # the only route asked for a short pause: honour it once
+                continue
             err.provider = err.provider or route.provider
             failures.append(err)
-            continue
-        reason = resolution.reason
-        if failures:
-            tried = ", ".join(f"{f.provider} ({f.code})" for f in failures)
-            reason += f"; fell back after {tried} failed"
-        return Outcome(value, route, reason, tuple(failures))
+            break
     raise _all_failed(resolution, failures)
 
 
@@ -75,6 +119,7 @@ async def first_stream(
     adapters: Mapping[str, ChatAdapter],
     open_stream: Callable[[ChatAdapter, Route], AsyncGenerator[Any, None]],
     fallback: bool = True,
+    policy: Policy = NO_POLICY,
 ) -> Outcome[tuple[Any, AsyncGenerator[Any, None]]]:
     """The first route whose stream yields its first item: until then, fallback is still possible;
     after it, the stream is committed (its first item, or None for an empty stream, and the rest)."""
@@ -83,7 +128,7 @@ async def first_stream(
         stream = open_stream(adapter, route)
         return await anext(stream, None), stream
 
-    return await first_success(resolution, adapters, attempt, fallback)
+    return await first_success(resolution, adapters, attempt, fallback, policy)
 
 
 def capability(adapter: ChatAdapter, name: str) -> Callable[..., Awaitable[Any]]:

@@ -5,20 +5,25 @@ goes through first (key, plan limits, metering)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 
+from core.cache import ResponseCache
 from core.catalog import Catalog, Resolution, Route
 from core.config import Config, GatewaySettings
+from core.fallback import Outcome, Policy, first_stream, first_success
 from core.keys import ApiKey, Authenticator, KeyStore
 from core.limits import Admission, Limits, check_model
+from core.routing import Health, auto
 from core.storage.dynamo import DynamoDB
 from core.storage.responses import ResponseStore
 from core.types import ChatAdapter
 from core.usage import Meter, UsageRecorder
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,8 @@ class Gateway:
     db: DynamoDB | None = None
     responses: ResponseStore | None = None
     usage: UsageRecorder | None = None
+    health: Health | None = None
+    cache: ResponseCache | None = None
     started_at: int = field(default=0)
 
     @property
@@ -55,17 +62,36 @@ class Gateway:
         limits, meter.rate_headers = await self.admission.admit(key, client[0] if client else None)
         return Admitted(key, limits, meter)
 
-    def resolve(self, admitted: Admitted, model: str) -> Resolution:
-        """The model's routes, if the key's plan allows naming it."""
+    def resolve(self, admitted: Admitted, model: str, body: dict[str, Any] | None = None) -> Resolution:
+        """The model's routes, if the key's plan allows naming it. `auto` (unless configured as a
+        model) is chosen among the chat models that fit `body`, by its `routing.prefer`."""
         admitted.meter.model = model
         check_model(admitted.limits, model)
+        if model == "auto" and "auto" not in self.catalog.models and body is not None and self.health is not None:
+            prefer = (body.get("routing") or {}).get("prefer") or self.settings.default_prefer
+            return auto(self.catalog, self.health, body, prefer)
         return self.catalog.resolve(model)
 
-    @staticmethod
-    def bill(meter: Meter, resolution: Resolution, route: Route, usage: dict[str, Any] | None = None) -> None:
+    def policy(self, resolution: Resolution) -> Policy:
+        """Each attempt is bounded by its provider's `timeout_s`; the whole request by the sum over
+        its routes, which a wait on Retry-After must also fit in."""
+        budget = sum(self.config.providers[r.provider].timeout_s for r in resolution.routes
+                     if r.provider in self.config.providers)
+        return Policy(self.health, budget or None, self.settings.retry_after_max_s)
+
+    async def first(self, resolution: Resolution, attempt: Callable[[ChatAdapter, Route], Awaitable[T]],
+                    fallback: bool = True) -> Outcome[T]:
+        return await first_success(resolution, self.adapters, attempt, fallback, self.policy(resolution))
+
+    async def first_stream(self, resolution: Resolution,
+                           open_stream: Callable[[ChatAdapter, Route], AsyncGenerator[Any, None]],
+                           fallback: bool = True) -> Outcome[tuple[Any, AsyncGenerator[Any, None]]]:
+        return await first_stream(resolution, self.adapters, open_stream, fallback, self.policy(resolution))
+
+    def bill(self, meter: Meter, resolution: Resolution, route: Route, usage: dict[str, Any] | None = None) -> None:
         """Who served the request, and what it used at the model's prices."""
         meter.provider, meter.mapped_model = route.provider, route.model
-        info = resolution.info
+        info = resolution.info or self.catalog.info_of(route)
         meter.used(usage, info.price_in if info else 0.0, info.price_out if info else 0.0)
 
     async def aclose(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from core.config import Config, ConfigError, load_config
 
@@ -30,10 +31,25 @@ def cmd_invoke(args: argparse.Namespace) -> None:
     raise SystemExit(run(args.function, args.event, args.config, args.template))
 
 
+def _live_routes(url: str) -> list[dict[str, Any]]:
+    from handlers.keys_cli import admin_call
+
+    return list(admin_call(url, "GET", "routes")["data"])
+
+
 def cmd_routes(args: argparse.Namespace) -> None:
-    config = _config(args.config)
+    """The model table; with --url, as a running gateway sees it (circuits, observed latency)."""
     rows = [("MODEL", "TYPE", "ROUTES", "PRICE IN/OUT $/1M", "QUALITY", "CONTEXT")]
-    for name, model in config.models.items():
+    if args.url:
+        for model in _live_routes(args.url):
+            routes = " → ".join(
+                f"{r['provider']}/{r['model']} [{r['circuit']}"
+                + (f", {r['latency_ms']:.0f} ms" if r.get("latency_ms") is not None else "") + "]"
+                for r in model["routes"]) or "-"
+            rows.append((model["id"], model["type"], routes,
+                         f"{model['pricing']['input']:g}/{model['pricing']['output']:g}", str(model["quality"]),
+                         str(model["context_window"] or "-")))
+    for name, model in (() if args.url else _config(args.config).models.items()):
         routes = " → ".join(f"{r.provider}/{r.model}" for r in model.routes) or "-"
         if model.deprecated:
             routes = f"deprecated (use {model.replacement})" if model.replacement else "deprecated"
@@ -67,6 +83,7 @@ def parser() -> argparse.ArgumentParser:
 
     routes = commands.add_parser("routes", help="print the model table")
     routes.add_argument("--config")
+    routes.add_argument("--url", help="a running gateway: its live circuits and latency (APEX_ADMIN_KEY)")
     routes.set_defaults(run=cmd_routes)
     return root
 

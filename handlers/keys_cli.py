@@ -18,10 +18,11 @@ from core.storage.dynamo import DynamoDB, DynamoKeyStore
 from core.storage.tables import table_names
 
 
-def _admin(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+def admin_call(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """One call to a running gateway's admin API, with APEX_ADMIN_KEY."""
     admin_key = os.environ.get("APEX_ADMIN_KEY")
     if not admin_key:
-        raise SystemExit("apex keys: --url needs APEX_ADMIN_KEY in the environment")
+        raise SystemExit("apex: --url needs APEX_ADMIN_KEY in the environment")
     request = urllib.request.Request(f"{url.rstrip('/')}/admin/{path}", method=method,
                                      data=json.dumps(body).encode() if body is not None else None,
                                      headers={"authorization": f"Bearer {admin_key}",
@@ -31,7 +32,7 @@ def _admin(url: str, method: str, path: str, body: dict[str, Any] | None = None)
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         detail = json.loads(exc.read() or b"{}").get("error", {}).get("message", exc.reason)
-        raise SystemExit(f"apex keys: {exc.code}: {detail}") from None
+        raise SystemExit(f"apex: {exc.code}: {detail}") from None
 
 
 async def _direct(action: str, args: argparse.Namespace) -> Any:
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace, config: Config) -> None:
             if action == "create" else None
         path = {"create": "keys", "list": "keys", "revoke": f"keys/{getattr(args, 'id', '')}"}[action]
         method = {"create": "POST", "list": "GET", "revoke": "DELETE"}[action]
-        result = _admin(args.url, method, path, body)
+        result = admin_call(args.url, method, path, body)
     else:
         result = asyncio.run(_direct(action, args))
     if action == "create":

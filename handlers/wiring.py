@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from core.app import build_app
+from core.cache import ResponseCache
 from core.catalog import Catalog
 from core.config import Config, load_config
 from core.gateway import Gateway
@@ -27,6 +28,7 @@ from core.routes.images import images_routes
 from core.routes.messages import messages_routes
 from core.routes.models import models_routes
 from core.routes.responses import responses_routes, stored_responses_routes
+from core.routing import Health
 from core.secrets import load_provider_keys
 from core.storage.dynamo import DynamoDB, DynamoKeyStore
 from core.storage.responses import ResponseStore
@@ -69,6 +71,10 @@ def build_gateway(config: Config, db: DynamoDB | None) -> Gateway:
         db=db,
         responses=ResponseStore(db, config.gateway.responses_ttl_s) if db is not None else None,
         usage=usage,
+        health=Health(config.gateway.breaker_failures, config.gateway.breaker_window_s,
+                      config.gateway.breaker_cooldown_s),
+        cache=ResponseCache(db, config.gateway.cache_ttl_s, config.gateway.cache_nondeterministic)
+        if db is not None and config.gateway.cache_ttl_s else None,
         started_at=int(time.time()),
     )
 

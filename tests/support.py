@@ -27,6 +27,8 @@ def config(providers: dict[str, str | dict[str, Any]], models: dict[str, Any] | 
                       for name, p in providers.items()},
         "models": models or {},
         "keys": [{"key": TEST_KEY, "plan": "unlimited"}],
+        # Module-wide gateways see many scripted faults: no circuit opens unless a test asks for one.
+        "gateway": {"breaker_failures": 1000},
     }
     for section, values in extra.items():
         data[section] = {**data.get(section, {}), **values} if isinstance(values, dict) else values

@@ -106,9 +106,22 @@ def admin_routes(gw: Gateway, admin_key: str | None) -> list[Route]:
         return json_response(orjson.dumps({"object": "usage", "from": first, "to": last, "key": query.get("key"),
                                            "group_by": group_by, **summarize(events, group_by)}))
 
+    async def routes(request: Request) -> Response:
+        """The model table as this process sees it: each route with its circuit and observed speed."""
+        authorize(request)
+        models = []
+        for info in gw.catalog.models.values():
+            routes = [{"provider": r.provider, "model": r.model, "available": r in gw.catalog.routes_of(info),
+                       **(gw.health.snapshot(r) if gw.health else {})} for r in info.routes]
+            models.append({"id": info.id, "type": info.type, "context_window": info.context_window,
+                           "pricing": {"input": info.price_in, "output": info.price_out}, "quality": info.quality,
+                           "supports": list(info.supports), "deprecated": info.deprecated, "routes": routes})
+        return json_response(orjson.dumps({"object": "list", "data": models}))
+
     return [   # under /v1 too (the API's stage), like every route; see core.app
         Route("/v1/admin/keys", endpoint(create), methods=["POST"]),
         Route("/v1/admin/keys", endpoint(listing), methods=["GET"]),
         Route("/v1/admin/keys/{key_id}", endpoint(revoke), methods=["DELETE"]),
         Route("/v1/admin/usage", endpoint(usage), methods=["GET"]),
+        Route("/v1/admin/routes", endpoint(routes), methods=["GET"]),
     ]

@@ -11,11 +11,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from core import sse
+from core.cache import Assembled, ResponseCache, as_chunks
 from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
 from core.checks import parse_chat, upstream_body
 from core.errors import GatewayError, RequestError, openai_error_bytes
-from core.fallback import Outcome, first_stream, first_success, prepend
+from core.fallback import Outcome, prepend
 from core.gateway import Gateway
 from core.http import EventStream, endpoint, guarded, json_response, read_body
 from core.tokens import count_prompt_tokens, count_tokens, exceeds_window
@@ -45,33 +46,71 @@ def chat_routes(gw: Gateway) -> list[Route]:
     async def chat_completions(request: Request) -> Response:
         admitted = await gw.admit(request)
         body = parse_chat(await read_body(request, settings.max_request_bytes), settings)
-        resolution = gw.resolve(admitted, body["model"])
+        resolution = gw.resolve(admitted, body["model"], body)
         require_type(resolution, "chat")
         check_context(body, resolution)
         fallback = (body.get("routing") or {}).get("fallback", True) is not False
         upstream = upstream_body(body)
+        cached = gw.cache.key(admitted.key.id, body, request.headers) if gw.cache is not None else None
+        if cached is not None and (hit := await gw.cache.get(cached)) is not None:   # type: ignore[union-attr]
+            return _from_cache(admitted.meter, hit, body)
+        headers = {"x-cache": "MISS"} if cached is not None else None
         if body.get("stream"):
-            return await _stream(gw, admitted.meter, resolution, upstream, fallback)
+            return await _stream(gw, admitted.meter, resolution, upstream, fallback, cached, headers)
 
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
             return await adapter.chat(route.model, upstream)
 
-        outcome = await first_success(resolution, gw.adapters, attempt, fallback)
+        outcome = await gw.first(resolution, attempt, fallback)
         answer = outcome.value
         gw.bill(admitted.meter, resolution, outcome.route, answer.get("usage"))
         answer["_routing"] = routing_info(resolution, outcome)
         answer["_optimization"] = NO_OPTIMIZATION
-        return json_response(orjson.dumps(answer))
+        if cached is not None:
+            await gw.cache.put(cached, answer)   # type: ignore[union-attr]
+        return json_response(orjson.dumps(answer), headers=headers)
 
     return [Route("/v1/chat/completions", endpoint(chat_completions), methods=["POST"])]
 
 
-async def _stream(gw: Gateway, meter: Meter, resolution: Resolution, upstream: JSON, fallback: bool) -> Response:
+def _from_cache(meter: Meter, hit: JSON, body: JSON) -> Response:
+    """A cached answer, buffered or as a stream; it used no upstream tokens."""
+    meter.cached = True
+    meter.provider = (hit.get("_routing") or {}).get("provider", "")
+    hit["_optimization"] = {**NO_OPTIMIZATION, "cached": True}
+    if not body.get("stream"):
+        return json_response(orjson.dumps(hit), headers={"x-cache": "HIT"})
+    chunks = as_chunks(hit, bool((body.get("stream_options") or {}).get("include_usage")))
+    if chunks:
+        chunks[0]["_routing"], chunks[0]["_optimization"] = hit.get("_routing"), hit["_optimization"]
+    return EventStream(chunks_sse(_replay(chunks)), headers={**SSE_HEADERS, "x-cache": "HIT"})
+
+
+async def _replay(chunks: list[JSON]) -> AsyncGenerator[JSON, None]:
+    for chunk in chunks:
+        yield chunk
+
+
+async def _into_cache(chunks: AsyncGenerator[JSON, None], cache: ResponseCache, name: str,
+                      extras: JSON) -> AsyncGenerator[JSON, None]:
+    """Chunks as they pass, put back together and cached once the stream has ended well."""
+    assembled = Assembled()
+    try:
+        async for chunk in chunks:
+            assembled.feed(chunk)
+            yield chunk
+    finally:
+        await chunks.aclose()
+    await cache.put(name, {**assembled.completion(), **extras})
+
+
+async def _stream(gw: Gateway, meter: Meter, resolution: Resolution, upstream: JSON, fallback: bool,
+                  cached: str | None = None, headers: dict[str, str] | None = None) -> Response:
     # Usage is always asked of the upstream, to be metered; the client sees it only if it asked too.
     wants_usage = bool((upstream.get("stream_options") or {}).get("include_usage"))
     asked = {**upstream, "stream_options": {**(upstream.get("stream_options") or {}), "include_usage": True}}
-    outcome = await first_stream(resolution, gw.adapters,
-                                 lambda adapter, route: adapter.chat_stream(route.model, asked), fallback)
+    outcome = await gw.first_stream(resolution, lambda adapter, route: adapter.chat_stream(route.model, asked),
+                                    fallback)
     first, chunks = outcome.value
     if first is not None:
         first["_routing"] = routing_info(resolution, outcome)
@@ -81,8 +120,12 @@ async def _stream(gw: Gateway, meter: Meter, resolution: Resolution, upstream: J
         gw.bill(meter, resolution, outcome.route, usage)
 
     bill(None)
-    metered = metered_chunks(prepend(first, chunks), bill, wants_usage, upstream)
-    return EventStream(guarded(chunks_sse(metered), openai_stream_error), headers=SSE_HEADERS)
+    stream = prepend(first, chunks)
+    if cached is not None and gw.cache is not None:
+        extras = {"_routing": routing_info(resolution, outcome)}
+        stream = _into_cache(stream, gw.cache, cached, extras)
+    metered = metered_chunks(stream, bill, wants_usage, upstream)
+    return EventStream(guarded(chunks_sse(metered), openai_stream_error), headers={**SSE_HEADERS, **(headers or {})})
 
 
 async def metered_chunks(chunks: AsyncGenerator[JSON, None], bill: Callable[[JSON | None], None], wants_usage: bool,

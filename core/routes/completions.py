@@ -25,7 +25,7 @@ from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
 from core.checks import load_object, require_model
 from core.errors import RequestError
-from core.fallback import first_stream, first_success, prepend
+from core.fallback import prepend
 from core.gateway import Gateway
 from core.http import EventStream, endpoint, guarded, json_response, read_body
 from core.routes.chat import SSE_HEADERS, chunks_sse, metered_chunks, openai_stream_error, routing_info
@@ -117,7 +117,7 @@ def completions_routes(gw: Gateway) -> list[Route]:
                                    param="prompt")
             return await _through_chat(adapter, route.model, upstream, texts)
 
-        outcome = await first_success(resolution, gw.adapters, attempt)
+        outcome = await gw.first(resolution, attempt)
         answer = outcome.value
         gw.bill(admitted.meter, resolution, outcome.route, answer.get("usage"))
         answer["provider"] = outcome.route.provider
@@ -140,7 +140,7 @@ async def _stream(gw: Gateway, meter: Meter, resolution: Resolution, upstream: J
         return _chunks_as_text(adapter.chat_stream(route.model, _chat_request(asked, text)),
                                text if upstream.get("echo") else "")
 
-    outcome = await first_stream(resolution, gw.adapters, open_stream)
+    outcome = await gw.first_stream(resolution, open_stream)
     first, chunks = outcome.value
 
     def bill(usage: JSON | None) -> None:

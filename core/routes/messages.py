@@ -20,7 +20,7 @@ from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
 from core.checks import check_messages, load_object, require_model
 from core.errors import GatewayError
-from core.fallback import first_stream, first_success, prepend
+from core.fallback import prepend
 from core.gateway import Admitted, Gateway
 from core.http import EventStream, endpoint, guarded, json_response, read_body
 from core.routes.chat import SSE_HEADERS, check_context
@@ -44,7 +44,7 @@ def messages_routes(gw: Gateway, inbound: InboundFormat) -> list[Route]:
         inbound.check(body, counting)
         core_body = inbound.to_core(body)
         check_messages(core_body["messages"], settings)
-        resolution = gw.resolve(admitted, body["model"])
+        resolution = gw.resolve(admitted, body["model"], core_body)
         require_type(resolution, "chat")
         forwarded = {h: v for h in inbound.forwarded_headers if (v := request.headers.get(h))}
         return admitted, body, core_body, resolution, forwarded
@@ -60,7 +60,7 @@ def messages_routes(gw: Gateway, inbound: InboundFormat) -> list[Route]:
                 return await speaker.native(route.model, body, forwarded)
             return inbound.from_core(await adapter.chat(route.model, core_body))
 
-        outcome = await first_success(resolution, gw.adapters, attempt)
+        outcome = await gw.first(resolution, attempt)
         gw.bill(admitted.meter, resolution, outcome.route, outcome.value.get("usage"))
         return json_response(orjson.dumps(outcome.value))
 
@@ -72,7 +72,7 @@ def messages_routes(gw: Gateway, inbound: InboundFormat) -> list[Route]:
                 return await speaker.count_tokens(route.model, body, forwarded)
             return {"input_tokens": count_prompt_tokens(core_body)}   # cl100k: an estimate off OpenAI
 
-        outcome = await first_success(resolution, gw.adapters, attempt)
+        outcome = await gw.first(resolution, attempt)
         return json_response(orjson.dumps(outcome.value))
 
     def render(err: GatewayError) -> bytes:
@@ -106,7 +106,7 @@ async def _stream(gw: Gateway, meter: Meter, inbound: InboundFormat, body: JSON,
             return speaker.native_stream(route.model, body, forwarded)
         return _translated(adapter, inbound, route.model, body["model"], core_body)
 
-    outcome = await first_stream(resolution, gw.adapters, open_stream)
+    outcome = await gw.first_stream(resolution, open_stream)
     first, events = outcome.value
 
     def bill(usage: JSON | None) -> None:

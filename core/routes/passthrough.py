@@ -13,7 +13,7 @@ from starlette.routing import Route
 from core.catalog import Route as ModelRoute
 from core.catalog import require_type
 from core.checks import load_object, require_model
-from core.fallback import capability, first_success
+from core.fallback import capability
 from core.gateway import Gateway
 from core.http import endpoint, json_response, read_body
 from core.types import JSON, ChatAdapter
@@ -31,7 +31,7 @@ def passthrough_route(gw: Gateway, path: str, method: str, model_type: str, chec
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
             return await capability(adapter, method)(route.model, body)
 
-        outcome = await first_success(resolution, gw.adapters, attempt)
+        outcome = await gw.first(resolution, attempt)
         gw.bill(admitted.meter, resolution, outcome.route, outcome.value.get("usage"))
         return json_response(orjson.dumps(outcome.value))
 

@@ -23,7 +23,7 @@ from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
 from core.checks import check_messages, load_object, require_model, upstream_body
 from core.errors import GatewayError, RequestError
-from core.fallback import first_stream, first_success, prepend
+from core.fallback import prepend
 from core.gateway import Admitted, Gateway
 from core.http import EventStream, StreamAborted, endpoint, json_response, read_body
 from core.keys import ApiKey
@@ -68,7 +68,7 @@ def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
             history = record["conversation"]
         chat = fmt.to_chat(body, history, new_items)
         check_messages(chat["messages"], settings)
-        resolution = gw.resolve(admitted, body["model"])
+        resolution = gw.resolve(admitted, body["model"], chat)
         require_type(resolution, "chat")
         check_context(chat, resolution)
         response_id, created_at = f"resp_{secrets.token_hex(24)}", int(time.time())
@@ -80,7 +80,7 @@ def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
             return await adapter.chat(route.model, upstream)
 
-        outcome = await first_success(resolution, gw.adapters, attempt)
+        outcome = await gw.first(resolution, attempt)
         gw.bill(admitted.meter, resolution, outcome.route, outcome.value.get("usage"))
         response = fmt.from_chat(body, outcome.value, response_id, created_at)
         if response["store"]:
@@ -153,8 +153,8 @@ async def _stream(gw: Gateway, fmt: ResponsesFormat, admitted: Admitted, body: J
                   resolution: Resolution, history: list[JSON], new_items: list[JSON], response_id: str,
                   created_at: int) -> Response:
     with_usage = {**upstream, "stream_options": {"include_usage": True}}
-    outcome = await first_stream(resolution, gw.adapters,
-                                 lambda adapter, route: adapter.chat_stream(route.model, with_usage))
+    outcome = await gw.first_stream(resolution,
+                                    lambda adapter, route: adapter.chat_stream(route.model, with_usage))
     first, chunks = outcome.value
 
     def bill(usage: JSON | None) -> None:

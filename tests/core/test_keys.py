@@ -4,7 +4,7 @@ import pytest
 
 from core.config import StaticKey
 from core.errors import AuthError
-from core.keys import ApiKey, Authenticator, hash_key, key_id, new_key, presented_key
+from core.keys import ApiKey, Authenticator, display_prefix, hash_key, key_id, new_key, presented_key
 from core.storage.dynamo import DynamoDB, DynamoKeyStore
 from core.storage.embedded import CREDENTIALS
 from core.storage.tables import table_names
@@ -45,7 +45,7 @@ async def store(dynamo_url: str):
 async def test_stored_keys_are_hashed_and_revocation_is_seen_after_the_cache_ttl(store) -> None:
     keys, db = store
     key = new_key()
-    record = ApiKey(id=key_id(hash_key(key)), prefix=key[:12], plan="pro", created_at=int(time.time()))
+    record = ApiKey(id=key_id(hash_key(key)), prefix=display_prefix(key), plan="pro", created_at=int(time.time()))
     await keys.put_key(hash_key(key), record)
     raw = await db.call("scan", TableName=db.names["keys"])
     assert key not in str(raw["Items"]) and hash_key(key) in str(raw["Items"])
@@ -66,7 +66,7 @@ async def test_unknown_key_lookups_are_cached_too(store) -> None:
     key = new_key()
     with pytest.raises(AuthError):
         await auth.authenticate({"x-api-key": key})
-    await keys.put_key(hash_key(key), ApiKey(id=key_id(hash_key(key)), prefix="p", plan="pro"))
+    await keys.put_key(hash_key(key), ApiKey(id=key_id(hash_key(key)), prefix=display_prefix(key), plan="pro"))
     with pytest.raises(AuthError):   # the miss is remembered, so random keys cannot hammer the table
         await auth.authenticate({"x-api-key": key})
     auth.forget(hash_key(key))

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from core.keys import ApiKey, hash_key, key_id, new_key
+from core.keys import ApiKey, display_prefix, hash_key, key_id, new_key
 from core.storage.dynamo import DynamoDB, DynamoKeyStore
 from core.storage.embedded import CREDENTIALS
 from core.storage.tables import table_names
@@ -40,7 +40,7 @@ def test_each_header_is_accepted(gateway: Running, header: str) -> None:
 
 def test_a_key_from_the_keys_table_works_until_revoked(gateway: Running, dynamo_url: str) -> None:
     key = new_key()
-    record = ApiKey(id=key_id(hash_key(key)), prefix=key[:12], plan="pro", created_at=int(time.time()))
+    record = ApiKey(id=key_id(hash_key(key)), prefix=display_prefix(key), plan="pro", created_at=int(time.time()))
     run(dynamo_url, lambda store: store.put_key(hash_key(key), record))
     with OpenAI(base_url=gateway.base_url, api_key=key, max_retries=0) as client:
         assert client.chat.completions.create(**CHAT).choices[0].message.content

@@ -44,6 +44,7 @@ class FakeServer(abc.ABC):
         self.port = 0
         self.hang_s = 30.0           # a "hang" never outlives this, so no test can wedge
         self.chunk_delay_s = 0.0
+        self.latency_s = 0.0         # before the first byte of every answer
         self._hold: tuple[int, threading.Event] | None = None
 
     # -- scripting ------------------------------------------------------------------------------
@@ -68,6 +69,7 @@ class FakeServer(abc.ABC):
             self._faults.clear()
         self.received.clear()
         self.chunk_delay_s = 0.0
+        self.latency_s = 0.0
         if self._hold is not None:
             self._hold[1].set()
         self._hold = None
@@ -133,6 +135,8 @@ class FakeServer(abc.ABC):
         """Record the request and draw the next fault: (body, fault, the error answer to send if any)."""
         body = await self.record(request)
         fault = self.take_fault()
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
         await self.before_response(fault, request)
         return body, fault, self.refuse(fault) if fault is not None else None
 
