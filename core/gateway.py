@@ -17,6 +17,7 @@ from core.config import Config, GatewaySettings
 from core.fallback import Outcome, Policy, first_stream, first_success
 from core.keys import ApiKey, Authenticator, KeyStore
 from core.limits import Admission, Limits, check_model
+from core.optimizer import Optimizer
 from core.routing import Health, auto
 from core.storage.dynamo import DynamoDB
 from core.storage.responses import ResponseStore
@@ -46,6 +47,7 @@ class Gateway:
     usage: UsageRecorder | None = None
     health: Health | None = None
     cache: ResponseCache | None = None
+    optimizer: Optimizer | None = None
     started_at: int = field(default=0)
 
     @property

@@ -27,6 +27,7 @@ from core.routes.embeddings import embeddings_routes
 from core.routes.images import images_routes
 from core.routes.messages import messages_routes
 from core.routes.models import models_routes
+from core.routes.optimize import build_optimizer, optimize_routes
 from core.routes.responses import responses_routes, stored_responses_routes
 from core.routing import Health
 from core.secrets import load_provider_keys
@@ -51,17 +52,19 @@ GROUPS: dict[str, RouteGroup] = {
     "responses": lambda gw: responses_routes(gw, ResponsesFormat()),
     "stored_responses": stored_responses_routes,
     "admin": lambda gw: admin_routes(gw, os.environ.get("APEX_ADMIN_KEY")),
+    "optimize": optimize_routes,
 }
 
 
 def build_gateway(config: Config, db: DynamoDB | None) -> Gateway:
+    """Every part, made once; the optimizer last, as its similarity may go through the gateway itself."""
     adapters = build_adapters(config)
     keys = DynamoKeyStore(db) if db is not None else None
     admission = Admission(config, db)
     usage = UsageRecorder(db, config.gateway.usage_retention_s) if db is not None else None
     if usage is not None and admission.book is not None:
         usage.listeners.append(admission.book.add)     # quotas see this process's usage at once
-    return Gateway(
+    gateway = Gateway(
         config=config,
         catalog=Catalog(config, adapters.keys()),
         adapters=adapters,
@@ -77,6 +80,8 @@ def build_gateway(config: Config, db: DynamoDB | None) -> Gateway:
         if db is not None and config.gateway.cache_ttl_s else None,
         started_at=int(time.time()),
     )
+    gateway.optimizer = build_optimizer(gateway)
+    return gateway
 
 
 def app_for(gw: Gateway, groups: Iterable[str]) -> Starlette:

@@ -19,6 +19,7 @@ from core.errors import GatewayError, RequestError, openai_error_bytes
 from core.fallback import Outcome, prepend
 from core.gateway import Gateway
 from core.http import EventStream, endpoint, guarded, json_response, read_body
+from core.routes.optimize import DEFAULT_THRESHOLD, optimize_messages
 from core.tokens import count_prompt_tokens, count_tokens, exceeds_window
 from core.types import JSON, ChatAdapter
 from core.usage import Meter
@@ -50,13 +51,16 @@ def chat_routes(gw: Gateway) -> list[Route]:
         require_type(resolution, "chat")
         check_context(body, resolution)
         fallback = (body.get("routing") or {}).get("fallback", True) is not False
+        optimization = NO_OPTIMIZATION
+        if body.get("optimize") is True and gw.optimizer is not None:
+            body, optimization = await optimize_messages(gw.optimizer, body, DEFAULT_THRESHOLD)
         upstream = upstream_body(body)
         cached = gw.cache.key(admitted.key.id, body, request.headers) if gw.cache is not None else None
         if cached is not None and (hit := await gw.cache.get(cached)) is not None:   # type: ignore[union-attr]
             return _from_cache(admitted.meter, hit, body)
         headers = {"x-cache": "MISS"} if cached is not None else None
         if body.get("stream"):
-            return await _stream(gw, admitted.meter, resolution, upstream, fallback, cached, headers)
+            return await _stream(gw, admitted.meter, resolution, upstream, fallback, cached, headers, optimization)
 
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
             return await adapter.chat(route.model, upstream)
@@ -65,7 +69,7 @@ def chat_routes(gw: Gateway) -> list[Route]:
         answer = outcome.value
         gw.bill(admitted.meter, resolution, outcome.route, answer.get("usage"))
         answer["_routing"] = routing_info(resolution, outcome)
-        answer["_optimization"] = NO_OPTIMIZATION
+        answer["_optimization"] = optimization
         if cached is not None:
             await gw.cache.put(cached, answer)   # type: ignore[union-attr]
         return json_response(orjson.dumps(answer), headers=headers)
@@ -105,7 +109,8 @@ async def _into_cache(chunks: AsyncGenerator[JSON, None], cache: ResponseCache, 
 
 
 async def _stream(gw: Gateway, meter: Meter, resolution: Resolution, upstream: JSON, fallback: bool,
-                  cached: str | None = None, headers: dict[str, str] | None = None) -> Response:
+                  cached: str | None = None, headers: dict[str, str] | None = None,
+                  optimization: JSON = NO_OPTIMIZATION) -> Response:
     # Usage is always asked of the upstream, to be metered; the client sees it only if it asked too.
     wants_usage = bool((upstream.get("stream_options") or {}).get("include_usage"))
     asked = {**upstream, "stream_options": {**(upstream.get("stream_options") or {}), "include_usage": True}}
@@ -114,7 +119,7 @@ async def _stream(gw: Gateway, meter: Meter, resolution: Resolution, upstream: J
     first, chunks = outcome.value
     if first is not None:
         first["_routing"] = routing_info(resolution, outcome)
-        first["_optimization"] = NO_OPTIMIZATION
+        first["_optimization"] = optimization
 
     def bill(usage: JSON | None) -> None:
         gw.bill(meter, resolution, outcome.route, usage)

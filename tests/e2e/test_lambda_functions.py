@@ -74,6 +74,7 @@ def lambda_call(handler, event_file: str) -> dict:
     ("completions", "completions.json", lambda body: [c["index"] for c in body["choices"]] == [0, 1]),
     ("embeddings", "embeddings.json", lambda body: [d["index"] for d in body["data"]] == [0, 1]),
     ("images", "images.json", lambda body: body["data"][0]["url"].endswith("/alpha.png")),
+    ("optimize", "optimize.json", lambda body: body["tokens_saved"] > 0 and body["similarity_score"] >= 0.9),
 ])
 def test_each_function_answers_its_event_through_mangum(function_env, module, event_file, check) -> None:
     result = lambda_call(function_module(module).handler, event_file)

@@ -1,0 +1,105 @@
+"""`POST /v1/optimize` (the AptRouter seed's API and error format), and `"optimize": true` on chat."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from core.catalog import Route as ModelRoute
+from core.checks import load_object
+from core.errors import GatewayError, RequestError
+from core.fallback import capability
+from core.gateway import Gateway
+from core.http import endpoint, json_response, read_body
+from core.optimizer import Optimizer, Scorer, cosine, lexical_scorer, timed
+from core.types import JSON, ChatAdapter
+
+MAX_PROMPT_CHARS = 50_000
+DEFAULT_THRESHOLD = 0.90
+# AptRouter's error codes, by status.
+CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 402: "INSUFFICIENT_CREDITS", 403: "FORBIDDEN", 404: "NOT_FOUND",
+         413: "BAD_REQUEST", 429: "RATE_LIMIT_EXCEEDED"}
+
+
+def aptrouter_error(err: GatewayError) -> bytes:
+    code = CODES.get(err.status, "INTERNAL_ERROR")
+    details: dict[str, Any] = {"code": err.code}
+    if err.param:
+        details["param"] = err.param
+    return orjson.dumps({"success": False, "error": {"code": code, "message": err.message, "details": details}})
+
+
+def embedding_scorer(gw: Gateway, model: str) -> Scorer:
+    """Similarity as the cosine of `model`'s embeddings, fetched through the gateway's own routes."""
+    async def score(original: str, candidates: list[str]) -> list[float]:
+        resolution = gw.catalog.resolve(model)
+
+        async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
+            return await capability(adapter, "embeddings")(route.model, {"input": [original, *candidates],
+                                                                         "encoding_format": "float"})
+
+        outcome = await gw.first(resolution, attempt)
+        vectors = [d["embedding"] for d in sorted(outcome.value["data"], key=lambda d: d["index"])]
+        return [cosine(vectors[0], v) for v in vectors[1:]]
+
+    return score
+
+
+def build_optimizer(gw: Gateway) -> Optimizer:
+    model = gw.settings.optimizer_embedding_model
+    if model:
+        return Optimizer(embedding_scorer(gw, model), f"apex-rules-v1 + {model}")
+    return Optimizer(lexical_scorer, "apex-rules-v1 + apex-lexical-v1")
+
+
+def threshold_of(value: Any) -> float:
+    if value is None:
+        return DEFAULT_THRESHOLD
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise RequestError("similarity_threshold must be a number from 0.0 to 1.0", code="invalid_value",
+                           param="similarity_threshold")
+    return float(value)
+
+
+async def optimize_messages(optimizer: Optimizer, body: JSON, threshold: float) -> tuple[JSON, JSON]:
+    """A chat body with its text messages compressed, and the `_optimization` that says by how much."""
+    totals = {"original_tokens": 0, "optimized_tokens": 0}
+    messages = []
+    for message in body.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str) and message.get("role") in ("user", "system", "developer") and content.strip():
+            result, _ = await optimizer.optimize(content, threshold)
+            totals["original_tokens"] += result.original_tokens
+            totals["optimized_tokens"] += result.optimized_tokens
+            message = {**message, "content": result.prompt}
+        messages.append(message)
+    saved = totals["original_tokens"] - totals["optimized_tokens"]
+    return {**body, "messages": messages}, {"cached": False, **totals, "tokens_saved": saved}
+
+
+def optimize_routes(gw: Gateway) -> list[Route]:
+    async def optimize(request: Request) -> Response:
+        clock = timed()
+        await gw.admit(request, billable=False)
+        body = load_object(await read_body(request, gw.settings.max_request_bytes))
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not 1 <= len(prompt) <= MAX_PROMPT_CHARS:
+            raise RequestError(f"prompt must be a string of 1 to {MAX_PROMPT_CHARS:,} characters",
+                               code="invalid_prompt", param="prompt")
+        if body.get("metadata") is not None and not isinstance(body["metadata"], dict):
+            raise RequestError("metadata must be an object", code="invalid_value", param="metadata")
+        threshold = threshold_of(body.get("similarity_threshold"))
+        assert gw.optimizer is not None
+        result, cache_hit = await gw.optimizer.optimize(prompt, threshold)
+        return json_response(orjson.dumps({
+            "optimized_prompt": result.prompt, "original_prompt": prompt,
+            "original_tokens": result.original_tokens, "compressed_tokens": result.optimized_tokens,
+            "tokens_saved": result.tokens_saved, "similarity_score": result.similarity,
+            "latency_ms": clock(), "cache_hit": cache_hit, "optimizer_model": gw.optimizer.model_name,
+        }))
+
+    return [Route("/v1/optimize", endpoint(optimize, aptrouter_error), methods=["POST"])]

@@ -1,0 +1,58 @@
+import asyncio
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from core.optimizer import Optimizer, compress, lexical_scorer, lexical_similarity
+
+CORPUS = [json.loads(line)["prompt"]
+          for line in (Path(__file__).resolve().parents[2] / "bench" / "optimizer_corpus.jsonl").open()]
+PIECES = ["please", "I was wondering if you could", "in order to", "explain", "the", "database", "index",
+          "thank you so much in advance!", "really", "very", "quickly", "due to the fact that", "the query is slow",
+          "**important**", "!!!", "  ", "\n\n", "Hello there!", "make sure that", "it is important to note that",
+          "customers", "a large number of", "rows", "Postgres", "why", "?", ".", "tables", "is able to"]
+
+
+def optimize(prompt: str, threshold: float):
+    return asyncio.run(Optimizer(lexical_scorer, "test").optimize(prompt, threshold))[0]
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_property_similarity_holds_or_the_prompt_comes_back_unchanged(seed: int) -> None:
+    rng = random.Random(seed)
+    prompt = " ".join(rng.choice(PIECES) for _ in range(rng.randint(1, 40))).strip() or "x"
+    threshold = rng.choice([0.5, 0.8, 0.9, 0.95, 0.99, 1.0])
+    result = optimize(prompt, threshold)
+    if result.level == 0:
+        assert result.prompt == prompt and result.similarity == 1.0
+    else:
+        assert result.similarity >= threshold
+        assert lexical_similarity(prompt, result.prompt) >= threshold
+        assert result.optimized_tokens < result.original_tokens
+
+
+def test_what_goes_and_what_stays() -> None:
+    prompt = ("Hello there! I hope this message finds you well. I was wondering if you could please explain, "
+              "in order to help me, why **Postgres** ignores my index!!! My table has a million rows. "
+              "My table has a  million rows.  Thank you so much in advance!")
+    assert compress(prompt, 1) == ("Hello there! I hope this message finds you well. I was wondering if you could "
+                                   "please explain, in order to help me, why Postgres ignores my index! "
+                                   "My table has a million rows. Thank you so much in advance!")
+    short = compress(prompt, 3)
+    assert "Postgres ignores my index" in short and "index" in short and "explain" in short.lower()
+    assert "Thank you" not in short and "wondering" not in short and "in order to" not in short
+
+
+def test_a_threshold_of_one_keeps_meaning_words_exactly() -> None:
+    result = optimize("Please summarize the main causes of the French Revolution. Thanks!", 1.0)
+    assert result.similarity == 1.0
+    assert "French Revolution" in result.prompt
+
+
+def test_the_corpus_saves_what_the_readme_says() -> None:
+    results = [optimize(p, 0.9) for p in CORPUS]
+    saved = sum(r.tokens_saved / r.original_tokens for r in results) / len(results)
+    assert len(CORPUS) >= 50 and saved >= 0.2
+    assert min(r.similarity for r in results) >= 0.9
