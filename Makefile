@@ -36,7 +36,12 @@ sam-check: $(SAM_VENV)/bin/sam
 	$(SAM) validate --lint --region us-east-1
 	$(SAM) build --region us-east-1
 
-test: $(VENV)/.dev $(SAM_VENV)/bin/sam lint sam-check
+# The dashboard's browser test drives Debian's Chromium (no browser download: the network is closed).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && apt-get install -y -qq chromium
+
+test: $(VENV)/.dev $(SAM_VENV)/bin/sam $(CHROMIUM) lint sam-check
 	$(BIN)/pytest -n 2
 
 bench: $(VENV)/.dev

@@ -103,6 +103,10 @@ class QuotaBook:
         self._refresh_s = refresh_s
         self._known: dict[str, tuple[float, str, int, int]] = {}   # key → (read at, month, tokens, micro-USD spent)
 
+    def forget(self) -> None:
+        """Read every key's totals afresh next time (an admin looking at them wants them exact)."""
+        self._known.clear()
+
     def add(self, event: UsageEvent) -> None:
         known = self._known.get(event.key_id)
         if known is not None and known[1] == event.month:

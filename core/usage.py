@@ -257,8 +257,9 @@ def _days(first: str, last: str) -> list[str]:
     return days
 
 
-def summarize(events: list[UsageEvent], group_by: str | None) -> dict[str, Any]:
-    """Totals, and per group (model, provider, day or key) the same figures with latency quantiles."""
+def summarize(events: list[UsageEvent], group_by: list[str]) -> dict[str, Any]:
+    """Totals, and per group (any of model, provider, day, key — `day, model` splits each day by
+    model) the same figures with latency quantiles."""
     def figures(chunk: list[UsageEvent]) -> dict[str, Any]:
         latencies = sorted(e.latency_ms for e in chunk)
         return {
@@ -268,12 +269,15 @@ def summarize(events: list[UsageEvent], group_by: str | None) -> dict[str, Any]:
             "cached": sum(1 for e in chunk if e.cached),
             "latency_ms_p50": latencies[len(latencies) // 2] if latencies else 0,
             "latency_ms_p95": latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))] if latencies else 0,
+            "last_seen": max((e.ts for e in chunk), default=None),
         }
 
     result: dict[str, Any] = {"totals": figures(events)}
     if group_by:
-        groups: dict[str, list[UsageEvent]] = defaultdict(list)
+        fields = ["key_id" if g == "key" else g for g in group_by]
+        groups: dict[tuple[str, ...], list[UsageEvent]] = defaultdict(list)
         for event in events:
-            groups[getattr(event, "key_id" if group_by == "key" else group_by)].append(event)
-        result["groups"] = [{"group": name, **figures(chunk)} for name, chunk in sorted(groups.items())]
+            groups[tuple(getattr(event, f) for f in fields)].append(event)
+        result["groups"] = [{"group": "|".join(name), **dict(zip(group_by, name, strict=True)), **figures(chunk)}
+                            for name, chunk in sorted(groups.items())]
     return result

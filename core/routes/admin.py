@@ -20,6 +20,7 @@ from core.errors import AuthError, RequestError
 from core.gateway import Gateway
 from core.http import endpoint, json_response, read_body
 from core.keys import ApiKey, KeyStore, create_key, presented_key
+from core.routes.dashboard import dashboard_routes
 from core.usage import summarize, usage_between
 
 GROUPS = ("model", "provider", "day", "key")
@@ -73,8 +74,22 @@ def admin_routes(gw: Gateway, admin_key: str | None) -> list[Route]:
         return json_response(orjson.dumps({**key_view(record), "key": key}), status=201)
 
     async def listing(request: Request) -> Response:
+        """Every key; with `?usage=1`, each with its tokens this month and its spend (for quota bars)."""
         store = authorize(request)
-        return json_response(orjson.dumps({"object": "list", "data": [key_view(k) for k in await store.list_keys()]}))
+        records = await store.list_keys()
+        keys = [key_view(k) for k in records]
+        book = gw.admission.book
+        if request.query_params.get("usage") and book is not None:
+            if gw.usage is not None:
+                await gw.usage.flush()
+            book.forget()
+            now = time.time()
+            for key, record in zip(keys, records, strict=True):
+                tokens, spent = await book.totals(record.id, now)
+                limits = gw.admission.limits(record)
+                key["usage"] = {"month_tokens": tokens, "spent": round(spent, 6),
+                                "monthly_tokens_limit": limits.monthly_tokens or None, "credits": limits.credits}
+        return json_response(orjson.dumps({"object": "list", "data": keys}))
 
     async def revoke(request: Request) -> Response:
         store = authorize(request)
@@ -96,15 +111,15 @@ def admin_routes(gw: Gateway, admin_key: str | None) -> list[Route]:
                 time.strptime(day, "%Y-%m-%d")
             except ValueError:
                 raise RequestError(f"{name} must be a date, YYYY-MM-DD", code="invalid_value", param=name) from None
-        group_by = query.get("group_by") or None
-        if group_by is not None and group_by not in GROUPS:
-            raise RequestError(f"group_by must be one of {', '.join(GROUPS)}", code="invalid_value",
-                               param="group_by")
+        group_by = [g.strip() for g in (query.get("group_by") or "").split(",") if g.strip()]
+        if any(g not in GROUPS for g in group_by) or len(set(group_by)) != len(group_by):
+            raise RequestError(f"group_by takes one or more of {', '.join(GROUPS)}, comma-separated",
+                               code="invalid_value", param="group_by")
         if gw.usage is not None:
             await gw.usage.flush()           # what this process still holds counts too
         events = await usage_between(gw.db, query.get("key") or None, first, last)
         return json_response(orjson.dumps({"object": "usage", "from": first, "to": last, "key": query.get("key"),
-                                           "group_by": group_by, **summarize(events, group_by)}))
+                                           "group_by": ",".join(group_by) or None, **summarize(events, group_by)}))
 
     async def routes(request: Request) -> Response:
         """The model table as this process sees it: each route with its circuit and observed speed."""
@@ -118,10 +133,18 @@ def admin_routes(gw: Gateway, admin_key: str | None) -> list[Route]:
                            "supports": list(info.supports), "deprecated": info.deprecated, "routes": routes})
         return json_response(orjson.dumps({"object": "list", "data": models}))
 
+    async def plans(request: Request) -> Response:
+        authorize(request)
+        data = [{"name": name, "rpm": plan.rpm, "monthly_tokens": plan.monthly_tokens, "credits": plan.credits,
+                 "models": plan.models} for name, plan in sorted(gw.config.plans.items())]
+        return json_response(orjson.dumps({"object": "list", "data": data}))
+
     return [   # under /v1 too (the API's stage), like every route; see core.app
         Route("/v1/admin/keys", endpoint(create), methods=["POST"]),
         Route("/v1/admin/keys", endpoint(listing), methods=["GET"]),
         Route("/v1/admin/keys/{key_id}", endpoint(revoke), methods=["DELETE"]),
         Route("/v1/admin/usage", endpoint(usage), methods=["GET"]),
         Route("/v1/admin/routes", endpoint(routes), methods=["GET"]),
+        Route("/v1/admin/plans", endpoint(plans), methods=["GET"]),
+        *dashboard_routes(),
     ]

@@ -66,7 +66,7 @@ async def test_anthropic_style_usage_adds_up_across_stream_events() -> None:
 async def test_summary_groups_and_quantiles() -> None:
     events = [event("k", "a", 1, 1, 0.5, latency=10), event("k", "a", 2, 2, 0.5, latency=30, status=502),
               event("k", "b", 3, 3, 1.0, latency=20)]
-    report = summarize(events, "model")
+    report = summarize(events, ["model"])
     assert report["totals"]["requests"] == 3 and report["totals"]["errors"] == 1 and report["totals"]["cost"] == 2.0
     groups = {g["group"]: g for g in report["groups"]}
     assert groups["a"]["tokens"] == 6 and groups["a"]["latency_ms_p50"] == 30 and groups["b"]["requests"] == 1

@@ -1,0 +1,39 @@
+"""`/dashboard`: one page (HTML, a stylesheet, a script; no build step, no CDN) over the admin API.
+
+Its Content-Security-Policy lets it load only its own files and talk only to its own origin."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import cache
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data: blob:; "
+          "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+FILES = {  # path → (file, media type, cache policy)
+    "/v1/dashboard": ("dashboard.html", "text/html; charset=utf-8", "no-cache"),
+    "/v1/dashboard/app.js": ("app.js", "text/javascript; charset=utf-8", "public, max-age=300"),
+    "/v1/dashboard/app.css": ("app.css", "text/css; charset=utf-8", "public, max-age=300"),
+}
+
+
+@cache
+def _read(name: str) -> bytes:
+    return (STATIC / name).read_bytes()
+
+
+def _serve(name: str, media_type: str, caching: str) -> Callable[[Request], Awaitable[Response]]:
+    async def page(request: Request) -> Response:
+        return Response(_read(name), media_type=media_type, headers={
+            "cache-control": caching, "content-security-policy": POLICY, "x-content-type-options": "nosniff",
+            "referrer-policy": "no-referrer"})
+    return page
+
+
+def dashboard_routes() -> list[Route]:
+    return [Route(path, _serve(*spec), methods=["GET"]) for path, spec in FILES.items()]

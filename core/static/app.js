@@ -1,0 +1,319 @@
+// The dashboard: the admin API of the page's own origin, signed in with APEX_ADMIN_KEY. No library,
+// no build step, nothing fetched from anywhere else (the page's Content-Security-Policy says so too).
+"use strict";
+
+const COLORS = ["#3b5bdb", "#f08c00", "#2b8a3e", "#c2255c", "#7048e8", "#1098ad", "#e8590c", "#5c940d", "#868e96"];
+const state = { key: sessionStorage.getItem("apex-admin-key") || "", split: "model", metric: "requests", daily: [] };
+const $ = (id) => document.getElementById(id);
+
+async function api(path, options = {}) {
+  const response = await fetch(new URL(`admin/${path}`, location.href), {
+    ...options,
+    headers: { authorization: `Bearer ${state.key}`, "content-type": "application/json", ...(options.headers || {}) },
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    throw new Error((body.error && body.error.message) || `${response.status} ${response.statusText}`);
+  }
+  return body;
+}
+
+function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === "class") node.className = value; else node.setAttribute(name, value);
+  }
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+function svg(tag, attributes = {}) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  return node;
+}
+
+const number = (n) => Number(n || 0).toLocaleString("en-US");
+const money = (n) => `$${Number(n || 0).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 6 })}`;
+const percent = (part, whole) => (whole ? `${((100 * part) / whole).toFixed(1)}%` : "–");
+const day = (date) => date.toISOString().slice(0, 10);
+const when = (seconds) => (seconds ? new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 16) : "–");
+
+function table(node, columns, rows) {
+  node.replaceChildren(element("tr", {}, ...columns.map(([label, , cls]) => element("th", { class: cls || "" }, label))));
+  if (!rows.length) {
+    node.append(element("tr", {}, element("td", { class: "empty", colspan: columns.length }, "Nothing yet")));
+    return;
+  }
+  for (const row of rows) {
+    node.append(element("tr", {}, ...columns.map(([, value, cls]) => {
+      const cell = value(row);
+      return element("td", { class: cls || "" }, cell instanceof Node ? cell : cell ?? "–");
+    })));
+  }
+}
+
+function range() {
+  return `from=${$("from").value}&to=${$("to").value}`;
+}
+
+function say(text) {
+  $("message").textContent = text || "";
+}
+
+// -- usage ------------------------------------------------------------------------------------
+async function loadUsage() {
+  const [totals, daily, keys, models, providers] = await Promise.all([
+    api(`usage?${range()}`),
+    api(`usage?${range()}&group_by=day,${state.split}`),
+    api(`usage?${range()}&group_by=key`),
+    api(`usage?${range()}&group_by=model`),
+    api(`usage?${range()}&group_by=provider`),
+  ]);
+  const t = totals.totals;
+  $("overview").replaceChildren(...[
+    ["Requests", number(t.requests)], ["Tokens", number(t.tokens)], ["Spend", money(t.cost)],
+    ["Error rate", percent(t.errors, t.requests)], ["Cache hits", percent(t.cached, t.requests)],
+    ["Latency p50 / p95", `${Math.round(t.latency_ms_p50)} / ${Math.round(t.latency_ms_p95)} ms`],
+  ].map(([label, value]) => element("div", { class: "card" }, element("div", { class: "label" }, label),
+    element("div", { class: "value", "data-total": label }, value))));
+  state.daily = daily.groups || [];
+  drawChart();
+  const byRequests = (groups) => (groups || []).sort((a, b) => b.requests - a.requests).slice(0, 10);
+  table($("top-keys"), [["Key", (r) => r.key], ["Requests", (r) => number(r.requests), "num"],
+    ["Tokens", (r) => number(r.tokens), "num"], ["Spend", (r) => money(r.cost), "num"]], byRequests(keys.groups));
+  table($("top-models"), [["Model", (r) => r.model], ["Requests", (r) => number(r.requests), "num"],
+    ["Tokens", (r) => number(r.tokens), "num"], ["Spend", (r) => money(r.cost), "num"]], byRequests(models.groups));
+  table($("providers"), [["Provider", (r) => r.provider || "–"], ["Requests", (r) => number(r.requests), "num"],
+    ["Errors", (r) => percent(r.errors, r.requests), "num"], ["Cache hits", (r) => percent(r.cached, r.requests), "num"],
+    ["p50", (r) => `${Math.round(r.latency_ms_p50)} ms`, "num"], ["p95", (r) => `${Math.round(r.latency_ms_p95)} ms`, "num"]],
+  byRequests(providers.groups));
+  return keys.groups || [];
+}
+
+function days() {
+  const out = [];
+  for (let d = new Date(`${$("from").value}T00:00:00Z`); day(d) <= $("to").value && out.length < 400;
+    d = new Date(d.getTime() + 86400000)) out.push(day(d));
+  return out;
+}
+
+function nice(peak) {
+  // The axis top: the peak rounded up to 1, 2, 2.5 or 5 times a power of ten.
+  if (!(peak > 0)) return 1;
+  const magnitude = 10 ** Math.floor(Math.log10(peak));
+  return [1, 2, 2.5, 5, 10].map((step) => step * magnitude).find((top) => top >= peak);
+}
+
+function drawChart() {
+  const metric = state.metric === "cost" ? "cost" : state.metric;
+  const totals = {};
+  for (const g of state.daily) totals[g[state.split] || "–"] = (totals[g[state.split] || "–"] || 0) + g[metric];
+  const names = Object.keys(totals).sort((a, b) => totals[b] - totals[a]);
+  const shown = names.slice(0, COLORS.length - 1);
+  const series = names.length > shown.length ? [...shown, "other"] : shown;
+  const stacks = {};
+  for (const g of state.daily) {
+    const name = shown.includes(g[state.split] || "–") ? (g[state.split] || "–") : "other";
+    stacks[g.day] = stacks[g.day] || {};
+    stacks[g.day][name] = (stacks[g.day][name] || 0) + g[metric];
+  }
+  const dates = days();
+  const peak = nice(Math.max(0, ...dates.map((d) => Object.values(stacks[d] || {}).reduce((a, b) => a + b, 0))));
+  const width = 900, height = 280, left = 56, bottom = 22, top = 8;
+  const plot = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": `${state.metric} per day` });
+  for (let i = 0; i <= 4; i++) {
+    const y = top + ((height - bottom - top) * i) / 4;
+    plot.append(svg("line", { x1: left, x2: width, y1: y, y2: y, stroke: "#e9ecef" }));
+    const label = svg("text", { x: left - 6, y: y + 3, "text-anchor": "end" });
+    const value = peak * (1 - i / 4);
+    label.textContent = metric === "cost" ? `$${value.toFixed(value < 1 ? 4 : 2)}`
+      : value.toLocaleString("en-US", { maximumFractionDigits: 1 });
+    plot.append(label);
+  }
+  const slot = (width - left) / Math.max(1, dates.length);
+  dates.forEach((d, i) => {
+    let y = height - bottom;
+    series.forEach((name, s) => {
+      const value = (stacks[d] || {})[name] || 0;
+      if (!value) return;
+      const h = ((height - bottom - top) * value) / peak;
+      y -= h;
+      const bar = svg("rect", { x: left + i * slot + slot * 0.15, y, width: slot * 0.7, height: h, fill: COLORS[s] });
+      const tip = svg("title");
+      tip.textContent = `${d} · ${name}: ${metric === "cost" ? money(value) : number(value)}`;
+      bar.append(tip);
+      plot.append(bar);
+    });
+    if (dates.length <= 31 ? i % Math.ceil(dates.length / 10) === 0 : i % 7 === 0) {
+      const label = svg("text", { x: left + i * slot + slot / 2, y: height - 6, "text-anchor": "middle" });
+      label.textContent = d.slice(5);
+      plot.append(label);
+    }
+  });
+  $("chart").replaceChildren(plot);
+  $("legend").replaceChildren(...series.map((name, s) => {
+    const item = element("span", {}, name);
+    item.style.setProperty("--swatch", COLORS[s]);
+    return item;
+  }));
+}
+
+function exportCsv() {
+  const header = ["day", state.split, "requests", "prompt_tokens", "completion_tokens", "tokens", "cost", "errors",
+    "cached", "latency_ms_p50", "latency_ms_p95"];
+  const quote = (value) => `"${String(value ?? "").replaceAll('"', '""')}"`;
+  const lines = [header.join(","), ...state.daily.map((g) => header.map((h) => quote(g[h])).join(","))];
+  const link = element("a", {
+    href: URL.createObjectURL(new Blob([`${lines.join("\n")}\n`], { type: "text/csv" })),
+    download: `apex-usage-${$("from").value}-${$("to").value}.csv`,
+  });
+  link.click();
+}
+
+// -- keys, quotas, routes --------------------------------------------------------------------------
+async function loadKeys(lastSeen) {
+  const seen = Object.fromEntries(lastSeen.map((g) => [g.key, g.last_seen]));
+  const keys = (await api("keys?usage=1")).data;
+  table($("keys"), [
+    ["Name", (k) => k.name || "–"], ["Key", (k) => k.prefix], ["Id", (k) => k.id], ["Plan", (k) => k.plan],
+    ["Limits", (k) => [k.rpm != null ? `${k.rpm} rpm` : null, k.monthly_tokens != null ? `${number(k.monthly_tokens)} tok/mo` : null,
+      k.credits != null ? money(k.credits) : null, k.models ? k.models.join(",") : null].filter(Boolean).join(" · ") || "plan's"],
+    ["Created", (k) => when(k.created_at)], ["Last used", (k) => when(seen[k.id])],
+    ["Status", (k) => element("span", { class: `status-${k.status}` }, k.status)],
+    ["", (k) => (k.status === "active"
+      ? element("button", { type: "button", class: "danger", "data-revoke": k.id, "data-name": k.name || k.prefix }, "Revoke")
+      : "")],
+  ], keys);
+  const rows = keys.filter((k) => k.status === "active" && k.usage && (k.usage.monthly_tokens_limit || k.usage.credits != null));
+  $("quotas").replaceChildren(...(rows.length ? rows.flatMap((k) => {
+    const bars = [];
+    if (k.usage.monthly_tokens_limit) bars.push(bar(`${k.name || k.prefix} · tokens`, k.usage.month_tokens,
+      k.usage.monthly_tokens_limit, `${number(k.usage.month_tokens)} / ${number(k.usage.monthly_tokens_limit)}`));
+    if (k.usage.credits != null) bars.push(bar(`${k.name || k.prefix} · credits`, k.usage.spent, k.usage.credits,
+      `${money(k.usage.spent)} / ${money(k.usage.credits)}`));
+    return bars;
+  }) : [element("p", { class: "empty" }, "No key has a monthly token quota or credits")]));
+}
+
+function bar(label, used, limit, what) {
+  const share = limit ? Math.min(1, used / limit) : 0;
+  const fill = element("div", { class: `fill${used >= limit ? " over" : ""}` });
+  fill.style.width = `${(100 * share).toFixed(1)}%`;
+  return element("div", { class: "bar" }, element("span", {}, label), element("div", { class: "track" }, fill),
+    element("span", { class: "what" }, what));
+}
+
+async function loadRoutes() {
+  const models = (await api("routes")).data;
+  table($("routes"), [
+    ["Model", (m) => m.id], ["Type", (m) => m.type],
+    ["Routes", (m) => element("span", {}, ...m.routes.flatMap((r, i) => [
+      i ? " → " : "", element("span", { class: `circuit-${r.circuit}` }, `${r.provider}/${r.model}`),
+      ` (${r.circuit}${r.latency_ms != null ? `, ${Math.round(r.latency_ms)} ms` : ""})`]))],
+    ["Price in / out $/1M", (m) => `${m.pricing.input} / ${m.pricing.output}`, "num"],
+    ["Quality", (m) => m.quality, "num"], ["Context", (m) => (m.context_window ? number(m.context_window) : "–"), "num"],
+  ], models);
+}
+
+async function loadPlans() {
+  const plans = (await api("plans")).data;
+  $("new-plan").replaceChildren(...plans.map((p) => element("option", { value: p.name }, p.name)));
+}
+
+async function refresh() {
+  say("");
+  try {
+    const byKey = await loadUsage();
+    await Promise.all([loadKeys(byKey), loadRoutes()]);
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+// -- wiring ----------------------------------------------------------------------------------------
+async function signIn(key) {
+  state.key = key;
+  try {
+    await loadPlans();
+  } catch (error) {
+    sessionStorage.removeItem("apex-admin-key");
+    say(`Sign-in failed: ${error.message}`);
+    return;
+  }
+  sessionStorage.setItem("apex-admin-key", key);
+  $("signin").hidden = true;
+  $("session").hidden = false;
+  $("app").hidden = false;
+  await refresh();
+}
+
+function init() {
+  const today = new Date();
+  $("to").value = day(today);
+  $("from").value = day(new Date(today.getTime() - 29 * 86400000));
+  $("signin").addEventListener("submit", (event) => {
+    event.preventDefault();
+    signIn($("admin-key").value.trim());
+  });
+  $("signout").addEventListener("click", () => {
+    sessionStorage.removeItem("apex-admin-key");
+    location.reload();
+  });
+  $("apply").addEventListener("click", refresh);
+  $("metric").addEventListener("change", (event) => {
+    state.metric = event.target.value;
+    drawChart();
+  });
+  document.querySelectorAll("[data-split]").forEach((button) => button.addEventListener("click", async () => {
+    state.split = button.dataset.split;
+    document.querySelectorAll("[data-split]").forEach((b) => b.classList.toggle("on", b === button));
+    try {
+      state.daily = (await api(`usage?${range()}&group_by=day,${state.split}`)).groups || [];
+      drawChart();
+    } catch (error) {
+      say(error.message);
+    }
+  }));
+  $("csv").addEventListener("click", exportCsv);
+  $("create").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const optional = (id, parse) => ($(id).value.trim() === "" ? undefined : parse($(id).value.trim()));
+    try {
+      const created = await api("keys", {
+        method: "POST",
+        body: JSON.stringify({
+          plan: $("new-plan").value, name: $("new-name").value.trim(), rpm: optional("new-rpm", Number),
+          monthly_tokens: optional("new-tokens", Number), credits: optional("new-credits", Number),
+          models: optional("new-models", (v) => v.split(",").map((m) => m.trim()).filter(Boolean)),
+        }),
+      });
+      $("new-key-value").textContent = created.key;
+      $("new-key").showModal();
+      $("create").reset();
+      await refresh();
+    } catch (error) {
+      say(error.message);
+    }
+  });
+  $("copy").addEventListener("click", () => navigator.clipboard.writeText($("new-key-value").textContent)
+    .then(() => { $("copy").textContent = "Copied"; }, () => { $("copy").textContent = "Select and copy"; }));
+  $("close").addEventListener("click", () => {
+    $("new-key-value").textContent = "";
+    $("copy").textContent = "Copy";
+    $("new-key").close();
+  });
+  $("keys").addEventListener("click", async (event) => {
+    const id = event.target.dataset && event.target.dataset.revoke;
+    if (!id || !confirm(`Revoke ${event.target.dataset.name}? Requests with it will be refused.`)) return;
+    try {
+      await api(`keys/${id}`, { method: "DELETE" });
+      await refresh();
+    } catch (error) {
+      say(error.message);
+    }
+  });
+  if (state.key) signIn(state.key);
+}
+
+init();
