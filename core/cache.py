@@ -5,7 +5,8 @@ Identical means the same normalized body (keys sorted; `stream` and `stream_opti
 stream and a buffered request share an entry) from the same key. Not cached: failed answers,
 requests with `Cache-Control: no-cache` or `no-store`, and requests with `temperature` > 0 (absent
 means OpenAI's default, 1) unless `[gateway] cache_nondeterministic`. An entry too large for one
-DynamoDB item is skipped, never cut.
+DynamoDB item is skipped, never cut; a stream is given up on once its text is so long that it cannot
+fit, so a long stream is never held in memory whole.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from core.storage.dynamo import DynamoDB
 from core.types import JSON
 
 MAX_ENTRY_BYTES = 350_000
+MAX_ASSEMBLED_CHARS = 4 * MAX_ENTRY_BYTES     # text compresses about 3 to 1: past this, an entry cannot fit
 NOT_IN_KEY = ("stream", "stream_options")
 
 
@@ -62,24 +64,30 @@ class ResponseCache:
 
 
 class Assembled:
-    """A streamed chat completion put back together from its chunks (to be cached whole)."""
+    """A streamed chat completion put back together from its chunks (to be cached whole), until it
+    is too long to be cached at all."""
 
     def __init__(self) -> None:
         self._head: JSON = {}
         self._choices: dict[int, JSON] = {}
         self._usage: JSON | None = None
+        self._size = 0
+        self.too_large = False
 
     def feed(self, chunk: JSON) -> None:
+        if self.too_large:
+            return
         if not self._head:
             self._head = {k: chunk.get(k) for k in ("id", "created", "model", "system_fingerprint")}
         if chunk.get("usage"):
             self._usage = chunk["usage"]
         for choice in chunk.get("choices") or ():
             index = choice.get("index", 0)
-            entry = self._choices.setdefault(index, {"role": "assistant", "content": None, "finish_reason": None})
+            entry = self._choices.setdefault(index, {"content": [], "finish_reason": None})
             delta = choice.get("delta") or {}
-            if delta.get("content"):
-                entry["content"] = (entry["content"] or "") + delta["content"]
+            if content := delta.get("content"):
+                entry["content"].append(content)
+                self._size += len(content)
             for call in delta.get("tool_calls") or ():
                 calls = entry.setdefault("tool_calls", {})
                 slot = calls.setdefault(call.get("index", 0), {"id": None, "type": "function",
@@ -88,14 +96,18 @@ class Assembled:
                 function = call.get("function") or {}
                 slot["function"]["name"] += function.get("name") or ""
                 slot["function"]["arguments"] += function.get("arguments") or ""
+                self._size += len(function.get("arguments") or "")
             if choice.get("finish_reason"):
                 entry["finish_reason"] = choice["finish_reason"]
+        if self._size > MAX_ASSEMBLED_CHARS:
+            self.too_large = True
+            self._choices.clear()
 
     def completion(self) -> JSON:
         choices = []
         for index in sorted(self._choices):
-            entry = dict(self._choices[index])
-            message: dict[str, Any] = {"role": "assistant", "content": entry["content"]}
+            entry = self._choices[index]
+            message: dict[str, Any] = {"role": "assistant", "content": "".join(entry["content"]) or None}
             if "tool_calls" in entry:
                 message["tool_calls"] = [entry["tool_calls"][i] for i in sorted(entry["tool_calls"])]
             choices.append({"index": index, "message": message, "logprobs": None,

@@ -70,7 +70,7 @@ class GatewayMiddleware:
         finally:
             meter = state.get("meter")
             if meter is not None and meter.billable and self.recorder is not None:
-                self.recorder.record_meter(meter, status)
+                self.recorder.record_meter(meter, state.get(STREAM_STATUS, status))
 
 
 # How much of an oversized body is read and thrown away so the client, still sending, can
@@ -112,6 +112,12 @@ async def _refuse(stream: AsyncIterator[bytes], limit: int, declared: int | None
 # a stream failed after its first byte; the Lambda runtime turns them into Lambda's error trailers.
 ERROR_CODE_TRAILER = "apex-error-code"
 ERROR_MESSAGE_TRAILER = "apex-error-message"
+
+
+# Where a stream that did not end well leaves the status its usage record carries: the error's, or
+# CLIENT_GONE when the client left first (nginx's 499; the response itself went out as a 200).
+STREAM_STATUS = "stream_status"
+CLIENT_GONE = 499
 
 
 class StreamAborted(Exception):
@@ -161,13 +167,15 @@ class EventStream(Response):
         producer = asyncio.current_task()
         assert producer is not None
         trailers = "http.response.trailers" in scope.get("extensions", {})
-        state = {"finished": False, "gone": False}
+        request_state = scope.setdefault("state", {})
+        flags = {"finished": False, "gone": False}
 
         async def watch() -> None:
             while (await receive())["type"] != "http.disconnect":
                 pass
-            if not state["finished"]:
-                state["gone"] = True
+            if not flags["finished"]:
+                flags["gone"] = True
+                request_state[STREAM_STATUS] = CLIENT_GONE
                 producer.cancel()
 
         watcher = asyncio.ensure_future(watch())
@@ -180,18 +188,19 @@ class EventStream(Response):
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             except StreamAborted as aborted:
                 failure = aborted.error
-            state["finished"] = True
+                request_state[STREAM_STATUS] = failure.status
+            flags["finished"] = True
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             if trailers:
                 failed = [(ERROR_CODE_TRAILER.encode(), failure.code.encode()),
                           (ERROR_MESSAGE_TRAILER.encode(), failure.message.encode())] if failure else []
                 await send({"type": "http.response.trailers", "headers": failed, "more_trailers": False})
         except asyncio.CancelledError:
-            if not state["gone"]:
+            if not flags["gone"]:
                 raise
             producer.uncancel()
         finally:
-            state["finished"] = True
+            flags["finished"] = True
             watcher.cancel()
             await self.body_iterator.aclose()
 

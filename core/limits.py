@@ -6,21 +6,28 @@ per key and minute), so a limit of N lets exactly N through however many instanc
 Monthly tokens and credits are checked against the key's totals, read from DynamoDB at most every
 `quota_refresh_s` and kept current in between by this process's own usage: the request that crosses
 the line is served, the next one here is refused; another instance learns within the refresh time.
+
+When DynamoDB cannot answer, limits fail open: the request is served unmetered and a warning logged,
+as an outage of the counters should not become an outage of the gateway. Keys fail closed (a key
+not already cached is refused with 503), so nobody unknown is served meanwhile.
 """
 
 from __future__ import annotations
 
 import calendar
+import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.config import Config
-from core.errors import GatewayError, LimitError
+from core.errors import GatewayError, LimitError, StorageError
 from core.keys import ApiKey
 from core.storage.dynamo import DynamoDB
 from core.usage import MICRO, UsageEvent, month_pk, spend_pk
+
+log = logging.getLogger("apex.limits")
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +169,13 @@ class Admission:
         ip_rpm = self._config.gateway.ip_rpm
         if not limits.metered and not ip_rpm:
             return limits, NO_HEADERS          # the hot path of an unlimited key: no round trip at all
+        try:
+            return limits, await self._enforce(key, limits, client_ip, ip_rpm)
+        except StorageError as exc:     # fail open: see the module's docstring
+            log.warning("limits of %s not enforced, storage failed: %s", key.prefix, exc.message)
+            return limits, NO_HEADERS
+
+    async def _enforce(self, key: ApiKey, limits: Limits, client_ip: str | None, ip_rpm: int) -> dict[str, str]:
         now = self.clock()
         headers: dict[str, str] = NO_HEADERS
         if self._rates is not None and ip_rpm and client_ip:
@@ -177,4 +191,4 @@ class Admission:
             if limits.credits is not None and spent >= limits.credits:
                 raise GatewayError(f"Insufficient credits: ${spent:.6f} of ${limits.credits:.2f} used",
                                    code="insufficient_credits", status=402, headers=headers)
-        return limits, headers
+        return headers

@@ -72,3 +72,31 @@ def exceeds_window(body: dict[str, Any], window: int) -> int | None:
         return None
     tokens = overhead + sum(count_tokens(t) for t in texts)
     return tokens if tokens > window else None
+
+
+class RunningCount:
+    """The tokens of a text that arrives in pieces (a stream's output, billed by counting when the
+    upstream reports no usage), counted every 256 KB so that the text is never kept whole. Most
+    answers are shorter and most upstreams report usage: then the tokenizer is never loaded."""
+
+    __slots__ = ("_counted", "_pieces", "_size")
+    BATCH = 256 * 1024
+
+    def __init__(self) -> None:
+        self._pieces: list[str] = []
+        self._size = 0
+        self._counted = 0
+
+    def add(self, piece: str) -> None:
+        self._pieces.append(piece)
+        self._size += len(piece)
+        if self._size >= self.BATCH:
+            self._counted += count_tokens("".join(self._pieces))
+            self._pieces.clear()
+            self._size = 0
+
+    def tokens(self) -> int:
+        return self._counted + (count_tokens("".join(self._pieces)) if self._pieces else 0)
+
+    def __bool__(self) -> bool:
+        return bool(self._counted or self._pieces)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 
@@ -17,6 +18,7 @@ from core.storage.tables import table_names
 from handlers.serve import Local, bind, local_gateway
 
 TEST_KEY = "sk-test-0123456789"
+T = TypeVar("T")
 
 
 def config(providers: dict[str, str | dict[str, Any]], models: dict[str, Any] | None = None, **extra: Any) -> Config:
@@ -39,25 +41,32 @@ def config(providers: dict[str, str | dict[str, Any]], models: dict[str, Any] | 
 class Running:
     url: str
     local: Local
+    loop: asyncio.AbstractEventLoop
 
     @property
     def base_url(self) -> str:
         return f"{self.url}/v1"
 
+    def call(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run `work` on the gateway's own event loop (where its storage client lives) and wait for it."""
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result(30)
+
 
 @contextlib.contextmanager
-def run_gateway(cfg: Config, dynamo_url: str) -> Iterator[Running]:
-    """The gateway's app under uvicorn on 127.0.0.1, port chosen by the OS, storage on `dynamo_url`."""
-    db = DynamoDB(table_names(), dynamo_url, credentials=CREDENTIALS)
-    local = local_gateway(cfg, db)
+def run_gateway(cfg: Config, dynamo_url: str, db: DynamoDB | None = None) -> Iterator[Running]:
+    """The gateway's app under uvicorn on 127.0.0.1, port chosen by the OS, storage on `dynamo_url`
+    (through `db` when given)."""
+    local = local_gateway(cfg, db or DynamoDB(table_names(), dynamo_url, credentials=CREDENTIALS))
     sock = bind("127.0.0.1", 0)   # already listening: no start-up polling
     server = uvicorn.Server(uvicorn.Config(local.app, lifespan="on", access_log=False, log_level="warning",
                                            loop="asyncio", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(sockets=[sock]),), daemon=True)
     thread.start()
     try:
-        yield Running(f"http://127.0.0.1:{sock.getsockname()[1]}", local)
+        yield Running(f"http://127.0.0.1:{sock.getsockname()[1]}", local, loop)
     finally:
         server.should_exit = True
         thread.join(10)
         sock.close()
+        loop.close()

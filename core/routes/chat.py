@@ -20,7 +20,7 @@ from core.fallback import Outcome, prepend
 from core.gateway import Gateway
 from core.http import EventStream, endpoint, guarded, json_response, read_body
 from core.routes.optimize import DEFAULT_THRESHOLD, optimize_messages
-from core.tokens import count_prompt_tokens, count_tokens, exceeds_window
+from core.tokens import RunningCount, count_prompt_tokens, exceeds_window
 from core.types import JSON, ChatAdapter
 from core.usage import Meter
 
@@ -105,7 +105,8 @@ async def _into_cache(chunks: AsyncGenerator[JSON, None], cache: ResponseCache, 
             yield chunk
     finally:
         await chunks.aclose()
-    await cache.put(name, {**assembled.completion(), **extras})
+    if not assembled.too_large:
+        await cache.put(name, {**assembled.completion(), **extras})
 
 
 async def _stream(gw: Gateway, meter: Meter, resolution: Resolution, upstream: JSON, fallback: bool,
@@ -137,7 +138,7 @@ async def metered_chunks(chunks: AsyncGenerator[JSON, None], bill: Callable[[JSO
                          prompt: JSON) -> AsyncGenerator[JSON, None]:
     """Chunks as they come, their usage billed (and its chunk dropped unless the client asked for
     it). An upstream that reports no usage is billed by counting: cl100k, an estimate off OpenAI."""
-    text: list[str] = []
+    delivered = RunningCount()
     seen_usage = False
     try:
         async for chunk in chunks:
@@ -148,12 +149,12 @@ async def metered_chunks(chunks: AsyncGenerator[JSON, None], bill: Callable[[JSO
                     continue
             for choice in chunk.get("choices") or ():
                 if content := (choice.get("delta") or {}).get("content") or choice.get("text"):
-                    text.append(content)
+                    delivered.add(content)
             yield chunk
     finally:
         await chunks.aclose()
-        if not seen_usage and text:
-            bill({"prompt_tokens": count_prompt_tokens(prompt), "completion_tokens": count_tokens("".join(text))})
+        if not seen_usage and delivered:
+            bill({"prompt_tokens": count_prompt_tokens(prompt), "completion_tokens": delivered.tokens()})
 
 
 async def chunks_sse(chunks: AsyncGenerator[JSON, None]) -> AsyncGenerator[bytes, None]:

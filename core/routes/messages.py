@@ -24,7 +24,7 @@ from core.fallback import prepend
 from core.gateway import Admitted, Gateway
 from core.http import EventStream, endpoint, guarded, json_response, read_body
 from core.routes.chat import SSE_HEADERS, check_context
-from core.tokens import count_prompt_tokens
+from core.tokens import RunningCount, count_prompt_tokens
 from core.types import JSON, ChatAdapter, InboundFormat, NamedEvent, NativeAdapter
 from core.usage import Meter
 
@@ -118,13 +118,23 @@ async def _stream(gw: Gateway, meter: Meter, inbound: InboundFormat, body: JSON,
 
 async def _events(events: AsyncGenerator[NamedEvent, None],
                   bill: Callable[[JSON | None], None]) -> AsyncGenerator[bytes, None]:
-    """Events as SSE; their usage (input at message_start, output at message_delta) billed."""
+    """Events as SSE; their usage (input at message_start, output at message_delta) billed. A stream
+    cut before its message_delta is billed for the output it delivered, counted (cl100k)."""
+    delivered = RunningCount()
+    finished = False
     try:
         async for name, data in events:
             if name == "message_start":
                 bill((data.get("message") or {}).get("usage"))
             elif name == "message_delta":
+                finished = True
                 bill(data.get("usage"))
+            elif name == "content_block_delta":
+                delta = data.get("delta") or {}
+                if piece := delta.get("text") or delta.get("partial_json") or delta.get("thinking"):
+                    delivered.add(piece)
             yield sse.encode(orjson.dumps(data), name)
     finally:
         await events.aclose()
+        if not finished and delivered:
+            bill({"output_tokens": delivered.tokens()})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
@@ -27,7 +27,7 @@ from core.fallback import prepend
 from core.gateway import Admitted, Gateway
 from core.http import EventStream, StreamAborted, endpoint, json_response, read_body
 from core.keys import ApiKey
-from core.routes.chat import SSE_HEADERS, check_context
+from core.routes.chat import SSE_HEADERS, check_context, metered_chunks
 from core.storage.responses import ResponseStore
 from core.types import JSON, ChatAdapter, ResponsesFormat, ResponseStream
 
@@ -162,8 +162,9 @@ async def _stream(gw: Gateway, fmt: ResponsesFormat, admitted: Admitted, body: J
 
     bill(None)
     events = fmt.events(fmt.skeleton(body, response_id, created_at))
-    return EventStream(_events(gw, admitted.key, events, prepend(first, chunks), bill, history, new_items),
-                       headers=SSE_HEADERS)
+    # The usage chunk passes on, as response.completed carries it.
+    metered = metered_chunks(prepend(first, chunks), bill, True, upstream)
+    return EventStream(_events(gw, admitted.key, events, metered, history, new_items), headers=SSE_HEADERS)
 
 
 def _encode(named: list[tuple[str, JSON]]) -> bytes:
@@ -171,16 +172,13 @@ def _encode(named: list[tuple[str, JSON]]) -> bytes:
 
 
 async def _events(gw: Gateway, key: ApiKey, events: ResponseStream, chunks: AsyncGenerator[JSON, None],
-                  bill: Callable[[JSON | None], None], history: list[JSON],
-                  new_items: list[JSON]) -> AsyncGenerator[bytes, None]:
+                  history: list[JSON], new_items: list[JSON]) -> AsyncGenerator[bytes, None]:
     """The event sequence; the response is stored once whole, before `response.completed` says so."""
     store = gw.responses
     response = events.response
     try:
         yield _encode(events.start())
         async for chunk in chunks:
-            if chunk.get("usage"):
-                bill(chunk["usage"])
             if encoded := _encode(events.feed(chunk)):
                 yield encoded
         finishing = events.done()

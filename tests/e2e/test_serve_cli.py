@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import queue
-import re
 import signal
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,9 +11,7 @@ import pytest
 from openai import OpenAI
 
 from tests.fakes.openai import FakeOpenAI
-
-APEX = str(Path(sys.executable).parent / "apex")
-ENV = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "APEX_"))}
+from tests.processes import APEX, ENV, Output
 
 
 def write_config(tmp_path: Path, upstream: FakeOpenAI, keys: str = "") -> Path:
@@ -36,34 +29,6 @@ routes = [{{ provider = "local", model = "house-7b" }}]
 {keys}
 """)
     return path
-
-
-class Output:
-    """Lines of a process's stdout, read on a thread so a test can wait with a deadline."""
-
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        assert process.stdout is not None
-        stream = process.stdout
-
-        def read() -> None:
-            for line in stream:
-                self.lines.put(line)
-            self.lines.put(None)      # end of output
-
-        threading.Thread(target=read, daemon=True).start()
-
-    def until(self, pattern: str, timeout: float = 30) -> re.Match[str]:
-        while (line := self.lines.get(timeout=timeout)) is not None:
-            if match := re.search(pattern, line):
-                return match
-        raise AssertionError(f"output ended without {pattern!r}")
-
-    def rest(self, timeout: float = 30) -> str:
-        lines = []
-        while (line := self.lines.get(timeout=timeout)) is not None:
-            lines.append(line)
-        return "".join(lines)
 
 
 @pytest.fixture

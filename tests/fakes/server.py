@@ -1,10 +1,12 @@
 """What every fake upstream shares: an aiohttp app on 127.0.0.1 in its own thread and event loop,
-a record of what it received, and scripted faults (next N requests 500 / 429 / hang / drop)."""
+a record of what it received, scripted faults (next N requests 500 / 429 / hang / drop) or random
+ones (a share of all requests), and a count of the requests whose client went away mid-answer."""
 
 from __future__ import annotations
 
 import abc
 import asyncio
+import random
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -46,6 +48,10 @@ class FakeServer(abc.ABC):
         self.chunk_delay_s = 0.0
         self.latency_s = 0.0         # before the first byte of every answer
         self._hold: tuple[int, threading.Event] | None = None
+        self._random: tuple[float, tuple[str, ...], random.Random] | None = None
+        self.injected: dict[str, int] = {}    # faults served, by kind
+        self.cancelled = 0                    # handlers stopped because the client hung up
+        self._cancel_seen = threading.Condition()
 
     # -- scripting ------------------------------------------------------------------------------
     def fail_next(self, n: int = 1, kind: str = "500", after_chunks: int = 0,
@@ -54,9 +60,27 @@ class FakeServer(abc.ABC):
         with self._lock:
             self._faults.extend(Fault(kind, after_chunks, retry_after) for _ in range(n))
 
+    def fail_randomly(self, rate: float, kinds: tuple[str, ...], seed: int = 0) -> None:
+        """From now on a `rate` share of requests (those no scripted fault claims) fail, each with a
+        kind drawn from `kinds`; seeded, so a run can be repeated."""
+        assert all(kind in FAULT_KINDS for kind in kinds), kinds
+        self._random = (rate, kinds, random.Random(seed))
+
     def take_fault(self) -> Fault | None:
         with self._lock:
-            return self._faults.popleft() if self._faults else None
+            fault = self._faults.popleft() if self._faults else None
+            if fault is None and self._random is not None:
+                rate, kinds, rng = self._random
+                if rng.random() < rate:
+                    fault = Fault(rng.choice(kinds))
+            if fault is not None:
+                self.injected[fault.kind] = self.injected.get(fault.kind, 0) + 1
+            return fault
+
+    def wait_cancelled(self, count: int, timeout: float = 10) -> bool:
+        """Whether `count` handlers in all have been cancelled by their client leaving, within `timeout`."""
+        with self._cancel_seen:
+            return self._cancel_seen.wait_for(lambda: self.cancelled >= count, timeout)
 
     def hold_after(self, chunks: int) -> threading.Event:
         """The next stream stops after `chunks` chunks until the returned event is set."""
@@ -67,6 +91,8 @@ class FakeServer(abc.ABC):
     def reset(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._random = None
+            self.injected = {}
         self.received.clear()
         self.chunk_delay_s = 0.0
         self.latency_s = 0.0
@@ -92,7 +118,7 @@ class FakeServer(abc.ABC):
 
         def run() -> None:
             self._loop = asyncio.new_event_loop()
-            app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[swallow_drops])
+            app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._watch])
             self.routes(app)
             self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5,
                                          handler_cancellation=True)
@@ -159,6 +185,20 @@ class FakeServer(abc.ABC):
             await asyncio.get_running_loop().run_in_executor(None, gate.wait, self.hang_s)
 
 
+    @web.middleware
+    async def _watch(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """A fault's drop ends the handler quietly; a client hanging up is counted."""
+        try:
+            return await handler(request)
+        except (Dropped, ConnectionResetError):
+            raise asyncio.CancelledError from None
+        except asyncio.CancelledError:
+            with self._cancel_seen:
+                self.cancelled += 1
+                self._cancel_seen.notify_all()
+            raise
+
+
 class Dropped(Exception):
     """Raised after a fake cuts its connection, so the handler writes nothing more."""
 
@@ -167,11 +207,3 @@ def drop(request: web.Request) -> None:
     assert request.transport is not None
     request.transport.abort()
     raise Dropped
-
-
-@web.middleware
-async def swallow_drops(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except (Dropped, ConnectionResetError):
-        raise asyncio.CancelledError from None

@@ -1,0 +1,51 @@
+"""The gateway's console script as a user runs it, in a subprocess, with its output read as it comes."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+APEX = str(Path(sys.executable).parent / "apex")
+ENV = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "APEX_"))}
+
+
+class Output:
+    """Lines of a process's stdout, read on a thread so a test can wait with a deadline."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        assert process.stdout is not None
+        stream = process.stdout
+
+        def read() -> None:
+            for line in stream:
+                self.lines.put(line)
+            self.lines.put(None)      # end of output
+
+        threading.Thread(target=read, daemon=True).start()
+
+    def until(self, pattern: str, timeout: float = 30) -> re.Match[str]:
+        while (line := self.lines.get(timeout=timeout)) is not None:
+            if match := re.search(pattern, line):
+                return match
+        raise AssertionError(f"output ended without {pattern!r}")
+
+    def rest(self, timeout: float = 30) -> str:
+        lines = []
+        while (line := self.lines.get(timeout=timeout)) is not None:
+            lines.append(line)
+        return "".join(lines)
+
+
+def rss_bytes(pid: int) -> int:
+    """A process's resident memory, as the kernel counts it."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
