@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from functools import cache
 
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -25,6 +27,20 @@ log = logging.getLogger("apex")
 
 async def health(request: Request) -> Response:
     return json_response(b'{"status":"ok"}')
+
+
+def openapi(gw: Gateway) -> Callable[[Request], Awaitable[Response]]:
+    """`/openapi.json`, built on first request (its module is never imported on a cold start)."""
+    @cache
+    def rendered() -> bytes:
+        from core.openapi import document
+
+        return orjson.dumps(document(sorted(gw.catalog.models)))
+
+    async def serve(request: Request) -> Response:
+        return json_response(rendered())
+
+    return serve
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
@@ -65,7 +81,8 @@ def build_app(gw: Gateway, routes: Iterable[BaseRoute]) -> Starlette:
         await gw.aclose()
 
     return Starlette(
-        routes=[Route("/health", health, methods=["GET"]), *with_unprefixed_twins(routes)],
+        routes=[Route("/health", health, methods=["GET"]), *with_unprefixed_twins(
+            [Route("/v1/openapi.json", openapi(gw), methods=["GET"]), *routes])],
         middleware=[Middleware(GatewayMiddleware, recorder=gw.usage)],
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
         lifespan=lifespan,

@@ -3,12 +3,17 @@ room for a pydantic model of the whole request, and every field we do not check 
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 
 from core.config import GatewaySettings
 from core.errors import RequestError
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 # Fields only the gateway reads; they never reach an upstream.
@@ -58,7 +63,7 @@ def check_messages(messages: Any, settings: GatewaySettings) -> None:
         if not isinstance(message, dict):
             raise _invalid("Each message must be an object with role and content", i)
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise _invalid(f"Invalid role {role!r}: expected one of {', '.join(sorted(ROLES))}", i)
         content = message.get("content")
         if content is None:
@@ -90,3 +95,17 @@ def upstream_body(body: dict[str, Any]) -> dict[str, Any]:
     if not any(f in body for f in GATEWAY_FIELDS):
         return body
     return {k: v for k, v in body.items() if k not in GATEWAY_FIELDS}
+
+
+def reads_request(translate: Callable[P, R]) -> Callable[P, R]:
+    """For what translates a client's request from one format to another: a field of a shape it cannot
+    read is the client's mistake, answered 400 `invalid_request` in the endpoint's format, never a 500."""
+    @functools.wraps(translate)
+    def read(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return translate(*args, **kwargs)
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
+            detail = f"missing {exc.args[0]!r}" if isinstance(exc, KeyError) and exc.args else str(exc)[:120]
+            raise RequestError(f"A field of the request has the wrong type or shape: {detail}",
+                               code="invalid_request") from exc
+    return read

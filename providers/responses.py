@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from core.checks import reads_request
 from core.errors import GatewayError, RequestError
 from core.types import JSON, NamedEvent
 
@@ -37,6 +38,7 @@ def _content_parts(content: Any, role: str) -> list[JSON]:
     return list(content)
 
 
+@reads_request
 def input_items(body: JSON) -> list[JSON]:
     """The request's `input` as stored items, each with an id (what input_items lists)."""
     raw = body.get("input")
@@ -49,10 +51,11 @@ def input_items(body: JSON) -> list[JSON]:
         if not isinstance(item, dict):
             raise _invalid(f"input[{i}] must be an object", f"input[{i}]")
         kind = item.get("type", "message")
-        if kind not in ITEM_TYPES:
+        if not isinstance(kind, str) or kind not in ITEM_TYPES:
             raise _invalid(f"input[{i}]: item type {kind!r} is not supported", f"input[{i}]")
         if kind == "message":
-            if item.get("role") not in ROLES or not isinstance(item.get("content"), str | list):
+            if not isinstance(item.get("role"), str) or item["role"] not in ROLES \
+                    or not isinstance(item.get("content"), str | list):
                 raise _invalid(f"input[{i}] needs a role ({', '.join(sorted(ROLES))}) and content", f"input[{i}]")
             items.append({"id": item.get("id") or new_id("msg"), "type": "message", "role": item["role"],
                           "content": _content_parts(item["content"], item["role"]), "status": "completed"})
@@ -116,6 +119,7 @@ def _tools(tools: Any) -> list[JSON]:
     return converted
 
 
+@reads_request
 def to_chat(body: JSON, history: list[JSON], new_items: list[JSON]) -> JSON:
     """The chat request that answers this response: instructions, the whole chain, this input."""
     messages = items_to_messages([*history, *new_items])

@@ -40,7 +40,8 @@ class MessagesFormat:
                 raise _invalid(f"messages.{i}.role: must be 'user' or 'assistant'", f"messages[{i}]")
             content = turn.get("content")
             if isinstance(content, list):
-                if any(not isinstance(b, dict) or b.get("type") not in BLOCK_TYPES for b in content):
+                if not all(isinstance(b, dict) and isinstance(b.get("type"), str) and b["type"] in BLOCK_TYPES
+                           for b in content):
                     raise _invalid(f"messages.{i}.content: unknown content block", f"messages[{i}]")
             elif not isinstance(content, str):
                 raise _invalid(f"messages.{i}.content: must be a string or an array of content blocks",

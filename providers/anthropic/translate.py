@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from core.checks import reads_request
 from core.errors import RequestError
 from core.types import JSON
 
@@ -93,6 +94,7 @@ def merge_turns(messages: list[JSON]) -> list[JSON]:
     return merged
 
 
+@reads_request
 def request_to_anthropic(body: JSON) -> JSON:
     """An OpenAI chat request as an Anthropic Messages request (model set by the caller)."""
     system: list[str] = []
@@ -164,6 +166,7 @@ def _tool_result_text(content: Any) -> str:
     return "".join(b.get("text", "") for b in content or () if b.get("type") == "text")
 
 
+@reads_request
 def request_to_openai(body: JSON) -> JSON:
     """An Anthropic Messages request as an OpenAI chat request, keeping `model`."""
     messages: list[JSON] = []

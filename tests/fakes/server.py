@@ -187,9 +187,15 @@ class FakeServer(abc.ABC):
 
     @web.middleware
     async def _watch(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        """A fault's drop ends the handler quietly; a client hanging up is counted."""
+        """A fault's drop ends the handler quietly; a client hanging up is counted; a request of a shape
+        the fake cannot read is refused with the provider's 400, as the real API validates it."""
         try:
             return await handler(request)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            refusal = self.refuse(Fault("400"))
+            if refusal is None:
+                raise
+            return refusal
         except (Dropped, ConnectionResetError):
             raise asyncio.CancelledError from None
         except asyncio.CancelledError:
