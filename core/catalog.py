@@ -10,7 +10,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from core.config import Config
-from core.errors import ProviderUnavailable, RequestError
+from core.errors import ProviderUnavailable, RequestError, shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ ENDPOINT_OF_TYPE = {"chat": "/v1/chat/completions", "completion": "/v1/completio
 
 
 def model_not_found(name: str) -> RequestError:
-    return RequestError(f"The model '{name}' does not exist", code="model_not_found", status=404,
+    return RequestError(f"The model '{shown(name)}' does not exist", code="model_not_found", status=404,
                         param="model")
 
 
@@ -62,7 +62,7 @@ def require_type(resolution: Resolution, *allowed: str) -> None:
     """A model used on the wrong endpoint gets a 400 that names the right one."""
     info = resolution.info
     if info is not None and info.type not in allowed:
-        raise RequestError(f"'{resolution.requested}' is {'an' if info.type[0] in 'aeiou' else 'a'} {info.type} "
+        raise RequestError(f"'{shown(resolution.requested)}' is {'an' if info.type[0] in 'aeiou' else 'a'} {info.type} "
                            f"model: use {ENDPOINT_OF_TYPE[info.type]}", code="wrong_model_type", param="model")
 
 
@@ -91,7 +91,7 @@ class Catalog:
         found = self._cache.get(name)
         if found is None:
             found = self._resolve(name)
-            if len(self._cache) < 4096:
+            if len(self._cache) < 4096 and len(name) <= 256:
                 self._cache[name] = found
         return found
 
@@ -100,7 +100,7 @@ class Catalog:
         if info is not None:
             if info.deprecated:
                 use = f"; use '{info.replacement}' instead" if info.replacement else ""
-                raise RequestError(f"The model '{name}' is deprecated and no longer served{use}",
+                raise RequestError(f"The model '{shown(name)}' is deprecated and no longer served{use}",
                                    code="deprecated_model", param="model")
             routes = tuple(r for r in info.routes if r.provider in self._available)
             if not routes:
@@ -118,7 +118,7 @@ class Catalog:
     def _unavailable(self, name: str, routes: tuple[Route, ...]) -> ProviderUnavailable:
         envs = sorted({self._providers[r.provider].api_key_env or r.provider for r in routes})
         return ProviderUnavailable(
-            f"No provider for '{name}' is available: set {', '.join(envs)}", provider=routes[0].provider)
+            f"No provider for '{shown(name)}' is available: set {', '.join(envs)}", provider=routes[0].provider)
 
     def routes_of(self, info: ModelInfo) -> tuple[Route, ...]:
         """A model's routes whose providers are available, in order."""

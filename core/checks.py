@@ -10,7 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 import orjson
 
 from core.config import GatewaySettings
-from core.errors import RequestError
+from core.errors import RequestError, shown
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -20,6 +20,10 @@ ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function
 GATEWAY_FIELDS = ("routing", "optimize")
 
 
+# Deeper than this, a body could be read but not written on to a provider (orjson writes 255 levels).
+MAX_DEPTH = 128
+
+
 def load_object(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
@@ -27,7 +31,21 @@ def load_object(raw: bytes) -> dict[str, Any]:
         raise RequestError("We could not parse the JSON body of your request", code="invalid_json") from None
     if not isinstance(body, dict):
         raise RequestError("The request body must be a JSON object", code="invalid_json")
+    # Only a body with that many brackets can be that deep: most are never walked.
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _deeper_than(body, MAX_DEPTH):
+        raise RequestError(f"The JSON body is nested more than {MAX_DEPTH} levels deep", code="invalid_json")
     return body
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def require_model(body: dict[str, Any]) -> str:
@@ -64,7 +82,7 @@ def check_messages(messages: Any, settings: GatewaySettings) -> None:
             raise _invalid("Each message must be an object with role and content", i)
         role = message.get("role")
         if not isinstance(role, str) or role not in ROLES:
-            raise _invalid(f"Invalid role {role!r}: expected one of {', '.join(sorted(ROLES))}", i)
+            raise _invalid(f"Invalid role {shown(role)}: expected one of {', '.join(sorted(ROLES))}", i)
         content = message.get("content")
         if content is None:
             if role != "assistant" and role != "function":

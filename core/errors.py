@@ -131,6 +131,13 @@ class UpstreamRejected(ProviderError):
                          provider=provider)
 
 
+def shown(value: object, limit: int = 64) -> str:
+    """A client's value as an error message quotes it: cut to `limit` characters, so that a 10 KB model
+    name is not echoed back (and logged) whole."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
 def openai_error(err: GatewayError) -> dict[str, Any]:
     return {"error": {"message": err.message, "type": err.type, "param": err.param, "code": err.code}}
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.config import Config
-from core.errors import GatewayError, LimitError, StorageError
+from core.errors import GatewayError, LimitError, StorageError, shown
 from core.keys import ApiKey
 from core.storage.dynamo import DynamoDB
 from core.usage import MICRO, UsageEvent, month_pk, spend_pk
@@ -55,7 +55,7 @@ def limits_of(key: ApiKey, config: Config) -> Limits:
 def check_model(limits: Limits, model: str) -> None:
     if limits.models and model not in limits.models:
         only = ", ".join(f"'{m}'" for m in limits.models)
-        raise GatewayError(f"This key's plan may use only {only}; '{model}' is not among them",
+        raise GatewayError(f"This key's plan may use only {only}; '{shown(model)}' is not among them",
                            code="model_selection_restricted", status=403, param="model")
 
 

@@ -27,6 +27,7 @@ from core.errors import (
     ProviderTimeout,
     ProviderUnavailable,
     UpstreamRejected,
+    shown,
 )
 from core.types import JSON
 
@@ -158,6 +159,7 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 def status_error(provider: str, status: int, message: str, code: str | None = None, param: str | None = None,
                  headers: Mapping[str, str] | None = None) -> ProviderError:
     """The ProviderError for an upstream's non-2xx answer; `message` is the upstream's own text."""
+    message = shown(message, 1000)
     if status == 429:
         return ProviderRateLimited(f"{provider}: rate limited upstream", provider=provider,
                                    retry_after=retry_after(headers or {}))

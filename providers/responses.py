@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from core.checks import reads_request
-from core.errors import GatewayError, RequestError
+from core.errors import GatewayError, RequestError, shown
 from core.types import JSON, NamedEvent
 
 ROLES = frozenset({"user", "system", "developer", "assistant"})
@@ -52,7 +52,7 @@ def input_items(body: JSON) -> list[JSON]:
             raise _invalid(f"input[{i}] must be an object", f"input[{i}]")
         kind = item.get("type", "message")
         if not isinstance(kind, str) or kind not in ITEM_TYPES:
-            raise _invalid(f"input[{i}]: item type {kind!r} is not supported", f"input[{i}]")
+            raise _invalid(f"input[{i}]: item type {shown(kind)} is not supported", f"input[{i}]")
         if kind == "message":
             if not isinstance(item.get("role"), str) or item["role"] not in ROLES \
                     or not isinstance(item.get("content"), str | list):
@@ -112,7 +112,7 @@ def _tools(tools: Any) -> list[JSON]:
     for i, tool in enumerate(tools or ()):
         if not isinstance(tool, dict) or tool.get("type") != "function":
             kind = tool.get("type") if isinstance(tool, dict) else tool
-            raise RequestError(f"tools[{i}]: tool type {kind!r} is not supported; only function tools are",
+            raise RequestError(f"tools[{i}]: tool type {shown(kind)} is not supported; only function tools are",
                                code="unsupported_tool", param=f"tools[{i}]")
         function = {k: tool[k] for k in ("name", "description", "parameters", "strict") if tool.get(k) is not None}
         converted.append({"type": "function", "function": function})

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from core.checks import load_object
-from core.errors import AuthError, RequestError
+from core.errors import AuthError, RequestError, shown
 from core.gateway import Gateway
 from core.http import endpoint, json_response, read_body
 from core.keys import ApiKey, KeyStore, create_key, presented_key
@@ -95,7 +95,7 @@ def admin_routes(gw: Gateway, admin_key: str | None) -> list[Route]:
         store = authorize(request)
         key_id = request.path_params["key_id"]
         if not await store.revoke_key(key_id):
-            raise RequestError(f"No key with id '{key_id}'", code="not_found", status=404)
+            raise RequestError(f"No key with id '{shown(key_id)}'", code="not_found", status=404)
         gw.auth.forget()     # this process sees it at once; others within key_cache_ttl_s
         return json_response(orjson.dumps({"id": key_id, "status": "revoked"}))
 

@@ -24,7 +24,7 @@ from starlette.routing import Route
 from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
 from core.checks import load_object, require_model
-from core.errors import RequestError
+from core.errors import RequestError, shown
 from core.fallback import prepend
 from core.gateway import Gateway
 from core.http import EventStream, endpoint, guarded, json_response, read_body
@@ -53,7 +53,7 @@ def _only_provider(resolution: Resolution, provider: Any) -> Resolution:
         return resolution
     routes = tuple(r for r in resolution.routes if r.provider == provider)
     if not isinstance(provider, str) or not routes:
-        raise RequestError(f"'{resolution.requested}' is not served by provider {provider!r}",
+        raise RequestError(f"'{shown(resolution.requested)}' is not served by provider {shown(provider)}",
                            code="invalid_provider", param="provider")
     return Resolution(resolution.requested, resolution.info, routes, f"{resolution.reason}; provider {provider}")
 

@@ -22,7 +22,7 @@ from core import sse
 from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
 from core.checks import check_messages, load_object, require_model, upstream_body
-from core.errors import GatewayError, RequestError
+from core.errors import GatewayError, RequestError, shown
 from core.fallback import prepend
 from core.gateway import Admitted, Gateway
 from core.http import EventStream, StreamAborted, endpoint, json_response, read_body
@@ -40,7 +40,8 @@ def _store(gw: Gateway) -> ResponseStore:
 
 
 def not_found(response_id: str, param: str | None = None) -> RequestError:
-    return RequestError(f"Response with id '{response_id}' not found.", code="not_found", status=404, param=param)
+    return RequestError(f"Response with id '{shown(response_id)}' not found.", code="not_found", status=404,
+                        param=param)
 
 
 def _check(body: JSON) -> None:
@@ -142,7 +143,7 @@ def _page(items: list[JSON], query: Any) -> JSON:
     if after := query.get("after"):
         ids = [item["id"] for item in ordered]
         if after not in ids:
-            raise RequestError(f"No input item with id '{after}'", code="invalid_value", param="after")
+            raise RequestError(f"No input item with id '{shown(after)}'", code="invalid_value", param="after")
         ordered = ordered[ids.index(after) + 1:]
     data = ordered[:limit]
     return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,

@@ -44,6 +44,8 @@ def text_of(content: Any) -> str:
 
 
 class FakeAnthropic(FakeServer):
+    bounds = {"max_tokens": (1, 128_000), "temperature": (0, 1), "top_p": (0, 1), "top_k": (1, 1_000_000)}
+
     def __init__(self, name: str = "anthropic") -> None:
         super().__init__(name)
         self.stop_reason: str | None = None      # scripted stop reason for the next answers

@@ -41,6 +41,8 @@ def words(text: str) -> int:
 
 
 class FakeOpenAI(FakeServer):
+    bounds = {"n": (1, 128), "max_tokens": (1, 1_000_000), "max_completion_tokens": (1, 1_000_000),
+              "dimensions": (1, 3072), "temperature": (0, 2), "top_p": (0, 1)}
     def __init__(self, name: str = "openai") -> None:
         super().__init__(name)
         self.extra_fields: dict[str, Any] = {"system_fingerprint": "fp_fake", "service_tier": "default"}

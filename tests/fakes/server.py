@@ -35,6 +35,9 @@ class Received:
 class FakeServer(abc.ABC):
     """Subclasses add routes in `routes()`; tests read `received` and call `fail_next`."""
 
+    # Numeric fields the real API refuses (400) outside these ranges.
+    bounds: dict[str, tuple[float, float]] = {}
+
     def __init__(self, name: str = "fake") -> None:
         self.name = name
         self.received: list[Received] = []
@@ -151,6 +154,12 @@ class FakeServer(abc.ABC):
         except ValueError:
             body = raw
         self.received.append(Received(request.path, dict(request.headers), body, dict(request.query)))
+        if isinstance(body, dict):
+            for field, (low, high) in self.bounds.items():
+                value = body.get(field)
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                          or not low <= value <= high):
+                    raise ValueError(f"{field} is out of range")     # refused with the provider's 400
         return body
 
     def refuse(self, fault: Fault) -> web.Response | None:
