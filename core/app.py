@@ -56,6 +56,11 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(GatewayError("The gateway failed to handle this request"))
 
 
+# What a browser's script may read of a response, when CORS is on.
+EXPOSED_HEADERS = ("x-request-id", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after",
+                   "x-cache")
+
+
 def with_unprefixed_twins(routes: Iterable[BaseRoute]) -> list[BaseRoute]:
     """Every `/v1/...` route also answers without the prefix: behind API Gateway's `v1` stage the
     path arrives without it, through a Function URL or `apex serve` with it."""
@@ -80,10 +85,17 @@ def build_app(gw: Gateway, routes: Iterable[BaseRoute]) -> Starlette:
             flusher.cancel()
         await gw.aclose()
 
+    middleware = [Middleware(GatewayMiddleware, recorder=gw.usage)]
+    if origins := gw.settings.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        middleware.insert(0, Middleware(   # outermost: a preflight is answered before anything else runs
+            CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["*"], expose_headers=list(EXPOSED_HEADERS), max_age=600))
     return Starlette(
         routes=[Route("/health", health, methods=["GET"]), *with_unprefixed_twins(
             [Route("/v1/openapi.json", openapi(gw), methods=["GET"]), *routes])],
-        middleware=[Middleware(GatewayMiddleware, recorder=gw.usage)],
+        middleware=middleware,
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
         lifespan=lifespan,
     )

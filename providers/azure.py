@@ -4,7 +4,10 @@ the key in `api-key`; or the newer version-less `/openai/v1` form, with the mode
 
 from __future__ import annotations
 
+import re
+
 from core.config import ProviderConfig
+from core.errors import RequestError, shown
 from providers.http import HttpClient
 from providers.openai import OpenAIAdapter
 
@@ -24,4 +27,18 @@ class AzureAdapter(OpenAIAdapter):
     def _url(self, path: str, model: str) -> str:
         if self._v1:
             return f"{self._root}/openai/v1/{path}"
-        return f"{self._root}/openai/deployments/{model}/{path}?api-version={self._version}"
+        return f"{self._root}/openai/deployments/{segment(model)}/{path}?api-version={self._version}"
+
+
+# Azure's own rule for deployment names.
+DEPLOYMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def segment(name: str) -> str:
+    """A deployment name as its path segment. It may come from the client (`azure/<deployment>`), so
+    it must be one Azure allows: then it cannot leave its segment ("..", "/", "?", "#", encoded or not)
+    to reach another of the resource's URLs with the gateway's key."""
+    if not DEPLOYMENT.fullmatch(name):
+        raise RequestError(f"'{shown(name)}' is not an Azure deployment name (letters, digits, '.', '_', '-')",
+                           code="invalid_model", param="model")
+    return name

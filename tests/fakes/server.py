@@ -30,6 +30,7 @@ class Received:
     headers: dict[str, str]
     body: Any
     query: dict[str, str] = field(default_factory=dict)
+    raw_path: str = ""              # as sent, still percent-encoded
 
 
 class FakeServer(abc.ABC):
@@ -55,6 +56,7 @@ class FakeServer(abc.ABC):
         self.injected: dict[str, int] = {}    # faults served, by kind
         self.cancelled = 0                    # handlers stopped because the client hung up
         self._cancel_seen = threading.Condition()
+        self.response_headers: dict[str, str] = {}   # added to every answer (what must not pass through)
 
     # -- scripting ------------------------------------------------------------------------------
     def fail_next(self, n: int = 1, kind: str = "500", after_chunks: int = 0,
@@ -97,6 +99,7 @@ class FakeServer(abc.ABC):
             self._random = None
             self.injected = {}
         self.received.clear()
+        self.response_headers = {}
         self.chunk_delay_s = 0.0
         self.latency_s = 0.0
         if self._hold is not None:
@@ -123,6 +126,7 @@ class FakeServer(abc.ABC):
             self._loop = asyncio.new_event_loop()
             app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._watch])
             self.routes(app)
+            app.on_response_prepare.append(self._add_headers)
             self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5,
                                          handler_cancellation=True)
             self._loop.run_until_complete(self._runner.setup())
@@ -153,7 +157,8 @@ class FakeServer(abc.ABC):
             body: Any = await request.json() if raw else None
         except ValueError:
             body = raw
-        self.received.append(Received(request.path, dict(request.headers), body, dict(request.query)))
+        self.received.append(Received(request.path, dict(request.headers), body, dict(request.query),
+                                      request.raw_path.partition("?")[0]))
         if isinstance(body, dict):
             for field, (low, high) in self.bounds.items():
                 value = body.get(field)
@@ -193,6 +198,9 @@ class FakeServer(abc.ABC):
             self._hold = None
             await asyncio.get_running_loop().run_in_executor(None, gate.wait, self.hang_s)
 
+
+    async def _add_headers(self, request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.update(self.response_headers)
 
     @web.middleware
     async def _watch(self, request: web.Request, handler: Any) -> web.StreamResponse:
