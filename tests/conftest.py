@@ -8,6 +8,7 @@ import pytest
 
 from core.storage.embedded import EmbeddedProcess
 from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.azure import FakeAzure
 from tests.fakes.openai import FakeOpenAI
 
 
@@ -23,28 +24,35 @@ def dynamo_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def upstream_a() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI("alpha").start()
-    yield fake
-    fake.stop()
+    with FakeOpenAI("alpha") as fake:
+        yield fake
 
 
 @pytest.fixture(scope="module")
 def upstream_b() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI("beta").start()
-    yield fake
-    fake.stop()
+    with FakeOpenAI("beta") as fake:
+        yield fake
 
 
 @pytest.fixture(scope="module")
 def upstream_claude() -> Iterator[FakeAnthropic]:
-    fake = FakeAnthropic("claude").start()
-    yield fake
-    fake.stop()
+    with FakeAnthropic("claude") as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def azure() -> Iterator[FakeAzure]:
+    with FakeAzure("azure") as fake:
+        yield fake
+
+
+# Every fixture that is a fake upstream, here or in a test module.
+FAKES = ("upstream_a", "upstream_b", "upstream_claude", "azure", "bedrock", "evil", "flaky", "upstream")
 
 
 @pytest.fixture(autouse=True)
 def _fresh_fakes(request: pytest.FixtureRequest) -> None:
     """Faults and records never leak from one test into the next."""
-    for name in ("upstream_a", "upstream_b", "upstream_claude"):
+    for name in FAKES:
         if name in request.fixturenames:
             request.getfixturevalue(name).reset()

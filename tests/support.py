@@ -37,6 +37,23 @@ def config(providers: dict[str, str | dict[str, Any]], models: dict[str, Any] | 
     return parse_config(data, "<test>")
 
 
+# A model of every type, on the two fakes `with_both_fakes` names "gpt" and "claude".
+EVERY_TYPE = {
+    "gpt-x": {"routes": [{"provider": "gpt", "model": "gpt-4o"}]},
+    "claude-x": {"routes": [{"provider": "claude", "model": "claude-sonnet"}]},
+    "embed": {"type": "embedding", "routes": [{"provider": "gpt", "model": "e5"}]},
+    "image": {"type": "image", "routes": [{"provider": "gpt", "model": "dall-e"}]},
+}
+
+
+def with_both_fakes(openai_url: str, anthropic_url: str, providers: dict[str, Any] | None = None,
+                    models: dict[str, Any] | None = None, **extra: Any) -> Config:
+    """A config in front of an OpenAI-compatible fake ("gpt") and an Anthropic one ("claude"), with
+    EVERY_TYPE and any other `providers` and `models`."""
+    return config({"gpt": openai_url, "claude": {"kind": "anthropic", "base_url": anthropic_url, "timeout_s": 2},
+                   **(providers or {})}, {**EVERY_TYPE, **(models or {})}, **extra)
+
+
 @dataclass
 class Running:
     url: str

@@ -14,7 +14,7 @@ import pytest
 
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
-from tests.support import TEST_KEY, Running, config, run_gateway
+from tests.support import TEST_KEY, Running, run_gateway, with_both_fakes
 
 MB = 1024 * 1024
 AUTH = {"authorization": f"Bearer {TEST_KEY}"}
@@ -35,13 +35,7 @@ WRONG = [None, True, 0, -1, 2**63, 1.5, "", "x", [], [None], [[]], {}, {"": {}}]
 
 @pytest.fixture(scope="module")
 def gateway(upstream_a: FakeOpenAI, upstream_claude: FakeAnthropic, dynamo_url: str) -> Iterator[Running]:
-    cfg = config(
-        {"gpt": upstream_a.base_url, "claude": {"kind": "anthropic", "base_url": upstream_claude.url, "timeout_s": 2}},
-        {"gpt-x": {"routes": [{"provider": "gpt", "model": "gpt-4o"}]},
-         "claude-x": {"routes": [{"provider": "claude", "model": "claude-sonnet"}]},
-         "embed": {"type": "embedding", "routes": [{"provider": "gpt", "model": "e5"}]},
-         "image": {"type": "image", "routes": [{"provider": "gpt", "model": "dall-e"}]}})
-    with run_gateway(cfg, dynamo_url) as running:
+    with run_gateway(with_both_fakes(upstream_a.base_url, upstream_claude.url), dynamo_url) as running:
         yield running
 
 

@@ -23,24 +23,9 @@ TOOLS = [{"type": "function", "function": {"name": "get_weather", "description":
 
 
 @pytest.fixture(scope="module")
-def azure() -> Iterator[FakeAzure]:
-    fake = FakeAzure("azure").start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
 def bedrock() -> Iterator[FakeBedrock]:
-    fake = FakeBedrock("bedrock").start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(autouse=True)
-def _fresh(request: pytest.FixtureRequest) -> None:
-    for name in ("azure", "bedrock"):
-        if name in request.fixturenames:
-            request.getfixturevalue(name).reset()
+    with FakeBedrock("bedrock") as fake:
+        yield fake
 
 
 @pytest.fixture(scope="module")

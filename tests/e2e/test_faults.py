@@ -34,14 +34,8 @@ ADMIN_KEY = "admin-faults-0123456789"
 
 @pytest.fixture(scope="module")
 def flaky() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI("flaky").start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_flaky(flaky: FakeOpenAI) -> None:
-    flaky.reset()
+    with FakeOpenAI("flaky") as fake:
+        yield fake
 
 
 @pytest.fixture(scope="module")

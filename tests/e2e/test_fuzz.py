@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
-from tests.support import TEST_KEY, Running, config, run_gateway
+from tests.support import TEST_KEY, Running, run_gateway, with_both_fakes
 
 ADMIN_KEY = "admin-fuzz-0123456789"
 ST = str(Path(sys.executable).parent / "st")
@@ -30,14 +30,7 @@ CHAT_MODELS = ["gpt-x", "claude-x"]
 def gateway(upstream_a: FakeOpenAI, upstream_claude: FakeAnthropic, dynamo_url: str) -> Iterator[Running]:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("APEX_ADMIN_KEY", ADMIN_KEY)
-        cfg = config(
-            {"gpt": upstream_a.base_url, "claude": {"kind": "anthropic", "base_url": upstream_claude.url,
-                                                    "timeout_s": 2}},
-            {"gpt-x": {"routes": [{"provider": "gpt", "model": "gpt-4o"}]},
-             "claude-x": {"routes": [{"provider": "claude", "model": "claude-sonnet"}]},
-             "embed": {"type": "embedding", "routes": [{"provider": "gpt", "model": "e5"}]},
-             "image": {"type": "image", "routes": [{"provider": "gpt", "model": "dall-e"}]}})
-        with run_gateway(cfg, dynamo_url) as running:
+        with run_gateway(with_both_fakes(upstream_a.base_url, upstream_claude.url), dynamo_url) as running:
             yield running
 
 

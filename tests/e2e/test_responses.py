@@ -11,7 +11,7 @@ import pytest
 
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import TOOL_ARGUMENTS, FakeOpenAI
-from tests.support import TEST_KEY, Running, config, run_gateway
+from tests.support import TEST_KEY, Running, run_gateway, with_both_fakes
 
 OTHER_KEY = "sk-other-0123456789"
 TOOLS = [{"type": "function", "name": "get_weather", "description": "Weather now",
@@ -20,12 +20,10 @@ TOOLS = [{"type": "function", "name": "get_weather", "description": "Weather now
 
 @pytest.fixture(scope="module")
 def gateway(upstream_a: FakeOpenAI, upstream_claude: FakeAnthropic, dynamo_url: str) -> Iterator[Running]:
-    cfg = config(
-        {"gpt": upstream_a.base_url, "claude": {"kind": "anthropic", "base_url": upstream_claude.url, "timeout_s": 2}},
-        {"gpt-x": {"routes": [{"provider": "gpt", "model": "gpt-4o"}]},
-         "claude-x": {"routes": [{"provider": "claude", "model": "claude-sonnet"}]},
-         "claude-then-gpt": {"routes": [{"provider": "claude", "model": "claude-sonnet"},
-                                        {"provider": "gpt", "model": "gpt-4o"}]}},
+    cfg = with_both_fakes(
+        upstream_a.base_url, upstream_claude.url,
+        models={"claude-then-gpt": {"routes": [{"provider": "claude", "model": "claude-sonnet"},
+                                               {"provider": "gpt", "model": "gpt-4o"}]}},
         keys=[{"key": TEST_KEY, "plan": "unlimited"}, {"key": OTHER_KEY, "plan": "unlimited"}])
     with run_gateway(cfg, dynamo_url) as running:
         yield running

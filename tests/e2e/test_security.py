@@ -11,7 +11,7 @@ import pytest
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.azure import FakeAzure
 from tests.fakes.openai import FakeOpenAI
-from tests.support import TEST_KEY, Running, config, run_gateway
+from tests.support import TEST_KEY, Running, run_gateway, with_both_fakes
 
 AUTH = {"authorization": f"Bearer {TEST_KEY}"}
 HI = [{"role": "user", "content": "hi"}]
@@ -24,32 +24,13 @@ UPSTREAM_HEADERS = {"set-cookie": "session=upstream-session", "x-api-key": "upst
 
 @pytest.fixture(scope="module")
 def evil() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI("evil").start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
-def azure() -> Iterator[FakeAzure]:
-    fake = FakeAzure("azure").start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(autouse=True)
-def _fresh(evil: FakeOpenAI, azure: FakeAzure) -> None:
-    evil.reset()
-    azure.reset()
+    with FakeOpenAI("evil") as fake:
+        yield fake
 
 
 def gateway_config(upstream_a: FakeOpenAI, upstream_claude: FakeAnthropic, azure: FakeAzure, **gateway: object):
-    return config(
-        {"gpt": upstream_a.base_url, "claude": {"kind": "anthropic", "base_url": upstream_claude.url, "timeout_s": 2},
-         "azure": {"kind": "azure", "base_url": azure.url, "api_key_env": "AZURE_SECURITY_KEY", "timeout_s": 2}},
-        {"gpt-x": {"routes": [{"provider": "gpt", "model": "gpt-4o"}]},
-         "claude-x": {"routes": [{"provider": "claude", "model": "claude-sonnet"}]},
-         "embed": {"type": "embedding", "routes": [{"provider": "gpt", "model": "e5"}]}},
-        gateway=gateway)
+    azure_provider = {"kind": "azure", "base_url": azure.url, "api_key_env": "AZURE_SECURITY_KEY", "timeout_s": 2}
+    return with_both_fakes(upstream_a.base_url, upstream_claude.url, {"azure": azure_provider}, gateway=gateway)
 
 
 @pytest.fixture(scope="module")

@@ -24,14 +24,8 @@ MIB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI("local").start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(autouse=True)
-def _fresh(upstream: FakeOpenAI) -> None:
-    upstream.reset()
+    with FakeOpenAI("local") as fake:
+        yield fake
 
 
 @pytest.fixture(scope="module")

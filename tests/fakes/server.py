@@ -10,7 +10,7 @@ import random
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -31,6 +31,9 @@ class Received:
     body: Any
     query: dict[str, str] = field(default_factory=dict)
     raw_path: str = ""              # as sent, still percent-encoded
+
+
+F = TypeVar("F", bound="FakeServer")
 
 
 class FakeServer(abc.ABC):
@@ -142,6 +145,12 @@ class FakeServer(abc.ABC):
         if not ready.wait(10):
             raise RuntimeError(f"fake {self.name} did not start")
         return self
+
+    def __enter__(self: F) -> F:
+        return self.start()     # type: ignore[return-value]
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
 
     def stop(self) -> None:
         if self._loop is not None and self._runner is not None:
