@@ -1,5 +1,5 @@
-"""The Starlette app of one function (or of `apex serve`): chosen route groups, request ids, and
-errors in OpenAI's format even for paths no route knows."""
+"""The ASGI app of one function (or of `apex serve`): chosen route groups, request ids, and errors
+in OpenAI's format even for paths no route knows."""
 
 from __future__ import annotations
 
@@ -10,17 +10,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from functools import cache
 
 import orjson
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.errors import GatewayError, RequestError
 from core.gateway import Gateway
 from core.heap import settle_heap
-from core.http import GatewayMiddleware, error_response, json_response
+from core.http import Endpoint, GatewayMiddleware, error_response, json_response
 
 log = logging.getLogger("apex")
 
@@ -43,19 +41,6 @@ def openapi(gw: Gateway) -> Callable[[Request], Awaitable[Response]]:
     return serve
 
 
-async def _http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
-    message = f"{request.method} {request.url.path} is not an endpoint of this gateway" \
-        if exc.status_code in (404, 405) else str(exc.detail)
-    return error_response(RequestError(message, code=code, status=exc.status_code))
-
-
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(GatewayError("The gateway failed to handle this request"))
-
-
 # What a browser's script may read of a response, when CORS is on.
 EXPOSED_HEADERS = ("x-request-id", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after",
                    "x-cache")
@@ -70,11 +55,74 @@ def with_unprefixed_twins(routes: Iterable[BaseRoute]) -> list[BaseRoute]:
     return [*routes, *twins]
 
 
-def build_app(gw: Gateway, routes: Iterable[BaseRoute]) -> Starlette:
-    """The app; under `apex serve` its lifespan also settles the heap once the storage client exists,
-    and flushes usage every second and on the way out."""
+class App:
+    """The ASGI app of one function: a route found by its path (a dict lookup for fixed paths, the
+    patterns of the few with parameters after), its endpoint called with the Request, and the
+    lifespan. It replaces Starlette's application stack — error middleware, exception middleware,
+    router and per-route wrappers, each a layer of coroutines and `send` wrappers on every request —
+    because every endpoint here already renders its own errors (`core.http.endpoint`)."""
+
+    def __init__(self, routes: list[Route], lifespan: Callable[[], contextlib.AbstractAsyncContextManager[None]]
+                 ) -> None:
+        self.routes = routes
+        self._lifespan = lifespan
+        self._fixed: dict[str, dict[str, Endpoint]] = {}        # path → method → endpoint
+        self._patterns: dict[str, tuple[Route, dict[str, Endpoint]]] = {}   # the same, for paths with parameters
+        for route in routes:
+            if route.param_convertors:
+                methods = self._patterns.setdefault(route.path, (route, {}))[1]
+            else:
+                methods = self._fixed.setdefault(route.path, {})
+            methods.update((method, route.endpoint) for method in route.methods or ())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._serve_lifespan(receive, send)
+            return
+        path, method = scope["path"], scope["method"]
+        methods = self._fixed.get(path)
+        if methods is None:
+            for route, by_method in self._patterns.values():
+                if matched := route.path_regex.match(path):
+                    scope["path_params"] = {name: route.param_convertors[name].convert(value)
+                                            for name, value in matched.groupdict().items()}
+                    methods = by_method
+                    break
+        request = Request(scope, receive)
+        handler = methods.get(method) if methods else None
+        if handler is not None:
+            try:
+                response = await handler(request)
+            except Exception:        # endpoints render their own errors; this is for the few plain ones
+                log.exception("unhandled error on %s %s", method, path)
+                response = error_response(GatewayError("The gateway failed to handle this request"))
+        else:
+            status, code = (405, "method_not_allowed") if methods else (404, "not_found")
+            response = error_response(RequestError(f"{method} {path} is not an endpoint of this gateway",
+                                                   code=code, status=status))
+        await response(scope, receive, send)
+
+    async def _serve_lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()                                   # lifespan.startup
+        context = self._lifespan()
+        try:
+            await context.__aenter__()
+        except Exception as exc:
+            log.exception("start-up failed")
+            await send({"type": "lifespan.startup.failed", "message": str(exc)})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        await receive()                                   # lifespan.shutdown
+        await context.__aexit__(None, None, None)
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+def build_app(gw: Gateway, routes: Iterable[BaseRoute]) -> ASGIApp:
+    """The app, inside the gateway's middleware (and CORS when configured); under `apex serve` its
+    lifespan also settles the heap once the storage client exists, and flushes usage every second
+    and on the way out."""
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan() -> AsyncIterator[None]:
         flusher = None
         if gw.usage is not None and gw.db is not None:
             await gw.db.client()          # boto's large, long-lived objects are made now, to be frozen
@@ -85,17 +133,13 @@ def build_app(gw: Gateway, routes: Iterable[BaseRoute]) -> Starlette:
             flusher.cancel()
         await gw.aclose()
 
-    middleware = [Middleware(GatewayMiddleware, recorder=gw.usage)]
+    every = [Route("/health", health, methods=["GET"]),
+             *with_unprefixed_twins([Route("/v1/openapi.json", openapi(gw), methods=["GET"]), *routes])]
+    app: ASGIApp = GatewayMiddleware(App([r for r in every if isinstance(r, Route)], lifespan), recorder=gw.usage)
     if origins := gw.settings.cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 
-        middleware.insert(0, Middleware(   # outermost: a preflight is answered before anything else runs
-            CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["*"], expose_headers=list(EXPOSED_HEADERS), max_age=600))
-    return Starlette(
-        routes=[Route("/health", health, methods=["GET"]), *with_unprefixed_twins(
-            [Route("/v1/openapi.json", openapi(gw), methods=["GET"]), *routes])],
-        middleware=middleware,
-        exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
-        lifespan=lifespan,
-    )
+        app = CORSMiddleware(   # outermost: a preflight is answered before anything else runs
+            app, allow_origins=list(origins), allow_methods=["GET", "POST", "DELETE"], allow_headers=["*"],
+            expose_headers=list(EXPOSED_HEADERS), max_age=600)
+    return app

@@ -81,8 +81,11 @@ async def first_success(
         while True:
             started = time.monotonic()
             try:
-                async with asyncio.timeout(None if deadline is None else max(0.0, deadline - started)):
+                if deadline is None or len(routes) == 1:    # one route: its own timeout is the budget
                     value = await attempt(adapters[route.provider], route)
+                else:
+                    async with asyncio.timeout(max(0.0, deadline - started)):
+                        value = await attempt(adapters[route.provider], route)
             except TimeoutError:
                 err: ProviderError = ProviderTimeout(f"{route.provider}: the request's time budget ran out",
                                                      provider=route.provider)

@@ -8,7 +8,7 @@ import socket
 import sys
 from dataclasses import dataclass
 
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from core.config import Config
 from core.gateway import Gateway
@@ -27,7 +27,7 @@ class Local:
     """A running local gateway's parts, for `apex serve` and for tests that run it in-process."""
 
     gateway: Gateway
-    app: Starlette
+    app: ASGIApp
     embedded: EmbeddedProcess | None
     generated_key: str | None
 

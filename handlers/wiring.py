@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from mangum import Mangum
-from starlette.applications import Starlette
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
 
 from core.app import build_app
 from core.cache import ResponseCache
@@ -84,7 +84,7 @@ def build_gateway(config: Config, db: DynamoDB | None) -> Gateway:
     return gateway
 
 
-def app_for(gw: Gateway, groups: Iterable[str]) -> Starlette:
+def app_for(gw: Gateway, groups: Iterable[str]) -> ASGIApp:
     return build_app(gw, [route for group in groups for route in GROUPS[group](gw)])
 
 
@@ -98,7 +98,7 @@ def deployed_gateway() -> Gateway:
     return build_gateway(config, db)
 
 
-def lambda_function(groups: list[str], streaming: bool) -> tuple[Gateway, Starlette, Any]:
+def lambda_function(groups: list[str], streaming: bool) -> tuple[Gateway, ASGIApp, Any]:
     """A Lambda function's parts, made at cold start: its gateway, its app, and its `handler` — the
     streaming runtime's, which writes usage after the response stream closes and before the next
     poll; or Mangum's, which cannot answer before the app returns, so usage is written just before."""
@@ -114,7 +114,7 @@ def lambda_function(groups: list[str], streaming: bool) -> tuple[Gateway, Starle
     return gateway, app, handler
 
 
-def then_flush(app: Starlette, usage: UsageRecorder | None) -> Any:
+def then_flush(app: ASGIApp, usage: UsageRecorder | None) -> Any:
     """The app, followed by a usage flush (a buffered Lambda function's only moment for it)."""
     async def flushed(scope: Any, receive: Any, send: Any) -> None:
         try:

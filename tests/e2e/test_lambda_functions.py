@@ -3,6 +3,7 @@ events/ file, and `apex invoke` (the stand-in for `sam local invoke`) on each ki
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import os
@@ -53,10 +54,23 @@ plan = "pro"
     yield env
 
 
+LOADED: list = []      # the functions a test started, closed when it ends
+
+
 def function_module(name: str):
     """The handler module imported fresh, as a cold start would, with the test's environment."""
-    module = importlib.import_module(f"handlers.{name}")
-    return importlib.reload(module)
+    module = importlib.reload(importlib.import_module(f"handlers.{name}"))
+    LOADED.append(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def _functions_closed() -> Iterator[None]:
+    """A Lambda process never closes its provider connections; the suite's functions do, on the
+    loop Mangum ran them on, when their test ends."""
+    yield
+    while LOADED:
+        asyncio.get_event_loop().run_until_complete(LOADED.pop().gateway.aclose())
 
 
 def lambda_call(handler, event_file: str) -> dict:
