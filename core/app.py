@@ -125,7 +125,7 @@ def build_app(gw: Gateway, routes: Iterable[BaseRoute]) -> ASGIApp:
     async def lifespan() -> AsyncIterator[None]:
         flusher = None
         if gw.usage is not None and gw.db is not None:
-            await gw.db.client()          # boto's large, long-lived objects are made now, to be frozen
+            await gw.db.client()          # the storage session is made now, to be frozen with the rest
             flusher = asyncio.ensure_future(gw.usage.run())
         settle_heap()
         yield

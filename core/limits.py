@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from core.config import Config
 from core.errors import GatewayError, LimitError, StorageError, shown
 from core.keys import ApiKey
-from core.storage.dynamo import DynamoDB
+from core.storage.dynamo import ConditionFailed, DynamoDB
 from core.usage import MICRO, UsageEvent, month_pk, spend_pk
 
 log = logging.getLogger("apex.limits")
@@ -77,8 +77,6 @@ class RateLimiter:
 
     async def hit(self, name: str, limit: int, code: str, now: float) -> dict[str, str]:
         """Count one request against `name`; the X-RateLimit headers, or a 429 carrying them."""
-        from botocore.exceptions import ClientError
-
         window = int(now // 60)
         reset = (window + 1) * 60
         try:
@@ -90,7 +88,7 @@ class RateLimiter:
                 ExpressionAttributeValues={":one": {"N": "1"}, ":limit": {"N": str(limit)},
                                            ":expires": {"N": str(reset + 120)}},
                 ReturnValues="UPDATED_NEW")
-        except ClientError:       # the condition failed: the window is full
+        except ConditionFailed:       # the window is full
             wait = max(1, math.ceil(reset - now))
             raise LimitError(f"Too many requests: {limit} per minute. Try again in {wait} s", code=code,
                              headers={**rate_headers(limit, 0, reset), "Retry-After": str(wait)}) from None

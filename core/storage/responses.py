@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from core.storage.dynamo import DynamoDB
+from core.storage.dynamo import ConditionFailed, DynamoDB
 from core.types import JSON
 
 PART_BYTES = 350_000
@@ -67,13 +67,11 @@ class ResponseStore:
         return dict(orjson.loads(zlib.decompress(b"".join(parts))))
 
     async def delete(self, key_id: str, response_id: str) -> bool:
-        from botocore.exceptions import ClientError
-
         pk = self._pk(key_id, response_id)
         try:
             head = await self._db.call("delete_item", TableName=self._table, Key={"pk": pk, "sk": {"S": "head"}},
                                        ConditionExpression="attribute_exists(pk)", ReturnValues="ALL_OLD")
-        except ClientError:
+        except ConditionFailed:
             return False
         for i in range(int(head["Attributes"]["parts"]["N"])):
             await self._db.call("delete_item", TableName=self._table, Key={"pk": pk, "sk": {"S": f"part#{i:05d}"}})

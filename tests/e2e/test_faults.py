@@ -17,6 +17,7 @@ import httpx
 import openai
 import pytest
 
+from core.storage.dynamo import ATTEMPTS
 from core.storage.embedded import CREDENTIALS
 from core.storage.tables import table_names
 from core.usage import UsageEvent
@@ -222,7 +223,7 @@ def test_a_key_already_checked_rides_out_an_outage(gateway: Running, db: FaultyD
     key = stored_key(gateway)
     assert chat(gateway, key).status_code == 200
     failed_before = len(db.failed)
-    db.fail("get_item", "keys", times=5)
+    db.fail("get_item", "keys")
     assert [chat(gateway, key).status_code for _ in range(3)] == [200, 200, 200]   # from the key cache
     assert len(db.failed) == failed_before                                          # the fault never struck
     db.heal()
@@ -234,7 +235,7 @@ def test_limits_fail_open(gateway: Running, db: FaultyDynamoDB, caplog, plan: st
     without X-RateLimit headers, and a warning names the key by its prefix only."""
     key = stored_key(gateway, plan)
     assert chat(gateway, key).status_code == 200
-    db.fail(operation, "usage", times=2, kind="unreachable")
+    db.fail(operation, "usage", kind="unreachable")
     with caplog.at_level(logging.WARNING, "apex"):
         served = chat(gateway, key)
     assert served.status_code == 200 and "x-ratelimit-limit" not in served.headers
@@ -248,15 +249,16 @@ def test_usage_writes_are_retried_until_they_land(gateway: Running, db: FaultyDy
     key, key_id = created["key"], created["id"]
     recorder = gateway.local.gateway.usage
     gateway.call(recorder.flush())
-    db.fail("batch_write_item", "usage", times=2)
-    db.fail("transact_write_items", "usage", times=2, kind="unreachable")
+    db.fail("batch_write_item", "usage", times=2 * ATTEMPTS)                      # two flushes' worth
+    db.fail("transact_write_items", "usage", times=2 * ATTEMPTS, kind="unreachable")
     with caplog.at_level(logging.WARNING, "apex"):
         assert all(chat(gateway, key).status_code == 200 for _ in range(5))
         records = [usage.get(timeout=5) for _ in range(5)]
         for _ in range(5):
             gateway.call(recorder.flush())
     assert recorder.pending == 0
-    assert Counter(op for op, _ in db.failed[-4:]) == {"batch_write_item": 2, "transact_write_items": 2}
+    assert Counter(op for op, _ in db.failed[-4 * ATTEMPTS:]) == {"BatchWriteItem": 2 * ATTEMPTS,
+                                                                  "TransactWriteItems": 2 * ATTEMPTS}
     assert "usage flush failed" in caplog.text and "kept for the next flush" in caplog.text
     summary = admin(gateway, "GET", "usage", params={"key": key_id}).json()
     assert summary["totals"]["requests"] == 5 and summary["totals"]["tokens"] == sum(r.tokens for r in records)

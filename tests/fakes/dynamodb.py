@@ -1,30 +1,22 @@
-"""DynamoDB (moto) with faults injected under the gateway's own client: the next calls of an operation
-on a table raise what botocore raises when DynamoDB throttles or cannot be reached, so the
-gateway's translation of them (and everything above it) is what gets tested."""
+"""DynamoDB (moto) with faults injected under the gateway's own client, where the network is: the next
+calls of an operation on a table get DynamoDB's throttling answer or a dropped connection, so the
+client's retries, its translation of failures and everything above them are what gets tested."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError, EndpointConnectionError
+import aiohttp
+import orjson
 
-from core.storage.dynamo import DynamoDB
+from core.storage.dynamo import ATTEMPTS, DynamoDB
 
-
-def throttled(operation: str) -> Exception:
-    return ClientError({"Error": {"Code": "ProvisionedThroughputExceededException",
-                                  "Message": "The level of configured provisioned throughput for the table "
-                                             "was exceeded."},
-                        "ResponseMetadata": {"HTTPStatusCode": 400}}, operation)
-
-
-def unreachable(operation: str) -> Exception:
-    return EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com/")
-
-
-FAULTS: dict[str, Callable[[str], Exception]] = {"throttled": throttled, "unreachable": unreachable}
+# What DynamoDB answers when a table's throughput is exceeded.
+THROTTLED = (400, orjson.dumps({
+    "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+    "message": "The level of configured provisioned throughput for the table was exceeded. Consider increasing "
+               "your provisioning level with the UpdateTable API."}))
 
 
 class FaultyDynamoDB(DynamoDB):
@@ -34,42 +26,28 @@ class FaultyDynamoDB(DynamoDB):
         self._faults_lock = threading.Lock()
         self.failed: list[tuple[str, str]] = []      # (operation, table) of every call made to fail
 
-    def fail(self, operation: str, table: str, times: int = 1, kind: str = "throttled") -> None:
-        """The next `times` calls of `operation` on `table` (a role: keys, usage, …) fail."""
+    def fail(self, operation: str, table: str, times: int = ATTEMPTS, kind: str = "throttled") -> None:
+        """The next `times` sends of `operation` on `table` (a role: keys, usage, …) fail: by default
+        as many as the client tries, so the failure outlasts its retries."""
+        target = "DynamoDB_20120810." + "".join(part.title() for part in operation.split("_"))
         with self._faults_lock:
-            self._faults.setdefault((operation, self.names[table]), []).extend([kind] * times)
+            self._faults.setdefault((target, self.names[table]), []).extend([kind] * times)
 
     def heal(self) -> None:
         with self._faults_lock:
             self._faults.clear()
 
-    async def client(self) -> Any:
-        return _Faulty(await super().client(), self)
-
-    def _draw(self, operation: str, kwargs: dict[str, Any]) -> str | None:
-        tables = {kwargs.get("TableName")} if "TableName" in kwargs else set(kwargs.get("RequestItems") or ())
-        tables |= {item[kind]["TableName"] for item in kwargs.get("TransactItems") or () for kind in item}
+    async def _post(self, target: str, body: bytes) -> tuple[int, bytes]:
+        request = orjson.loads(body)
+        tables = {request["TableName"]} if "TableName" in request else set(request.get("RequestItems") or ())
+        tables |= {item[kind]["TableName"] for item in request.get("TransactItems") or () for kind in item}
         with self._faults_lock:
-            for table in tables:
-                pending = self._faults.get((operation, str(table)))
-                if pending:
-                    self.failed.append((operation, str(table)))
-                    return pending.pop(0)
-        return None
-
-
-class _Faulty:
-    def __init__(self, real: Any, owner: FaultyDynamoDB) -> None:
-        self._real = real
-        self._owner = owner
-
-    def __getattr__(self, operation: str) -> Any:
-        method = getattr(self._real, operation)
-
-        async def call(**kwargs: Any) -> Any:
-            kind = self._owner._draw(operation, kwargs)
+            kind = next((pending.pop(0) for table in tables
+                         if (pending := self._faults.get((target, table)))), None)
             if kind is not None:
-                raise FAULTS[kind](operation)
-            return await method(**kwargs)
-
-        return call
+                self.failed.append((target.rpartition(".")[2], next(iter(tables))))
+        if kind == "throttled":
+            return THROTTLED
+        if kind == "unreachable":
+            raise aiohttp.ServerDisconnectedError()
+        return await super()._post(target, body)
