@@ -1,1 +1,1 @@
-"""State in DynamoDB: table definitions, the aioboto3-backed stores, and the embedded local server."""
+"""State in DynamoDB: table definitions, the client and the stores on it, and the embedded local server."""
