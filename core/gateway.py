@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 
@@ -17,12 +17,14 @@ from core.config import Config, GatewaySettings
 from core.fallback import Outcome, Policy, first_stream, first_success
 from core.keys import ApiKey, Authenticator, KeyStore
 from core.limits import Admission, Limits, check_model
-from core.optimizer import Optimizer
 from core.routing import Health, auto
 from core.storage.dynamo import DynamoDB
 from core.storage.responses import ResponseStore
 from core.types import ChatAdapter
 from core.usage import Meter, UsageRecorder
+
+if TYPE_CHECKING:
+    from core.optimizer import Optimizer
 
 T = TypeVar("T")
 
@@ -47,7 +49,7 @@ class Gateway:
     usage: UsageRecorder | None = None
     health: Health | None = None
     cache: ResponseCache | None = None
-    optimizer: Optimizer | None = None
+    optimizer: Optimizer | None = None       # built on first use (core.routes.optimize.optimizer_of)
     started_at: int = field(default=0)
 
     @property

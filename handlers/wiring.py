@@ -17,18 +17,10 @@ from core.catalog import Catalog
 from core.config import Config, load_config
 from core.gateway import Gateway
 from core.heap import settle_heap
+from core.imports import load
 from core.keys import Authenticator
 from core.lambda_runtime import StreamingHandler
 from core.limits import Admission
-from core.routes.admin import admin_routes
-from core.routes.chat import chat_routes
-from core.routes.completions import completions_routes
-from core.routes.embeddings import embeddings_routes
-from core.routes.images import images_routes
-from core.routes.messages import messages_routes
-from core.routes.models import models_routes
-from core.routes.optimize import build_optimizer, optimize_routes
-from core.routes.responses import responses_routes, stored_responses_routes
 from core.routing import Health
 from core.secrets import load_provider_keys
 from core.storage.dynamo import DynamoDB, DynamoKeyStore
@@ -36,35 +28,36 @@ from core.storage.responses import ResponseStore
 from core.storage.tables import table_names
 from core.usage import UsageRecorder
 from providers import build_adapters
-from providers.anthropic.inbound import MessagesFormat
-from providers.responses import ResponsesFormat
 
 RouteGroup = Callable[[Gateway], list[BaseRoute]]
 
+
 # Every endpoint group, by the name its Lambda function goes by.
 GROUPS: dict[str, RouteGroup] = {
-    "chat": chat_routes,
-    "models": models_routes,
-    "completions": completions_routes,
-    "embeddings": embeddings_routes,
-    "images": images_routes,
-    "messages": lambda gw: messages_routes(gw, MessagesFormat()),
-    "responses": lambda gw: responses_routes(gw, ResponsesFormat()),
-    "stored_responses": stored_responses_routes,
-    "admin": lambda gw: admin_routes(gw, os.environ.get("APEX_ADMIN_KEY")),
-    "optimize": optimize_routes,
+    "chat": lambda gw: load("core.routes.chat:chat_routes")(gw),
+    "models": lambda gw: load("core.routes.models:models_routes")(gw),
+    "completions": lambda gw: load("core.routes.completions:completions_routes")(gw),
+    "embeddings": lambda gw: load("core.routes.embeddings:embeddings_routes")(gw),
+    "images": lambda gw: load("core.routes.images:images_routes")(gw),
+    "messages": lambda gw: load("core.routes.messages:messages_routes")(
+        gw, load("providers.anthropic.inbound:MessagesFormat")()),
+    "responses": lambda gw: load("core.routes.responses:responses_routes")(
+        gw, load("providers.responses:ResponsesFormat")()),
+    "stored_responses": lambda gw: load("core.routes.responses:stored_responses_routes")(gw),
+    "admin": lambda gw: load("core.routes.admin:admin_routes")(gw, os.environ.get("APEX_ADMIN_KEY")),
+    "optimize": lambda gw: load("core.routes.optimize:optimize_routes")(gw),
 }
 
 
 def build_gateway(config: Config, db: DynamoDB | None) -> Gateway:
-    """Every part, made once; the optimizer last, as its similarity may go through the gateway itself."""
+    """Every part, made once (the optimizer on first use: core.routes.optimize.optimizer_of)."""
     adapters = build_adapters(config)
     keys = DynamoKeyStore(db) if db is not None else None
     admission = Admission(config, db)
     usage = UsageRecorder(db, config.gateway.usage_retention_s) if db is not None else None
     if usage is not None and admission.book is not None:
         usage.listeners.append(admission.book.add)     # quotas see this process's usage at once
-    gateway = Gateway(
+    return Gateway(
         config=config,
         catalog=Catalog(config, adapters.keys()),
         adapters=adapters,
@@ -80,8 +73,6 @@ def build_gateway(config: Config, db: DynamoDB | None) -> Gateway:
         if db is not None and config.gateway.cache_ttl_s else None,
         started_at=int(time.time()),
     )
-    gateway.optimizer = build_optimizer(gateway)
-    return gateway
 
 
 def app_for(gw: Gateway, groups: Iterable[str]) -> ASGIApp:

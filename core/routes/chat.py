@@ -19,7 +19,6 @@ from core.errors import GatewayError, RequestError, openai_error_bytes
 from core.fallback import Outcome, prepend
 from core.gateway import Gateway
 from core.http import EventStream, endpoint, guarded, json_response, read_body
-from core.routes.optimize import DEFAULT_THRESHOLD, optimize_messages
 from core.tokens import RunningCount, count_prompt_tokens, exceeds_window
 from core.types import JSON, ChatAdapter
 from core.usage import Meter
@@ -52,8 +51,9 @@ def chat_routes(gw: Gateway) -> list[Route]:
         check_context(body, resolution)
         fallback = (body.get("routing") or {}).get("fallback", True) is not False
         optimization = NO_OPTIMIZATION
-        if body.get("optimize") is True and gw.optimizer is not None:
-            body, optimization = await optimize_messages(gw.optimizer, body, DEFAULT_THRESHOLD)
+        if body.get("optimize") is True:
+            from core.routes.optimize import DEFAULT_THRESHOLD, optimize_messages, optimizer_of  # cold start
+            body, optimization = await optimize_messages(optimizer_of(gw), body, DEFAULT_THRESHOLD)
         upstream = upstream_body(body)
         cached = gw.cache.key(admitted.key.id, body, request.headers) if gw.cache is not None else None
         if cached is not None and (hit := await gw.cache.get(cached)) is not None:   # type: ignore[union-attr]

@@ -56,6 +56,13 @@ def build_optimizer(gw: Gateway) -> Optimizer:
     return Optimizer(lexical_scorer, "apex-rules-v1 + apex-lexical-v1")
 
 
+def optimizer_of(gw: Gateway) -> Optimizer:
+    """The gateway's optimizer, made on first use: most processes never optimize, so none pays for it."""
+    if gw.optimizer is None:
+        gw.optimizer = build_optimizer(gw)
+    return gw.optimizer
+
+
 def threshold_of(value: Any) -> float:
     if value is None:
         return DEFAULT_THRESHOLD
@@ -93,13 +100,13 @@ def optimize_routes(gw: Gateway) -> list[Route]:
         if body.get("metadata") is not None and not isinstance(body["metadata"], dict):
             raise RequestError("metadata must be an object", code="invalid_value", param="metadata")
         threshold = threshold_of(body.get("similarity_threshold"))
-        assert gw.optimizer is not None
-        result, cache_hit = await gw.optimizer.optimize(prompt, threshold)
+        optimizer = optimizer_of(gw)
+        result, cache_hit = await optimizer.optimize(prompt, threshold)
         return json_response(orjson.dumps({
             "optimized_prompt": result.prompt, "original_prompt": prompt,
             "original_tokens": result.original_tokens, "compressed_tokens": result.optimized_tokens,
             "tokens_saved": result.tokens_saved, "similarity_score": result.similarity,
-            "latency_ms": clock(), "cache_hit": cache_hit, "optimizer_model": gw.optimizer.model_name,
+            "latency_ms": clock(), "cache_hit": cache_hit, "optimizer_model": optimizer.model_name,
         }))
 
     return [Route("/v1/optimize", endpoint(optimize, aptrouter_error), methods=["POST"])]
