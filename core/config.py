@@ -41,7 +41,7 @@ class GatewaySettings(_Frozen):
     breaker_window_s: Annotated[float, Field(gt=0)] = 30.0
     breaker_cooldown_s: Annotated[float, Field(gt=0)] = 30.0
     retry_after_max_s: Annotated[float, Field(ge=0)] = 2.0   # a 429 asking to wait this little is waited on
-    optimizer_embedding_model: str | None = None   # the optimizer's similarity model; None: lexical, local
+    optimizer_embedding_model: str | None = None   # the optimizer's similarity model; None: the local one
     cors_origins: tuple[str, ...] = ()             # browser origins allowed to call the API; empty: CORS off
 
 

@@ -18,7 +18,7 @@ PROBE = ("import json, sys; import {module}; "
          "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('core', 'providers', 'aiohttp', "
          "'aioboto3', 'tiktoken', 'numpy')))))")
 # Loaded on first use, by any function: the HTTP client, AWS SDKs, tokenizers, the optimizer.
-NEVER = {"aiohttp", "aioboto3", "tiktoken", "numpy", "core.optimizer", "core.routes.optimize"}
+NEVER = {"aiohttp", "aioboto3", "tiktoken", "numpy", "core.optimizer", "core.embedder", "core.routes.optimize"}
 
 
 def loaded_by(module: str) -> set[str]:

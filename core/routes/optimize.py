@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -15,7 +16,7 @@ from core.errors import GatewayError, RequestError
 from core.fallback import capability
 from core.gateway import Gateway
 from core.http import endpoint, json_response, read_body
-from core.optimizer import Optimizer, Scorer, cosine, lexical_scorer, timed
+from core.optimizer import Optimizer, Scorer, cosine, timed
 from core.types import JSON, ChatAdapter
 
 MAX_PROMPT_CHARS = 50_000
@@ -49,11 +50,29 @@ def embedding_scorer(gw: Gateway, model: str) -> Scorer:
     return score
 
 
+# Past this many characters scoring takes milliseconds (~60 ms for a 50,000-character prompt), so it
+# runs in a thread and the event loop goes on serving other requests.
+INLINE_SCORING_CHARS = 4_000
+
+
+def local_scorer() -> tuple[Scorer, str]:
+    """Similarity from the local model shipped in the package (loaded here, on first use)."""
+    from core.embedder import MODEL_NAME, StaticEmbedder
+
+    embedder = StaticEmbedder()
+
+    async def score(original: str, candidates: list[str]) -> list[float]:
+        if len(original) + sum(map(len, candidates)) <= INLINE_SCORING_CHARS:
+            return embedder.similarities(original, candidates)
+        return await asyncio.to_thread(embedder.similarities, original, candidates)
+
+    return score, MODEL_NAME
+
+
 def build_optimizer(gw: Gateway) -> Optimizer:
     model = gw.settings.optimizer_embedding_model
-    if model:
-        return Optimizer(embedding_scorer(gw, model), f"apex-rules-v1 + {model}")
-    return Optimizer(lexical_scorer, "apex-rules-v1 + apex-lexical-v1")
+    scorer, name = (embedding_scorer(gw, model), model) if model else local_scorer()
+    return Optimizer(scorer, f"apex-rules-v1 + {name}")
 
 
 def optimizer_of(gw: Gateway) -> Optimizer:

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from core.optimizer import Optimizer, compress, lexical_scorer, lexical_similarity
+from core.embedder import StaticEmbedder
+from core.optimizer import Optimizer, compress
+from core.routes.optimize import local_scorer
 
 CORPUS = [json.loads(line)["prompt"]
           for line in (Path(__file__).resolve().parents[2] / "bench" / "optimizer_corpus.jsonl").open()]
@@ -15,8 +17,12 @@ PIECES = ["please", "I was wondering if you could", "in order to", "explain", "t
           "customers", "a large number of", "rows", "Postgres", "why", "?", ".", "tables", "is able to"]
 
 
+SCORER, _ = local_scorer()
+EMBEDDER = StaticEmbedder()     # a second copy of the model, to check the optimizer's claims independently
+
+
 def optimize(prompt: str, threshold: float):
-    return asyncio.run(Optimizer(lexical_scorer, "test").optimize(prompt, threshold))[0]
+    return asyncio.run(Optimizer(SCORER, "test").optimize(prompt, threshold))[0]
 
 
 @pytest.mark.parametrize("seed", range(300))
@@ -29,7 +35,7 @@ def test_property_similarity_holds_or_the_prompt_comes_back_unchanged(seed: int)
         assert result.prompt == prompt and result.similarity == 1.0
     else:
         assert result.similarity >= threshold
-        assert lexical_similarity(prompt, result.prompt) >= threshold
+        assert EMBEDDER.similarities(prompt, [result.prompt])[0] >= threshold
         assert result.optimized_tokens < result.original_tokens
 
 
@@ -56,3 +62,11 @@ def test_the_corpus_saves_what_the_readme_says() -> None:
     saved = sum(r.tokens_saved / r.original_tokens for r in results) / len(results)
     assert len(CORPUS) >= 50 and saved >= 0.2
     assert min(r.similarity for r in results) >= 0.9
+
+
+def test_a_long_prompt_is_scored_off_the_event_loop_alike() -> None:
+    prompt = " ".join(CORPUS)                     # past INLINE_SCORING_CHARS: scored in a thread
+    assert len(prompt) > 4_000
+    result = optimize(prompt, 0.9)
+    assert result.level > 0 and result.similarity >= 0.9
+    assert result.similarity == pytest.approx(EMBEDDER.similarities(prompt, [result.prompt])[0], abs=1e-4)

@@ -11,8 +11,8 @@ import pytest
 from tests.fakes.openai import FakeOpenAI
 from tests.support import TEST_KEY, Running, config, run_gateway
 
-VERBOSE = ("Hello there! I hope this message finds you well. I was wondering if you could please explain, in "
-           "order to help me, why Postgres ignores my index. Thank you so much in advance for your help!")
+VERBOSE = ("I was wondering if you could please explain, in order to help me, why Postgres ignores my index on "
+           "the orders table, due to the fact that the query is really very slow. Thank you so much in advance!")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_optimize(gateway: Running) -> None:
     assert body["original_prompt"] == VERBOSE and "Postgres ignores my index" in body["optimized_prompt"]
     assert body["tokens_saved"] == body["original_tokens"] - body["compressed_tokens"] > 10
     assert body["similarity_score"] >= 0.9 and body["cache_hit"] is False
-    assert body["optimizer_model"] == "apex-rules-v1 + apex-lexical-v1"
+    assert body["optimizer_model"] == "apex-rules-v1 + apex-minilm-l6-static-v1"
     again = optimize(gateway, {"prompt": VERBOSE, "similarity_threshold": 0.9}).json()
     assert again["cache_hit"] is True and again["optimized_prompt"] == body["optimized_prompt"]
 
