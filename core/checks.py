@@ -99,9 +99,10 @@ def parse_chat(raw: bytes, settings: GatewaySettings) -> dict[str, Any]:
     body = load_object(raw)
     require_model(body)
     check_messages(body.get("messages"), settings)
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise RequestError("stream must be a boolean", code="invalid_type", param="stream")
+    for flag in ("stream", "optimize"):
+        value = body.get(flag)
+        if value is not None and not isinstance(value, bool):
+            raise RequestError(f"{flag} must be a boolean", code="invalid_type", param=flag)
     routing = body.get("routing")
     if routing is not None and not isinstance(routing, dict):
         raise RequestError("routing must be an object", code="invalid_type", param="routing")

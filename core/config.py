@@ -96,6 +96,7 @@ class PlanConfig(_Frozen):
     monthly_tokens: NonNegInt = 0
     credits: Annotated[float, Field(ge=0)] | None = None
     models: list[str] = []            # empty: every model
+    optimize: bool = False            # chat prompts optimized unless a request says "optimize": false
 
 
 class StaticKey(_Frozen):

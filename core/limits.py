@@ -36,6 +36,7 @@ class Limits:
     monthly_tokens: int             # 0: none
     credits: float | None           # USD; None: no balance kept
     models: tuple[str, ...]         # empty: every model
+    optimize: bool = False          # the plan optimizes chat prompts by default
 
     @property
     def metered(self) -> bool:
@@ -49,6 +50,7 @@ def limits_of(key: ApiKey, config: Config) -> Limits:
         monthly_tokens=key.monthly_tokens if key.monthly_tokens is not None else (plan.monthly_tokens if plan else 0),
         credits=key.credits if key.credits is not None else (plan.credits if plan else None),
         models=tuple(key.models if key.models is not None else (plan.models if plan else ())),
+        optimize=plan.optimize if plan else False,
     )
 
 

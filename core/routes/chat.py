@@ -51,7 +51,7 @@ def chat_routes(gw: Gateway) -> list[Route]:
         check_context(body, resolution)
         fallback = (body.get("routing") or {}).get("fallback", True) is not False
         optimization = NO_OPTIMIZATION
-        if body.get("optimize") is True:
+        if body.get("optimize", admitted.limits.optimize) is True:
             from core.routes.optimize import DEFAULT_THRESHOLD, optimize_messages, optimizer_of  # cold start
             body, optimization = await optimize_messages(optimizer_of(gw), body, DEFAULT_THRESHOLD)
         upstream = upstream_body(body)

@@ -74,6 +74,23 @@ def test_chat_with_optimize_sends_the_shorter_prompt(gateway: Running, upstream_
     assert report["tokens_saved"] == report["original_tokens"] - report["optimized_tokens"] > 10
 
 
+def test_a_plan_that_optimizes_every_chat_request(upstream_a: FakeOpenAI, dynamo_url: str) -> None:
+    cfg = config({"gpt": upstream_a.base_url}, {"fast": {"routes": [{"provider": "gpt", "model": "m"}]}},
+                 plans={"lean": {"optimize": True}}, keys=[{"key": TEST_KEY, "plan": "lean"}])
+    messages = [{"role": "user", "content": VERBOSE}]
+    with run_gateway(cfg, dynamo_url) as running, \
+            openai.OpenAI(base_url=running.base_url, api_key=TEST_KEY, max_retries=0) as client:
+        reply = client.chat.completions.create(model="fast", messages=messages)
+        assert len(upstream_a.last.body["messages"][0]["content"]) < len(VERBOSE)
+        assert reply.model_extra["_optimization"]["tokens_saved"] > 10
+        reply = client.chat.completions.create(model="fast", messages=messages, extra_body={"optimize": False})
+        assert upstream_a.last.body["messages"][0]["content"] == VERBOSE
+        assert reply.model_extra["_optimization"]["tokens_saved"] == 0
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.chat.completions.create(model="fast", messages=messages, extra_body={"optimize": "yes"})
+    assert refused.value.code == "invalid_type" and refused.value.param == "optimize"
+
+
 def test_similarity_by_a_configured_embedding_model(upstream_a: FakeOpenAI, dynamo_url: str) -> None:
     embedder = {"type": "embedding", "routes": [{"provider": "gpt", "model": "text-embedding-3-small"}]}
     cfg = config({"gpt": upstream_a.base_url}, {"embedder": embedder},
