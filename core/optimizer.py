@@ -1,11 +1,13 @@
 """Prompt compression that keeps meaning: remove what carries none, measure what is left against the
 original, and never hand back a prompt less similar than the threshold.
 
-Three passes, each adding to the last: (1) layout — runs of whitespace, markup emphasis, repeated
-punctuation, sentences said twice; (2) verbose constructions rewritten short ("in order to" →
-"to"); (3) filler and politeness ("I was wondering if you could", "please", "thank you in
-advance"). The strongest pass that stays at or above the threshold wins; if none does, the
-original comes back unchanged (similarity 1.0).
+Four passes, each adding to the last: (1) layout — runs of spaces and blank lines, markup emphasis,
+repeated punctuation, sentences said twice; (2) verbose constructions rewritten short ("in order
+to" → "to"); (3) filler words and politeness ("I was wondering if you could", "please", "thank you
+in advance"); (4) whole sentences of small talk (greetings, apologies, thanks, frustration) and
+restatements ("In other words, …" saying again what was said). The strongest pass that stays at or
+above the threshold wins; if none does, the original comes back unchanged (similarity 1.0). Code,
+quoted passages, line breaks and words that read as code are never touched.
 
 Similarity is a cosine of embeddings: from the configured embedding model, through the gateway's
 own providers (`[gateway] optimizer_embedding_model`), or else from the local model in
@@ -53,7 +55,51 @@ FILLER = [re.compile(pattern, re.IGNORECASE) for pattern in (
     r"\bthanks(?: a lot| so much)?(?: in advance)?[.!]*\s*", r"\bI (?:really )?appreciate (?:it|your help)[.!]*\s*",
     r"\b(?:please|kindly)\s+", r"\b(?:basically|actually|really|very|quite|just|simply|literally|definitely|"
     r"certainly|totally|honestly)\s+", r"\bas an AI(?: language model)?,?\s*", r"\bof course,?\s*",
+    r"\bI was (?:just )?wondering (?:if|whether) "
+    r"(?:it (?:might|would) be possible for you to|you (?:could|can|would))\s*",
+    r"\bI would (?:really |greatly )?appreciate it if you (?:could|would)\s*", r"\bif that makes sense,?\s*",
+    r"(?:^|(?<=[.!?]\s))(?:okay|ok|so),? so,?\s+", r"\bso,? my question is(?: basically)?(?: this)?:?\s*",
+    r"\b(?:a little bit|I guess|I think maybe|more or less)\s+", r"\b(?:maybe|perhaps)\s+(?=[a-z])",
 )]
+# A whole sentence of small talk — greeting, well-wishing, apology, thanks, frustration — with no
+# question or number in it: dropped at the strongest level.
+SMALL_TALK = re.compile(
+    r"(?:hi|hello|hey|good (?:morning|afternoon|evening))(?: there| again| hello| all| everyone| friend)?"
+    r"|(?:I )?hope (?:you(?:'re| are)|this (?:message |email |note )?finds you|your (?:day|week)).{0,60}"
+    r"|(?:I'm|I am) (?:so |really |very |terribly )?sorry (?:to|for) (?:bother|bug|keep|ask|disturb|trouble)\w*.{0,160}"
+    r"|sorry (?:if|for) (?:this is |the )?(?:a |such a )?(?:dumb|stupid|silly|basic|long|newbie|noob)\b.{0,40}"
+    r"|(?:many |thank you |thanks )*(?:thanks|thank you|thx|ty)\b.{0,80}|cheers|much appreciated"
+    r"|any (?:help|advice|tips|pointers|input) (?:(?:would be|is|will be) )?.{0,30}appreciated.{0,20}"
+    r"|I(?:'d| would) be (?:most |so |very |really |eternally |extremely )?grateful .{0,80}"
+    r"|(?:I )?hope (?:that|this|it) makes sense|sorry for the (?:long|wall of|lengthy) (?:message|text|post|question)"
+    r"|I know this is a lot|let me know if you need (?:more|any|further) (?:info|information|details|context)"
+    r"|(?:this is|it's|it is) driving me (?:absolutely |completely )?(?:nuts|crazy|insane|mad|up the wall)"
+    r"|I (?:really |truly |greatly )?appreciate .{0,60}"
+    r"|I(?:'ve| have) been (?:stuck|struggling|banging my head|going (?:a)?round in circles)\b.{0,80}"
+    r"|(?:I'm|I am) (?:honestly |completely |totally |so )?"
+    r"(?:at my wit'?s end|losing my mind|pulling my hair out)\b.{0,40}"
+    r"|lol|haha",
+    re.IGNORECASE)
+# A sentence that says again what was said: dropped at the strongest level when most of its words
+# were said before it.
+RESTATEMENT = re.compile(r"(?:in other words|to put it (?:another way|simply|differently)|so,? basically|basically,"
+                         r"|what I(?:'m| am) (?:really )?(?:asking|looking) for is|what I (?:want|need|require|mean) is"
+                         r"|to (?:sum|summari[sz]e)(?: it)? up|long story short|TL;?DR)\b", re.IGNORECASE)
+# A sentence that asks for something is never small talk, however it opens.
+REQUEST = re.compile(r"\b(?:need|want|write|explain|help me|create|make|give me|tell|show|fix|summari[sz]e|"
+                     r"translate|draft|plan|suggest|recommend|list|compare|review|check|find|build|"
+                     r"(?:could|can|would|will) you|please)\b", re.IGNORECASE)
+# Never rewritten: fenced and inline code, quoted passages (text handed over to be worked on), and
+# words that read as code — identifiers, calls, paths, versions, addresses.
+VERBATIM = re.compile(r'```.*?(?:```|\Z)|`[^`\n]+`|(?<![\w\[(])"(?=\w)[^"]{30,}"(?![\w\])])'
+                      r"|\u201c[^\u201d]{30,}\u201d", re.DOTALL)
+WORDS = re.compile(r"[^\s`]+")
+CODE_SIGN = re.compile(r"[{}\[\]<>=|\\;~^@#$]|\w\(|\w_\w|__\w|\w[.:/]\w")
+
+
+def _code_words(line: str) -> list[re.Match[str]]:
+    """The words of a line that read as code (a word at a time: linear in the line, however long)."""
+    return [word for word in WORDS.finditer(line) if CODE_SIGN.search(word.group())]
 WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -70,42 +116,136 @@ class Optimized:
         return self.original_tokens - self.optimized_tokens
 
 
-def _layout(text: str) -> str:
+def _reads_as_code(line: str) -> bool:
+    """Indented, quoted with ">", a third of its words code, or a few words without a sentence's end."""
+    words = line.split()
+    if not words:
+        return False
+    if line[:1] in (" ", "\t", ">") or len(_code_words(line)) * 3 >= len(words):
+        return True
+    return len(words) < 4 and (not line.endswith((".", "!", "?")) or any(not w.strip(".,!?") for w in words))
+
+
+def _pieces(text: str) -> list[tuple[bool, str]]:
+    """The text in order, each piece marked verbatim or prose; only prose is ever compressed.
+    Verbatim: code fenced or in backticks, quoted passages (VERBATIM); whole lines that read as code
+    or logs; and, inside prose, words that read as code."""
+    pieces: list[tuple[bool, str]] = []
+    start = 0
+    for match in [*VERBATIM.finditer(text), None]:
+        end = match.start() if match else len(text)
+        position = start
+        for line in text[start:end].splitlines(keepends=True):
+            body = line.rstrip("\n")
+            starts = position == 0 or text[position - 1] == "\n"
+            whole = starts and (line != body or position + len(line) == len(text))
+            position += len(line)
+            if whole and _reads_as_code(body):
+                pieces.append((True, line))
+                continue
+            at = 0
+            for word in _code_words(line):
+                pieces += [(False, line[at:word.start()]), (True, word.group())]
+                at = word.end()
+            pieces.append((False, line[at:]))
+        if match:
+            pieces.append((True, match.group()))
+            start = match.end()
+    return [(verbatim, piece) for verbatim, piece in pieces if piece]
+
+
+@dataclass(slots=True)
+class _Said:
+    """What the text has said so far, as it is read: its sentences and its words."""
+    sentences: set[str]
+    words: set[str]
+
+
+def _restates(words: list[str], said: _Said) -> bool:
+    content = [w for w in words if len(w) > 3]
+    return bool(content) and sum(w in said.words for w in content) >= 0.6 * len(content)
+
+
+def _sentences(prose: str, said: _Said, strongest: bool, cut: tuple[bool, bool]) -> str:
+    """The prose with sentences said twice left out, and at the strongest level small talk and
+    restatements. `cut` says whether code interrupts its first or last sentence: a part of a
+    sentence is never taken for either."""
+    kept = []
+    sentences = re.split(r"(?<=[.!?])\s+", prose)
+    for i, sentence in enumerate(sentences):
+        whole = not ((i == 0 and cut[0]) or (i == len(sentences) - 1 and cut[1]))
+        words = WORD.findall(sentence.lower())
+        key = " ".join(words)
+        if key and key in said.sentences:
+            continue                                             # said twice
+        said.sentences.add(key)
+        restated = strongest and whole and RESTATEMENT.match(sentence.strip()) and _restates(words, said)
+        said.words.update(words)
+        if restated:
+            continue
+        bare = sentence.strip().rstrip(".!?,; ")
+        if (strongest and whole and "?" not in sentence and not re.search(r"\d", bare) and not REQUEST.search(bare)
+                and SMALL_TALK.fullmatch(bare)):
+            continue
+        kept.append(sentence)
+    return " ".join(kept)
+
+
+def _prose(text: str, level: int, said: _Said, cut: tuple[bool, bool]) -> str:
+    if not text.strip():
+        return text
     text = re.sub(r"(\*\*|__|~~)(.+?)\1", r"\2", text)          # markdown emphasis
     text = re.sub(r"<[^>\n]{1,40}>", " ", text)                  # stray tags
     text = re.sub(r"([!?.,])\1+", r"\1", text)                   # "!!!" → "!"
     text = re.sub(r"[ \t]+", " ", text)
-    text = re.sub(r"\n\s*\n+", "\n\n", text)
-    seen: set[str] = set()
-    sentences = []
-    for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
-        key = " ".join(WORD.findall(sentence.lower()))
-        if key and key in seen:
-            continue                                             # said twice
-        seen.add(key)
-        sentences.append(sentence)
-    return " ".join(sentences).strip()
-
-
-def _tidy(text: str) -> str:
-    text = re.sub(r"[ \t]+", " ", text)
-    text = re.sub(r"\s+([,.!?;:])", r"\1", text)
-    text = re.sub(r"([,.;:])(?:\s*[,.;:])+", r"\1", text)
-    text = re.sub(r"(^|[.!?]\s+)([a-z])", lambda m: m.group(1) + m.group(2).upper(), text)
-    return text.strip(" ,")
-
-
-def compress(text: str, level: int) -> str:
-    if level <= 0:
-        return text
-    text = _layout(text)
+    text = _sentences(text, said, level >= 4, cut)
     if level >= 2:
         for pattern, short in VERBOSE:
             text = pattern.sub(short, text)
     if level >= 3:
         for pattern in FILLER:
             text = pattern.sub("", text)
-    return _tidy(text)
+    return _tidy(text, cut[0])
+
+
+def _tidy(text: str, cut: bool) -> str:
+    """Spaces and punctuation put right after words went; a sentence's first letter capital (not
+    that of a part of a sentence that follows code)."""
+    text = re.sub(r"[ \t]+", " ", text)
+    text = re.sub(r"\s+([,.!?;:])", r"\1", text)
+    text = re.sub(r"[,;:]+\s*([.!?])", r"\1", text)              # "plan, ." → "plan."
+    text = re.sub(r"([,.;:])(?:\s*[,.;:])+", r"\1", text)
+    text = re.sub(r"([.!?]\s+)([a-z])" if cut else r"(^|[.!?]\s+)([a-z])",
+                  lambda m: m.group(1) + m.group(2).upper(), text)
+    return text.strip(" ") if cut else text.strip(" ,")
+
+
+def compress(text: str, level: int) -> str:
+    """`text` compressed at `level` (1: layout; 2: and verbose constructions; 3: and filler words;
+    4: and sentences of small talk or restatement); code, quoted passages and line breaks are kept
+    as they are."""
+    return _compress(_pieces(text), level) if level > 0 else text
+
+
+def _compress(pieces: list[tuple[bool, str]], level: int) -> str:
+    said = _Said(set(), set())
+    out = []
+    for i, (verbatim, piece) in enumerate(pieces):
+        if verbatim:
+            out.append(piece)
+            continue
+        body = piece.rstrip("\n")
+        if not body.strip():
+            out.append(piece)                      # the spaces between two pieces of code
+            continue
+        cut = (i > 0 and pieces[i - 1][0] and not pieces[i - 1][1].endswith("\n"),
+               piece == body and i + 1 < len(pieces))
+        short = _prose(body.strip(), level, said, cut)
+        if short:                                  # the spaces that part it from code beside it stay
+            short = body[:len(body) - len(body.lstrip())] + short + body[len(body.rstrip()):]
+        out.append(short + piece[len(body):])
+    text = re.sub(r"\n[ \t]*(?:\n[ \t]*)+\n", "\n\n", "".join(out))     # at most one blank line
+    return text.strip("\n").rstrip()
 
 
 def cosine(u: list[float], v: list[float]) -> float:
@@ -131,8 +271,9 @@ class Optimizer:
             self._cache.move_to_end(key)
             return hit, True
         original_tokens = count_tokens(prompt)
-        levels = [3, 2, 1]
-        candidates = {level: compress(prompt, level) for level in levels}
+        levels = [4, 3, 2, 1]
+        pieces = _pieces(prompt)
+        candidates = {level: _compress(pieces, level) for level in levels}
         distinct = [c for c in dict.fromkeys(candidates.values()) if c != prompt]
         scores = dict(zip(distinct, await self._scorer(prompt, distinct), strict=True)) if distinct else {}
         result = Optimized(prompt, original_tokens, original_tokens, 1.0, 0)
