@@ -93,6 +93,7 @@ REQUEST = re.compile(r"\b(?:need|want|write|explain|help me|create|make|give me|
 # words that read as code — identifiers, calls, paths, versions, addresses.
 VERBATIM = re.compile(r'```.*?(?:```|\Z)|`[^`\n]+`|(?<![\w\[(])"(?=\w)[^"]{30,}"(?![\w\])])'
                       r"|\u201c[^\u201d]{30,}\u201d", re.DOTALL)
+WORD = re.compile(r"[a-z0-9]+")
 WORDS = re.compile(r"[^\s`]+")
 CODE_SIGN = re.compile(r"[{}\[\]<>=|\\;~^@#$]|\w\(|\w_\w|__\w|\w[.:/]\w")
 
@@ -100,7 +101,6 @@ CODE_SIGN = re.compile(r"[{}\[\]<>=|\\;~^@#$]|\w\(|\w_\w|__\w|\w[.:/]\w")
 def _code_words(line: str) -> list[re.Match[str]]:
     """The words of a line that read as code (a word at a time: linear in the line, however long)."""
     return [word for word in WORDS.finditer(line) if CODE_SIGN.search(word.group())]
-WORD = re.compile(r"[a-z0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,9 +176,10 @@ def _sentences(prose: str, said: _Said, strongest: bool, cut: tuple[bool, bool])
         whole = not ((i == 0 and cut[0]) or (i == len(sentences) - 1 and cut[1]))
         words = WORD.findall(sentence.lower())
         key = " ".join(words)
-        if key and key in said.sentences:
-            continue                                             # said twice
-        said.sentences.add(key)
+        if whole and len(words) >= 3:
+            if key in said.sentences:
+                continue                                         # said twice
+            said.sentences.add(key)
         restated = strongest and whole and RESTATEMENT.match(sentence.strip()) and _restates(words, said)
         said.words.update(words)
         if restated:

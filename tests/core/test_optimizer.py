@@ -64,6 +64,11 @@ def test_code_quotes_and_line_breaks_are_kept_as_they_are() -> None:
     assert short.startswith("Explain why this is slow:\n```") and "Thanks" not in short and "\n\n\n" not in short
 
 
+def test_words_between_code_are_never_taken_for_sentences_said_twice() -> None:
+    prompt = "I need a_b and c_d plus e_f and g_h for this report to work by the end of today."
+    assert compress(prompt, 4) == prompt
+
+
 def test_small_talk_goes_but_a_request_dressed_as_it_stays() -> None:
     prompt = ("Hi again! Hope you're having a great week. I'm so sorry to bother you with this. I'm sorry to bother "
               "you, but I need a cover letter for Trevino Freight. Thank you thank you thank you!")
