@@ -97,3 +97,25 @@ def test_a_long_prompt_is_scored_off_the_event_loop_alike() -> None:
     result = optimize(prompt, 0.9)
     assert result.level > 0 and result.similarity >= 0.9
     assert result.similarity == pytest.approx(EMBEDDER.similarities(prompt, [result.prompt])[0], abs=1e-4)
+
+
+KEPT = ["```python\nfor i in range(3):\n    print(i)  # really, very\n```", "`user_id`", "order_total_cents",
+        "v1.2.3", "$4,000", "42", '"Please keep this quoted passage exactly as it is, thank you."', "/etc/hosts",
+        "HZ-448192", "2H2 + O2 -> 2H2O"]
+PADDING = ["Hi there!", "I hope you're doing well.", "Thank you so much in advance!!!", "I'm so sorry to bother you.",
+           "in order to", "due to the fact that", "really", "very", "please", "basically", "**important**", "\n\n\n",
+           "Could you please", "explain why", "the query is slow", "and", "with", "In other words, the query is slow."]
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_property_code_numbers_and_quotes_survive_every_level(seed: int) -> None:
+    rng = random.Random(seed)
+    kept = rng.sample(KEPT, 3)
+    parts = [rng.choice(PADDING) for _ in range(rng.randint(2, 12))]
+    for piece in kept:
+        parts.insert(rng.randint(0, len(parts)), f"\n{piece}\n" if piece.startswith("```") else piece)
+    prompt = " ".join(parts)
+    for level in (1, 2, 3, 4):
+        short = compress(prompt, level)
+        for piece in kept:
+            assert piece in short, (level, piece, short)
