@@ -60,6 +60,9 @@ FILLER = [re.compile(pattern, re.IGNORECASE) for pattern in (
     r"\bI would (?:really |greatly )?appreciate it if you (?:could|would)\s*", r"\bif that makes sense,?\s*",
     r"(?:^|(?<=[.!?]\s))(?:okay|ok|so),? so,?\s+", r"\bso,? my question is(?: basically)?(?: this)?:?\s*",
     r"\b(?:a little bit|I guess|I think maybe|more or less)\s+", r"\b(?:maybe|perhaps)\s+(?=[a-z])",
+    r"\b(?:I have to be honest with you|to be (?:fair|honest)|if I'm honest|anyway|anyways),?\s*",
+    r"\b(?:tbh|ngl|lol|lmao|haha|um+|uh+)\b[,.]?\s*", r"\b(?:kinda|sorta|super|absolutely|extremely|incredibly)\s+",
+    r"(?:^|(?<=[.!?]\s))(?:okay|ok)(?:,? (?:okay|ok))*[,!.]?\s+",
 )]
 # A whole sentence of small talk — greeting, well-wishing, apology, thanks, frustration — with no
 # question or number in it: dropped at the strongest level.
@@ -68,8 +71,11 @@ SMALL_TALK = re.compile(
     r"|(?:I )?hope (?:you(?:'re| are)|this (?:message |email |note )?finds you|your (?:day|week)).{0,60}"
     r"|(?:I'm|I am) (?:so |really |very |terribly )?sorry (?:to|for) (?:bother|bug|keep|ask|disturb|trouble)\w*.{0,160}"
     r"|sorry (?:if|for) (?:this is |the )?(?:a |such a )?(?:dumb|stupid|silly|basic|long|newbie|noob)\b.{0,40}"
-    r"|(?:many |thank you |thanks )*(?:thanks|thank you|thx|ty)\b.{0,80}|cheers|much appreciated"
-    r"|any (?:help|advice|tips|pointers|input) (?:(?:would be|is|will be) )?.{0,30}appreciated.{0,20}"
+    r"|(?:sorry|apologies) (?:for (?:rambling|the rambling|going on)|(?:that )?this is so long).{0,40}"
+    r"|(?:I'm|I am) not sure (?:if|whether) this is the right place (?:to ask|for this).{0,60}"
+    r"|(?:many |thank you |thanks )*(?:thanks|thank you|thx|ty)\b.{0,80}|cheers\b.{0,40}|much appreciated"
+    r"|any (?:help|advice|tips|pointers|input|thoughts|suggestions|ideas|feedback) "
+    r"(?:(?:would be|is|will be) )?.{0,30}appreciated.{0,20}"
     r"|I(?:'d| would) be (?:most |so |very |really |eternally |extremely )?grateful .{0,80}"
     r"|(?:I )?hope (?:that|this|it) makes sense|sorry for the (?:long|wall of|lengthy) (?:message|text|post|question)"
     r"|I know this is a lot|let me know if you need (?:more|any|further) (?:info|information|details|context)"
@@ -92,10 +98,11 @@ REQUEST = re.compile(r"\b(?:need|want|write|explain|help me|create|make|give me|
 # Never rewritten: fenced and inline code, quoted passages (text handed over to be worked on), and
 # words that read as code — identifiers, calls, paths, versions, addresses.
 VERBATIM = re.compile(r'```.*?(?:```|\Z)|`[^`\n]+`|(?<![\w\[(])"(?=\w)[^"]{30,}"(?![\w\])])'
-                      r"|\u201c[^\u201d]{30,}\u201d", re.DOTALL)
+                      r"|(?<![\w\[(])'(?=\w)(?:[^']|(?<=\w)'(?=\w)){30,}?'(?![\w\])])"   # apostrophes inside
+                      r"|\u201c[^\u201d]{30,}\u201d|\u2018[^\u2019]{30,}\u2019", re.DOTALL)
 WORD = re.compile(r"[a-z0-9]+")
 WORDS = re.compile(r"[^\s`]+")
-CODE_SIGN = re.compile(r"[{}\[\]<>=|\\;~^@#$]|\w\(|\w_\w|__\w|\w[.:/]\w")
+CODE_SIGN = re.compile(r"[{}\[\]<>=|\\;~^@#$]|\w\(|\w_\w|__\w|\w[.:/]\w|^[.~/]\w")
 
 
 def _code_words(line: str) -> list[re.Match[str]]:
@@ -213,7 +220,7 @@ def _tidy(text: str, cut: bool) -> str:
     """Spaces and punctuation put right after words went; a sentence's first letter capital (not
     that of a part of a sentence that follows code)."""
     text = re.sub(r"[ \t]+", " ", text)
-    text = re.sub(r"\s+([,.!?;:])", r"\1", text)
+    text = re.sub(r"\s+([,.!?;:])(?=\s|$)", r"\1", text)
     text = re.sub(r"[,;:]+\s*([.!?])", r"\1", text)              # "plan, ." → "plan."
     text = re.sub(r"([,.;:])(?:\s*[,.;:])+", r"\1", text)
     text = re.sub(r"([.!?]\s+)([a-z])" if cut else r"(^|[.!?]\s+)([a-z])",

@@ -83,11 +83,11 @@ def test_a_threshold_of_one_keeps_meaning_words_exactly() -> None:
 
 
 def test_the_corpus_saves_what_the_readme_says() -> None:
-    """The README's figure (7.4% on the verbose set at 0.90), held from falling."""
+    """The README's figure (8.9% on the verbose set at 0.90), held from falling."""
     verbose = [row["prompt"] for row in ROWS if row["set"] == "verbose"]
     results = [optimize(p, 0.9) for p in verbose]
     saved = sum(r.tokens_saved / r.original_tokens for r in results) / len(results)
-    assert len(verbose) >= 50 and saved >= 0.07
+    assert len(verbose) >= 50 and saved >= 0.085
     assert min(r.similarity for r in results) >= 0.9
 
 
@@ -101,7 +101,7 @@ def test_a_long_prompt_is_scored_off_the_event_loop_alike() -> None:
 
 KEPT = ["```python\nfor i in range(3):\n    print(i)  # really, very\n```", "`user_id`", "order_total_cents",
         "v1.2.3", "$4,000", "42", '"Please keep this quoted passage exactly as it is, thank you."', "/etc/hosts",
-        "HZ-448192", "2H2 + O2 -> 2H2O"]
+        "HZ-448192", "2H2 + O2 -> 2H2O", ".env", "'Dear Mr. Ortega, please send a technician. It's cold.'"]
 PADDING = ["Hi there!", "I hope you're doing well.", "Thank you so much in advance!!!", "I'm so sorry to bother you.",
            "in order to", "due to the fact that", "really", "very", "please", "basically", "**important**", "\n\n\n",
            "Could you please", "explain why", "the query is slow", "and", "with", "In other words, the query is slow."]
