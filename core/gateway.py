@@ -60,8 +60,9 @@ class Gateway:
         """The key, checked against its plan; a billable request is metered from here on, refused or
         not (reads of models or stored responses count against the rate limit but record no usage)."""
         key = await self.auth.authenticate(request.headers)
-        meter = Meter(key.id, getattr(request.state, "request_id", ""), billable=billable)
-        request.state.meter = meter
+        state = request.scope.setdefault("state", {})       # Starlette's request.state, without its wrapper
+        meter = Meter(key.id, state.get("request_id", ""), billable=billable)
+        state["meter"] = meter
         client = request.scope.get("client")
         limits, meter.rate_headers = await self.admission.admit(key, client[0] if client else None)
         return Admitted(key, limits, meter)

@@ -8,9 +8,9 @@ import itertools
 import logging
 import os
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -81,28 +81,37 @@ DRAIN_LIMIT = 64 * 1024 * 1024
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refused with 413 once it is known to exceed `limit` bytes: from
     Content-Length before reading anything, else while the chunks arrive. What follows the limit
-    is read and discarded (up to DRAIN_LIMIT), never kept."""
+    is read and discarded (up to DRAIN_LIMIT), never kept. Read straight from ASGI's `receive`
+    (Starlette's stream costs an async generator per request on the hot path)."""
     declared = request.headers.get("content-length")
-    stream = request.stream()
+    receive = request.receive
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise await _refuse(stream, limit, int(declared))
+        raise await _refuse(receive, limit, int(declared), more=True)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in stream:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
+        more = message.get("more_body", False)
         size += len(chunk)
         if size > limit:
-            raise await _refuse(stream, limit, None)
+            raise await _refuse(receive, limit, None, more)
+        if not more:
+            return b"".join((*chunks, chunk)) if chunks else chunk
         chunks.append(chunk)
-    return b"".join(chunks)
 
 
-async def _refuse(stream: AsyncIterator[bytes], limit: int, declared: int | None) -> RequestError:
+async def _refuse(receive: Receive, limit: int, declared: int | None, more: bool) -> RequestError:
     drained = 0
     if declared is None or declared <= DRAIN_LIMIT:
-        async for chunk in stream:
-            drained += len(chunk)
-            if drained > DRAIN_LIMIT:
+        while more and drained <= DRAIN_LIMIT:
+            message = await receive()
+            if message["type"] == "http.disconnect":
                 break
+            drained += len(message.get("body", b""))
+            more = message.get("more_body", False)
     whole = drained <= DRAIN_LIMIT
     return RequestError(f"Request too large. Maximum size: {limit // (1024 * 1024)}MB",
                         code="request_too_large", status=413, headers=None if whole else {"connection": "close"})
@@ -205,8 +214,27 @@ class EventStream(Response):
             await self.body_iterator.aclose()
 
 
+class JSONBody(Response):
+    """A JSON answer whose headers are made directly: Starlette's Response goes through a header
+    parser on every construction, and this is every buffered answer's path."""
+
+    media_type = "application/json"
+
+    def __init__(self, payload: bytes, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        self.status_code = status
+        self.body = payload
+        self.background = None
+        self.raw_headers = [(b"content-length", str(len(payload)).encode()), (b"content-type", b"application/json")]
+        if headers:
+            self.raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
 def json_response(payload: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(payload, status_code=status, headers=headers, media_type="application/json")
+    return JSONBody(payload, status, headers)
 
 
 def error_response(err: GatewayError, render: ErrorRenderer = openai_error_bytes) -> Response:
