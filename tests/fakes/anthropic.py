@@ -44,6 +44,7 @@ def text_of(content: Any) -> str:
 
 
 class FakeAnthropic(FakeServer):
+    fault_responses = FAULT_RESPONSES
     bounds = {"max_tokens": (1, 128_000), "temperature": (0, 1), "top_p": (0, 1), "top_k": (1, 1_000_000)}
 
     def __init__(self, name: str = "anthropic") -> None:
@@ -80,13 +81,6 @@ class FakeAnthropic(FakeServer):
         body = await self.record(request)
         return web.json_response({"input_tokens": sum(words(text_of(m.get("content")))
                                                       for m in body.get("messages") or [])})
-
-    def refuse(self, fault: Fault) -> web.Response | None:
-        if fault.kind not in FAULT_RESPONSES:
-            return None
-        status, payload = FAULT_RESPONSES[fault.kind]
-        headers = {"retry-after": str(fault.retry_after)} if fault.retry_after is not None else {}
-        return web.json_response(payload, status=status, headers=headers)
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
         body, fault, refusal = await self.begin(request)

@@ -41,8 +41,10 @@ def words(text: str) -> int:
 
 
 class FakeOpenAI(FakeServer):
+    fault_responses = FAULT_RESPONSES
     bounds = {"n": (1, 128), "max_tokens": (1, 1_000_000), "max_completion_tokens": (1, 1_000_000),
               "dimensions": (1, 3072), "temperature": (0, 2), "top_p": (0, 1)}
+
     def __init__(self, name: str = "openai") -> None:
         super().__init__(name)
         self.extra_fields: dict[str, Any] = {"system_fingerprint": "fp_fake", "service_tier": "default"}
@@ -80,13 +82,6 @@ class FakeOpenAI(FakeServer):
         prompt = sum(words(str(m.get("content") or "")) for m in body.get("messages") or [])
         completion = words(text or TOOL_ARGUMENTS)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-    def refuse(self, fault: Fault) -> web.Response | None:
-        if fault.kind not in FAULT_RESPONSES:
-            return None
-        status, payload = FAULT_RESPONSES[fault.kind]
-        headers = {"retry-after": str(fault.retry_after)} if fault.retry_after is not None else {}
-        return web.json_response(payload, status=status, headers=headers)
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body, fault, refusal = await self.begin(request)

@@ -10,7 +10,7 @@ import random
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from aiohttp import web
 
@@ -176,9 +176,16 @@ class FakeServer(abc.ABC):
                     raise ValueError(f"{field} is out of range")     # refused with the provider's 400
         return body
 
+    # A fault kind's answer in the provider's format: (status, JSON body).
+    fault_responses: ClassVar[dict[str, tuple[int, Any]]] = {}
+
     def refuse(self, fault: Fault) -> web.Response | None:
         """The fake's own error answer for a fault kind (500, 429, …), in its provider's format."""
-        return None
+        if fault.kind not in self.fault_responses:
+            return None
+        status, payload = self.fault_responses[fault.kind]
+        headers = {"retry-after": str(fault.retry_after)} if fault.retry_after is not None else {}
+        return web.json_response(payload, status=status, headers=headers)
 
     async def begin(self, request: web.Request) -> tuple[Any, Fault | None, web.Response | None]:
         """Record the request and draw the next fault: (body, fault, the error answer to send if any)."""
