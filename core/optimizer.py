@@ -123,12 +123,12 @@ class Optimized:
         return self.original_tokens - self.optimized_tokens
 
 
-def _reads_as_code(line: str) -> bool:
+def _reads_as_code(line: str, code_words: int) -> bool:
     """Indented, quoted with ">", a third of its words code, or a few words without a sentence's end."""
     words = line.split()
     if not words:
         return False
-    if line[:1] in (" ", "\t", ">") or len(_code_words(line)) * 3 >= len(words):
+    if line[:1] in (" ", "\t", ">") or code_words * 3 >= len(words):
         return True
     return len(words) < 4 and (not line.endswith((".", "!", "?")) or any(not w.strip(".,!?") for w in words))
 
@@ -147,11 +147,12 @@ def _pieces(text: str) -> list[tuple[bool, str]]:
             starts = position == 0 or text[position - 1] == "\n"
             whole = starts and (line != body or position + len(line) == len(text))
             position += len(line)
-            if whole and _reads_as_code(body):
+            code_words = _code_words(line)
+            if whole and _reads_as_code(body, len(code_words)):
                 pieces.append((True, line))
                 continue
             at = 0
-            for word in _code_words(line):
+            for word in code_words:
                 pieces += [(False, line[at:word.start()]), (True, word.group())]
                 at = word.end()
             pieces.append((False, line[at:]))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -10,6 +11,7 @@ from core.storage.embedded import EmbeddedProcess
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.azure import FakeAzure
 from tests.fakes.openai import FakeOpenAI
+from tests.fakes.server import FakeServer
 
 
 @pytest.fixture(scope="session")
@@ -22,28 +24,20 @@ def dynamo_url() -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def upstream_a() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI("alpha") as fake:
-        yield fake
+def module_fake(name: str, make: Callable[[], FakeServer]) -> Any:
+    """A module-scoped fixture named `name`: a fake upstream, running for the module's tests."""
+    @pytest.fixture(scope="module", name=name)
+    def fake() -> Iterator[FakeServer]:
+        with make() as running:
+            yield running
+
+    return fake
 
 
-@pytest.fixture(scope="module")
-def upstream_b() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI("beta") as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def upstream_claude() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic("claude") as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def azure() -> Iterator[FakeAzure]:
-    with FakeAzure("azure") as fake:
-        yield fake
+upstream_a = module_fake("upstream_a", lambda: FakeOpenAI("alpha"))
+upstream_b = module_fake("upstream_b", lambda: FakeOpenAI("beta"))
+upstream_claude = module_fake("upstream_claude", lambda: FakeAnthropic("claude"))
+azure = module_fake("azure", lambda: FakeAzure("azure"))
 
 
 # Every fixture that is a fake upstream, here or in a test module.
