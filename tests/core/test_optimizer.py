@@ -1,16 +1,14 @@
 import asyncio
-import json
 import random
-from pathlib import Path
 
 import pytest
 
+from bench.optimize import corpus, kept
 from core.embedder import StaticEmbedder
 from core.optimizer import Optimizer, compress
 from core.routes.optimize import local_scorer
 
-ROWS = [json.loads(line) for line in (Path(__file__).resolve().parents[2] / "bench" / "optimizer_corpus.jsonl").open()]
-CORPUS = [row["prompt"] for row in ROWS]
+CORPUS = [row["prompt"] for which in ("verbose", "everyday") for row in corpus(which)]
 PIECES = ["please", "I was wondering if you could", "in order to", "explain", "the", "database", "index",
           "thank you so much in advance!", "really", "very", "quickly", "due to the fact that", "the query is slow",
           "**important**", "!!!", "  ", "\n\n", "Hello there!", "make sure that", "it is important to note that",
@@ -69,11 +67,29 @@ def test_words_between_code_are_never_taken_for_sentences_said_twice() -> None:
     assert compress(prompt, 4) == prompt
 
 
-def test_small_talk_goes_but_a_request_dressed_as_it_stays() -> None:
+def test_small_talk_goes_clause_by_clause_but_a_request_dressed_as_it_stays() -> None:
     prompt = ("Hi again! Hope you're having a great week. I'm so sorry to bother you with this. I'm sorry to bother "
-              "you, but I need a cover letter for Trevino Freight. Thank you thank you thank you!")
-    assert compress(prompt, 4) == "I'm sorry to bother you, but I need a cover letter for Trevino Freight."
+              "you, but I need a cover letter for Trevino Freight. Sorry, could you check it for typos? Thanks for "
+              "the code, it fails with TypeError on line 3. Good evening, and apologies for the late message. "
+              "Thank you thank you thank you!")
+    assert compress(prompt, 4) == ("I need a cover letter for Trevino Freight. Check it for typos? "
+                                   "It fails with TypeError on line 3.")
     assert "Hope you're having" in compress(prompt, 3)                     # sentences go at level 4 only
+
+
+def test_the_strongest_level_drops_articles_only_where_nothing_hangs_on_them() -> None:
+    prompt = ("The query is slow and the index is a mess. I go to the gym twice a week and eat a lot of eggs. "
+              "Group A beat group B, so a and b differ. I love the Lord of the Rings and the Consumer Rights Act. "
+              "Add a few drops. It costs $5 a month, about the same as a coffee.")
+    assert compress(prompt, 5) == ("Query is slow and index is mess. I go to gym twice a week and eat a lot of eggs. "
+                                   "Group A beat group B, so a and b differ. I love the Lord of the Rings and the "
+                                   "Consumer Rights Act. Add a few drops. It costs $5 a month, about same as coffee.")
+    assert compress(prompt, 4) == prompt
+
+
+def test_hedges_go_but_a_kind_of_thing_stays() -> None:
+    prompt = "Tried this:\n\nSELECT 1;\n\nSo I'm kind of lost, what kind of index do I need? Like, how do I fix it?"
+    assert compress(prompt, 5) == "Tried this:\n\nSELECT 1;\n\nWhat kind of index do I need? How do I fix it?"
 
 
 def test_a_threshold_of_one_keeps_meaning_words_exactly() -> None:
@@ -82,13 +98,18 @@ def test_a_threshold_of_one_keeps_meaning_words_exactly() -> None:
     assert "French Revolution" in result.prompt
 
 
-def test_the_corpus_saves_what_the_readme_says() -> None:
-    """The README's figure (8.9% on the verbose set at 0.90), held from falling."""
-    verbose = [row["prompt"] for row in ROWS if row["set"] == "verbose"]
-    results = [optimize(p, 0.9) for p in verbose]
+@pytest.mark.parametrize(("which", "floor"), [("verbose", 0.15), ("everyday", 0.09), ("heldout", 0.06)])
+def test_the_corpus_saves_what_the_readme_says_and_keeps_every_fact(which: str, floor: float) -> None:
+    """The README's figures (15.3%, 9.2%, 6.2% at 0.90), held from falling, and not bought with facts:
+    every fact each prompt lists (numbers, names, constraints, negations) is still in its optimized form."""
+    rows = corpus(which)
+    results = [optimize(row["prompt"], 0.9) for row in rows]
     saved = sum(r.tokens_saved / r.original_tokens for r in results) / len(results)
-    assert len(verbose) >= 50 and saved >= 0.085
+    assert len(rows) >= 40 and saved >= floor
     assert min(r.similarity for r in results) >= 0.9
+    lost = [(fact, r.prompt) for row, r in zip(rows, results, strict=True) for fact in row["keep"]
+            if not kept(fact, r.prompt)]
+    assert lost == []
 
 
 def test_a_long_prompt_is_scored_off_the_event_loop_alike() -> None:
@@ -115,7 +136,7 @@ def test_property_code_numbers_and_quotes_survive_every_level(seed: int) -> None
     for piece in kept:
         parts.insert(rng.randint(0, len(parts)), f"\n{piece}\n" if piece.startswith("```") else piece)
     prompt = " ".join(parts)
-    for level in (1, 2, 3, 4):
+    for level in (1, 2, 3, 4, 5):
         short = compress(prompt, level)
         for piece in kept:
             assert piece in short, (level, piece, short)
