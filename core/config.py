@@ -42,6 +42,8 @@ class GatewaySettings(_Frozen):
     breaker_cooldown_s: Annotated[float, Field(gt=0)] = 30.0
     retry_after_max_s: Annotated[float, Field(ge=0)] = 2.0   # a 429 asking to wait this little is waited on
     optimizer_embedding_model: str | None = None   # the optimizer's similarity model; None: the local one
+    optimizer_condenser_model: str | None = None   # a chat model asked to condense prompts; None: rules only
+    optimizer_condenser_timeout_s: Annotated[float, Field(gt=0)] = 10.0   # past this, the rules' result stands
     cors_origins: tuple[str, ...] = ()             # browser origins allowed to call the API; empty: CORS off
 
 
@@ -128,7 +130,21 @@ class Config(_Frozen):
         for name in self.providers:
             if "/" in name:
                 raise ValueError(f"providers.{name}: a provider name cannot contain '/'")
+        for setting, kind in (("optimizer_embedding_model", "embedding"), ("optimizer_condenser_model", "chat")):
+            if problem := self._model_problem(getattr(self.gateway, setting), kind):
+                raise ValueError(f"gateway.{setting}: {problem}")
         return self
+
+    def _model_problem(self, name: str | None, kind: str) -> str | None:
+        """What is wrong with naming `name` where a model of type `kind` is wanted (a model id, or
+        PROVIDER/MODEL)."""
+        if name is None:
+            return None
+        if name in self.models:
+            found = self.models[name].type
+            return None if found == kind else f"{name!r} is a {found} model; a {kind} model is needed"
+        provider, slash, _ = name.partition("/")
+        return None if slash and provider in self.providers else f"unknown model {name!r}"
 
 
 class ConfigError(Exception):

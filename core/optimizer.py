@@ -18,6 +18,7 @@ own providers (`[gateway] optimizer_embedding_model`), or else from the local mo
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
@@ -180,7 +181,9 @@ class Optimized:
     original_tokens: int
     optimized_tokens: int
     similarity: float
-    level: int                 # 0: unchanged
+    level: int                 # 0: unchanged; 1 to 5: the rules' levels; CONDENSED: the condenser's rewrite
+    model: str = ""            # what made it: the rules or the condenser, and the similarity model
+    receipt: object = None     # the condenser's call, when one was made for it: the caller bills it
 
     @property
     def tokens_saved(self) -> int:
@@ -406,41 +409,102 @@ def cosine(u: list[float], v: list[float]) -> float:
     return dot / norm if norm else 0.0
 
 
+NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")
+NAME = re.compile(r"(?<=[a-z0-9,;)] )(?!I\b|I')[A-Z][\w'-]+")
+NEGATION = re.compile(r"\b(?:not|no|never|without|nor|none|nothing|neither|avoid|except)\b|n't\b", re.IGNORECASE)
+
+
+def facts(text: str) -> tuple[set[str], set[str]]:
+    """What any shortening of `text` must still say: its code, quoted passages and code-like words,
+    character for character; and its numbers and names (capitalised inside a sentence), in any case."""
+    exact: set[str] = set()
+    loose: set[str] = set()
+    for verbatim, piece in _pieces(text):
+        if verbatim:
+            exact.add(piece.strip())
+        else:
+            loose.update(NUMBER.findall(piece), NAME.findall(piece))
+    return exact - {""}, loose
+
+
+def keeps_facts(original: str, rewrite: str) -> bool:
+    """Whether a free rewrite (the condenser's) kept every fact of the original, and as many
+    negations ("not", "without", "n't" …) as it had."""
+    exact, loose = facts(original)
+    folded = rewrite.casefold()
+    return (all(fact in rewrite for fact in exact) and all(fact.casefold() in folded for fact in loose)
+            and len(NEGATION.findall(rewrite)) >= len(NEGATION.findall(original)))
+
+
 Scorer = Callable[[str, list[str]], Awaitable[list[float]]]    # original, candidates → their similarities
+# A prompt → a shorter rewrite, and a receipt for the call that made it (for the caller to bill).
+Condenser = Callable[[str, int], Awaitable[tuple[str, object]]]
+LEVELS = (5, 4, 3, 2, 1)
+CONDENSED = 6
+RULES = "apex-rules-v1"
+CONDENSE_FROM_TOKENS = 40      # shorter prompts are not worth a model's call
+log = logging.getLogger("apex.optimizer")
 
 
 class Optimizer:
-    def __init__(self, scorer: Scorer, model_name: str, cache_size: int = 2048) -> None:
+    def __init__(self, scorer: Scorer, scorer_name: str, cache_size: int = 2048,
+                 condenser: Condenser | None = None, condenser_name: str = "") -> None:
         self._scorer = scorer
-        self.model_name = model_name
+        self.scorer_name = scorer_name
+        self._condenser = condenser
+        self.condenser_name = condenser_name
         self._cache: OrderedDict[tuple[str, float], Optimized] = OrderedDict()
         self._cache_size = cache_size
 
+    @property
+    def model_name(self) -> str:
+        return f"{RULES} + {self.scorer_name}"
+
     async def optimize(self, prompt: str, threshold: float) -> tuple[Optimized, bool]:
-        """The strongest compression at or above `threshold`; and whether it came from the cache."""
+        """The shortest compression at or above `threshold` — the strongest rule level that holds,
+        or the condenser's rewrite when it is shorter still, kept every fact and holds too — and
+        whether it came from the cache."""
         key = (prompt, threshold)
         if (hit := self._cache.get(key)) is not None:
             self._cache.move_to_end(key)
             return hit, True
         original_tokens = count_tokens(prompt)
-        levels = [5, 4, 3, 2, 1]
         pieces = _pieces(prompt)
-        candidates = {level: _compress(pieces, level) for level in levels}
+        candidates = {level: _compress(pieces, level) for level in LEVELS}
+        condensed, receipt = await self._condense(prompt, original_tokens, threshold)
+        if condensed is not None:
+            candidates[CONDENSED] = condensed
         distinct = [c for c in dict.fromkeys(candidates.values()) if c != prompt]
         scores = dict(zip(distinct, await self._scorer(prompt, distinct), strict=True)) if distinct else {}
-        result = Optimized(prompt, original_tokens, original_tokens, 1.0, 0)
-        for level in levels:
-            text = candidates[level]
-            score = scores.get(text)
-            if score is not None and score >= threshold:
+        result = Optimized(prompt, original_tokens, original_tokens, 1.0, 0, self.model_name, receipt)
+        strongest = next((level for level in LEVELS if scores.get(candidates[level], -1.0) >= threshold), None)
+        for level in (strongest, CONDENSED):
+            text = candidates.get(level) if level is not None else None
+            if text is not None and scores.get(text, -1.0) >= threshold:
                 tokens = count_tokens(text)
-                if tokens < original_tokens:
-                    result = Optimized(text, original_tokens, tokens, round(score, 4), level)
-                    break
+                if tokens < result.optimized_tokens:
+                    name = f"{self.condenser_name} + {self.scorer_name}" if level == CONDENSED else self.model_name
+                    result = Optimized(text, original_tokens, tokens, round(scores[text], 4), level, name, receipt)
         self._cache[key] = result
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return result, False
+
+    async def _condense(self, prompt: str, tokens: int, threshold: float) -> tuple[str | None, object]:
+        """The condenser's rewrite if it kept every fact (else None), and the receipt for its call.
+        A failed call is logged and leaves the rules' result to stand: optimizing never fails a request."""
+        if self._condenser is None or tokens < CONDENSE_FROM_TOKENS or threshold >= 1:
+            return None, None
+        try:
+            text, receipt = await self._condenser(prompt, tokens)
+        except Exception as err:                      # any failure means "the rules only"
+            log.warning("condenser %s failed (%s: %s); the rules' result stands", self.condenser_name,
+                        type(err).__name__, getattr(err, "code", "") or "no code")
+            return None, None
+        text = text.strip()
+        if not text or text == prompt or not keeps_facts(prompt, text):
+            return None, receipt
+        return text, receipt
 
 
 def timed() -> Callable[[], float]:

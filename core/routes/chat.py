@@ -52,8 +52,8 @@ def chat_routes(gw: Gateway) -> list[Route]:
         fallback = (body.get("routing") or {}).get("fallback", True) is not False
         optimization = NO_OPTIMIZATION
         if body.get("optimize", admitted.limits.optimize) is True:
-            from core.routes.optimize import DEFAULT_THRESHOLD, optimize_messages, optimizer_of  # cold start
-            body, optimization = await optimize_messages(optimizer_of(gw), body, DEFAULT_THRESHOLD)
+            from core.routes.optimize import DEFAULT_THRESHOLD, optimize_messages  # cold start
+            body, optimization = await optimize_messages(gw, admitted, body, DEFAULT_THRESHOLD)
         upstream = upstream_body(body)
         cached = gw.cache.key(admitted.key.id, body, request.headers) if gw.cache is not None else None
         if cached is not None and (hit := await gw.cache.get(cached)) is not None:   # type: ignore[union-attr]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -10,14 +11,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from core.catalog import Resolution
 from core.catalog import Route as ModelRoute
 from core.checks import load_object
 from core.errors import GatewayError, RequestError
 from core.fallback import capability
-from core.gateway import Gateway
+from core.gateway import Admitted, Gateway
 from core.http import endpoint, json_response, read_body
-from core.optimizer import Optimizer, Scorer, cosine, timed
+from core.optimizer import Condenser, Optimized, Optimizer, Scorer, cosine, timed
 from core.types import JSON, ChatAdapter
+from core.usage import Meter
 
 MAX_PROMPT_CHARS = 50_000
 DEFAULT_THRESHOLD = 0.90
@@ -69,10 +72,58 @@ def local_scorer() -> tuple[Scorer, str]:
     return score, MODEL_NAME
 
 
+CONDENSE = ("You shorten prompts written for an AI assistant. Rewrite the user's prompt so that it asks for exactly "
+            "the same thing in as few words as possible. Keep every fact the answer depends on: numbers and units, "
+            "names, dates, versions, error messages, constraints, negations, the format and tone asked for. Copy "
+            "code, commands, identifiers, file names and quoted passages exactly, character for character. Remove "
+            "greetings, thanks, apologies, small talk, hedging, filler, repetition and backstory that does not "
+            "change the answer. Keep the user's voice and language. Reply with the rewritten prompt only.")
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A condenser call, for the key that caused it to be billed."""
+    resolution: Resolution
+    route: ModelRoute
+    usage: JSON | None
+
+
+def chat_condenser(gw: Gateway, model: str) -> Condenser:
+    """Prompts condensed by `model` through the gateway's own routes (with their fallback), bounded
+    by `optimizer_condenser_timeout_s`."""
+    async def condense(prompt: str, tokens: int) -> tuple[str, Receipt]:
+        resolution = gw.catalog.resolve(model)
+        body = {"messages": [{"role": "system", "content": CONDENSE}, {"role": "user", "content": prompt}],
+                "temperature": 0, "max_tokens": tokens}
+
+        async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
+            return await adapter.chat(route.model, body)
+
+        outcome = await asyncio.wait_for(gw.first(resolution, attempt), gw.settings.optimizer_condenser_timeout_s)
+        choice = outcome.value["choices"][0]
+        text = choice["message"].get("content") if choice.get("finish_reason") in ("stop", None) else None
+        return text if isinstance(text, str) else "", Receipt(resolution, outcome.route, outcome.value.get("usage"))
+
+    return condense
+
+
+def bill_condenser(gw: Gateway, admitted: Admitted, result: Optimized, cache_hit: bool) -> None:
+    """A usage record of its own, for the key whose request made the condenser's call."""
+    receipt = result.receipt
+    if cache_hit or not isinstance(receipt, Receipt) or gw.usage is None:
+        return
+    meter = Meter(admitted.key.id, admitted.meter.request_id, model=receipt.resolution.requested)
+    gw.bill(meter, receipt.resolution, receipt.route, receipt.usage)
+    gw.usage.record_meter(meter, 200)
+
+
 def build_optimizer(gw: Gateway) -> Optimizer:
-    model = gw.settings.optimizer_embedding_model
+    settings = gw.settings
+    model = settings.optimizer_embedding_model
     scorer, name = (embedding_scorer(gw, model), model) if model else local_scorer()
-    return Optimizer(scorer, f"apex-rules-v1 + {name}")
+    condenser = settings.optimizer_condenser_model
+    return Optimizer(scorer, name, condenser=chat_condenser(gw, condenser) if condenser else None,
+                     condenser_name=condenser or "")
 
 
 def optimizer_of(gw: Gateway) -> Optimizer:
@@ -91,14 +142,16 @@ def threshold_of(value: Any) -> float:
     return float(value)
 
 
-async def optimize_messages(optimizer: Optimizer, body: JSON, threshold: float) -> tuple[JSON, JSON]:
+async def optimize_messages(gw: Gateway, admitted: Admitted, body: JSON, threshold: float) -> tuple[JSON, JSON]:
     """A chat body with its text messages compressed, and the `_optimization` that says by how much."""
+    optimizer = optimizer_of(gw)
     totals = {"original_tokens": 0, "optimized_tokens": 0}
     messages = []
     for message in body.get("messages") or ():
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, str) and message.get("role") in ("user", "system", "developer") and content.strip():
-            result, _ = await optimizer.optimize(content, threshold)
+            result, cache_hit = await optimizer.optimize(content, threshold)
+            bill_condenser(gw, admitted, result, cache_hit)
             totals["original_tokens"] += result.original_tokens
             totals["optimized_tokens"] += result.optimized_tokens
             message = {**message, "content": result.prompt}
@@ -110,7 +163,7 @@ async def optimize_messages(optimizer: Optimizer, body: JSON, threshold: float) 
 def optimize_routes(gw: Gateway) -> list[Route]:
     async def optimize(request: Request) -> Response:
         clock = timed()
-        await gw.admit(request, billable=False)
+        admitted = await gw.admit(request, billable=False)
         body = load_object(await read_body(request, gw.settings.max_request_bytes))
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not 1 <= len(prompt) <= MAX_PROMPT_CHARS:
@@ -119,13 +172,13 @@ def optimize_routes(gw: Gateway) -> list[Route]:
         if body.get("metadata") is not None and not isinstance(body["metadata"], dict):
             raise RequestError("metadata must be an object", code="invalid_value", param="metadata")
         threshold = threshold_of(body.get("similarity_threshold"))
-        optimizer = optimizer_of(gw)
-        result, cache_hit = await optimizer.optimize(prompt, threshold)
+        result, cache_hit = await optimizer_of(gw).optimize(prompt, threshold)
+        bill_condenser(gw, admitted, result, cache_hit)
         return json_response(orjson.dumps({
             "optimized_prompt": result.prompt, "original_prompt": prompt,
             "original_tokens": result.original_tokens, "compressed_tokens": result.optimized_tokens,
             "tokens_saved": result.tokens_saved, "similarity_score": result.similarity,
-            "latency_ms": clock(), "cache_hit": cache_hit, "optimizer_model": optimizer.model_name,
+            "latency_ms": clock(), "cache_hit": cache_hit, "optimizer_model": result.model,
         }))
 
     return [Route("/v1/optimize", endpoint(optimize, aptrouter_error), methods=["POST"])]

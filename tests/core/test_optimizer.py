@@ -140,3 +140,30 @@ def test_property_code_numbers_and_quotes_survive_every_level(seed: int) -> None
         short = compress(prompt, level)
         for piece in kept:
             assert piece in short, (level, piece, short)
+
+
+def test_the_condensers_rewrite_is_scored_like_the_rest_and_must_keep_every_fact() -> None:
+    prompt = ("Hello! I hope you are well. I was wondering if you could please explain, in order to help me "
+              "understand, why my Postgres 14 query on the orders table takes 9 seconds when it has no index. Thanks!")
+
+    def condensing_to(text: str) -> Optimizer:
+        async def condense(original: str, tokens: int) -> tuple[str, object]:
+            assert original == prompt and tokens > 40
+            return text, "receipt"
+        return Optimizer(SCORER, "local", condenser=condense, condenser_name="small")
+
+    good = "Why does my Postgres 14 query on the orders table take 9 seconds when it has no index?"
+    result = asyncio.run(condensing_to(good).optimize(prompt, 0.7))[0]
+    assert (result.prompt, result.level, result.model, result.receipt) == (good, 6, "small + local", "receipt")
+    assert result.similarity >= 0.7
+    for lossy in (good.replace("9 seconds", "long"), good.replace(" no index", " an index"),
+                  good.replace("Postgres", "a database")):
+        result = asyncio.run(condensing_to(lossy).optimize(prompt, 0.7))[0]
+        assert result.level == 5 and result.model == "apex-rules-v1 + local" and result.receipt == "receipt"
+    # Every fact kept, and no longer the same request: the similarity threshold refuses it.
+    unrelated = "Write a poem about the sea and the moon with Postgres 14, 9 ships and no stars."
+    result = asyncio.run(condensing_to(unrelated).optimize(prompt, 0.7))[0]
+    assert result.level == 5 and result.prompt != unrelated
+    # The threshold binds the condenser as it binds the rules: the local model scores this faithful
+    # rewrite 0.74 (the small talk it dropped weighed in the original's vector), so at 0.9 it loses.
+    assert asyncio.run(condensing_to(good).optimize(prompt, 0.9))[0].level == 3

@@ -102,3 +102,104 @@ def test_similarity_by_a_configured_embedding_model(upstream_a: FakeOpenAI, dyna
     assert asked and asked[-1].body["input"][0] == VERBOSE
     # The fake's vectors are hashes, not meanings: nothing it scores is close enough, so nothing is cut.
     assert body["optimized_prompt"] == VERBOSE and body["similarity_score"] == 1.0
+
+
+# ---- the condenser: a chat model asked to rewrite the prompt, checked before it is used ----
+
+RAMBLING = ("Hi there! So I'm kind of new to all this and I've been stuck for ages, sorry. I have a table named orders "
+            "on PostgreSQL 14 with about 2,000,000 rows and the query `SELECT * FROM orders WHERE total > 500` takes "
+            "9 seconds. I don't want to add any new hardware. What index should I add? Thanks so much in advance, "
+            "you're a lifesaver!")
+CONDENSED = ("PostgreSQL 14 table orders, about 2,000,000 rows: `SELECT * FROM orders WHERE total > 500` takes 9 "
+             "seconds. Which index should I add? Don't want new hardware.")
+
+
+@pytest.fixture
+def condensing(upstream_a: FakeOpenAI, upstream_b: FakeOpenAI, dynamo_url: str) -> Iterator[Running]:
+    """A gateway whose prompts are condensed by model `condenser` (upstream_b) and whose chat goes to `fast`."""
+    cfg = config({"gpt": upstream_a.base_url, "small": upstream_b.base_url},
+                 {"fast": {"routes": [{"provider": "gpt", "model": "m"}]},
+                  "condenser": {"routes": [{"provider": "small", "model": "mini"}],
+                                "price": {"input": 1, "output": 2}}},
+                 gateway={"optimizer_condenser_model": "condenser", "optimizer_condenser_timeout_s": 1})
+    with run_gateway(cfg, dynamo_url) as running:
+        yield running
+
+
+def usage_records(running: Running) -> list:
+    events: list = []
+    running.local.gateway.usage.listeners.append(events.append)
+    return events
+
+
+def test_the_condensers_rewrite_wins_when_it_keeps_every_fact(condensing: Running, upstream_b: FakeOpenAI) -> None:
+    upstream_b.reply_text = CONDENSED
+    records = usage_records(condensing)
+    body = optimize(condensing, {"prompt": RAMBLING}).json()
+    assert body["optimized_prompt"] == CONDENSED and body["optimizer_model"] == "condenser + apex-minilm-l6-static-v1"
+    assert body["similarity_score"] >= 0.9 and body["tokens_saved"] > body["original_tokens"] * 0.4
+    asked = upstream_b.last.body
+    assert asked["model"] == "mini" and asked["temperature"] == 0 and asked["messages"][1]["content"] == RAMBLING
+    assert asked["max_tokens"] == body["original_tokens"]
+    assert "character for character" in asked["messages"][0]["content"]
+    # The call is billed to the key, as a record of its own at the condenser's prices; a cache hit calls nobody.
+    (record,) = records
+    assert record.model == "condenser" and record.mapped_model == "mini" and record.status == 200
+    assert record.cost == pytest.approx((record.prompt_tokens * 1 + record.completion_tokens * 2) / 1e6)
+    assert optimize(condensing, {"prompt": RAMBLING}).json()["cache_hit"] is True
+    assert len(upstream_b.received) == 1 and len(records) == 1
+
+
+@pytest.mark.parametrize("rewrite", [
+    CONDENSED.replace("2,000,000", "2M"),                                   # a number changed
+    CONDENSED.replace("`SELECT * FROM orders WHERE total > 500`", "a SELECT on total"),   # code rewritten
+    CONDENSED.replace(" Don't want new hardware.", ""),                     # a negation dropped
+    CONDENSED.replace("PostgreSQL", "Postgres"),                            # a name changed
+    "Sure! Here is a shorter version of your prompt.",                      # an answer, not a rewrite
+])
+def test_a_rewrite_that_loses_a_fact_is_refused_and_the_rules_stand(condensing: Running, upstream_b: FakeOpenAI,
+                                                                     rewrite: str) -> None:
+    upstream_b.reply_text = rewrite
+    body = optimize(condensing, {"prompt": RAMBLING}).json()
+    assert body["optimizer_model"] == "apex-rules-v1 + apex-minilm-l6-static-v1"
+    assert "2,000,000 rows" in body["optimized_prompt"] and "`SELECT * FROM orders WHERE total > 500`" in body[
+        "optimized_prompt"] and body["tokens_saved"] > 0
+    assert len(upstream_b.received) == 1
+
+
+@pytest.mark.parametrize("fault", ["500", "429", "hang", "drop"])
+def test_a_failing_condenser_leaves_the_rules_result(condensing: Running, upstream_b: FakeOpenAI, fault: str,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    upstream_b.fail_next(5, fault)
+    with caplog.at_level("WARNING", "apex.optimizer"):
+        response = optimize(condensing, {"prompt": RAMBLING})
+    assert response.status_code == 200 and response.json()["optimizer_model"].startswith("apex-rules-v1")
+    assert "condenser condenser failed" in caplog.text and "the rules' result stands" in caplog.text
+
+
+def test_chat_with_optimize_sends_the_condensed_prompt(condensing: Running, upstream_a: FakeOpenAI,
+                                                       upstream_b: FakeOpenAI) -> None:
+    upstream_b.reply_text = CONDENSED
+    with openai.OpenAI(base_url=condensing.base_url, api_key=TEST_KEY, max_retries=0) as client:
+        reply = client.chat.completions.create(model="fast", extra_body={"optimize": True}, messages=[
+            {"role": "system", "content": "Be brief."}, {"role": "user", "content": RAMBLING}])
+    assert upstream_a.last.body["messages"] == [{"role": "system", "content": "Be brief."},
+                                                {"role": "user", "content": CONDENSED}]
+    assert len(upstream_b.received) == 1                  # "Be brief." is too short to be worth a call
+    assert reply.model_extra["_optimization"]["tokens_saved"] > 30
+
+
+@pytest.mark.parametrize(("setting", "value", "reason"), [
+    ("optimizer_condenser_model", "nope", "unknown model 'nope'"),
+    ("optimizer_condenser_model", "embedder", "'embedder' is a embedding model; a chat model is needed"),
+    ("optimizer_embedding_model", "fast", "'fast' is a chat model; a embedding model is needed"),
+    ("optimizer_condenser_model", "ghost/mini", "unknown model 'ghost/mini'"),
+])
+def test_the_optimizers_models_are_checked_when_the_config_loads(setting: str, value: str, reason: str) -> None:
+    with pytest.raises(Exception) as refused:
+        config({"gpt": "http://127.0.0.1:9"}, {"fast": {"routes": [{"provider": "gpt", "model": "m"}]},
+                                               "embedder": {"type": "embedding",
+                                                            "routes": [{"provider": "gpt", "model": "e"}]}},
+               gateway={setting: value})
+    assert f"gateway.{setting}: {reason}" in str(refused.value)
+    assert config({"gpt": "http://127.0.0.1:9"}, gateway={setting: "gpt/m"})
