@@ -477,9 +477,10 @@ class Optimizer:
         distinct = [c for c in dict.fromkeys(candidates.values()) if c != prompt]
         scores = dict(zip(distinct, await self._scorer(prompt, distinct), strict=True)) if distinct else {}
         result = Optimized(prompt, original_tokens, original_tokens, 1.0, 0, self.model_name, receipt)
-        strongest = next((level for level in LEVELS if scores.get(candidates[level], -1.0) >= threshold), None)
+        # The strongest rule level that holds (0: none), then the condenser's rewrite if it holds and is shorter.
+        strongest = next((level for level in LEVELS if scores.get(candidates[level], -1.0) >= threshold), 0)
         for level in (strongest, CONDENSED):
-            text = candidates.get(level) if level is not None else None
+            text = candidates.get(level)
             if text is not None and scores.get(text, -1.0) >= threshold:
                 tokens = count_tokens(text)
                 if tokens < result.optimized_tokens:
