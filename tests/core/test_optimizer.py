@@ -5,7 +5,7 @@ import pytest
 
 from bench.optimize import ROOT, corpus, kept, replayed_condenser
 from core.embedder import StaticEmbedder
-from core.optimizer import Optimizer, compress
+from core.optimizer import Optimizer, compress, facts, keeps_facts
 from core.routes.optimize import local_scorer
 
 CORPUS = [row["prompt"] for which in ("verbose", "everyday") for row in corpus(which)]
@@ -169,12 +169,36 @@ def test_the_condensers_rewrite_is_scored_like_the_rest_and_must_keep_every_fact
     assert asyncio.run(condensing_to(good).optimize(prompt, 0.9))[0].level == 3
 
 
-@pytest.mark.parametrize(("which", "floor"), [("verbose", 0.20), ("everyday", 0.16), ("heldout", 0.13)])
+@pytest.mark.parametrize(("which", "floor"), [("verbose", 0.30), ("everyday", 0.22), ("heldout", 0.19)])
 def test_with_a_condenser_the_corpus_saves_what_the_readme_says(which: str, floor: float) -> None:
-    """The README's condenser figures (21.9%, 17.1%, 13.3% at 0.90), from rewrites an LLM wrote for
+    """The README's condenser figures (31.2%, 23.1%, 20.3% at 0.90), from rewrites an LLM wrote for
     every prompt (bench/condenser_rewrites.jsonl), replayed: the guards and the threshold decide."""
     condense = replayed_condenser(ROOT / "bench" / "condenser_rewrites.jsonl")
     optimizer = Optimizer(SCORER, "local", cache_size=0, condenser=condense, condenser_name="replay")
     results = [asyncio.run(optimizer.optimize(row["prompt"], 0.9))[0] for row in corpus(which)]
     assert sum(r.tokens_saved / r.original_tokens for r in results) / len(results) >= floor
     assert all(r.similarity >= 0.9 for r in results) and sum(r.level == 6 for r in results) >= 18
+
+
+def test_what_a_free_rewrite_must_keep() -> None:
+    original = ("Dear Assistant,\nSQL is not my area of expertise and this is driving me NUTS. Our orders table on "
+                "AWS (PostgreSQL 14, about 2,000,000 rows, 140/90) needs a query by Friday; sort by `total_amount`, "
+                "not by date, and without subqueries. Here it is:\n\n    SELECT * FROM orders;\n\n"
+                "Kind regards,\nMargaret")
+    exact, loose = facts(original)
+    assert exact == {"`total_amount`", "140/90", "SELECT * FROM orders;"}
+    assert loose == {"AWS", "PostgreSQL", "14", "2,000,000", "Friday"}          # not NUTS: that is shouting
+    kept = "Query for orders on AWS (PostgreSQL 14, 2,000,000 rows, 140/90) by Friday: sort by `total_amount`, " \
+           "not date; no subqueries.\n\nSELECT * FROM orders;"
+    assert keeps_facts(original, kept)              # the sign-off, the greeting and the backstory negation may go
+    assert not keeps_facts(original, kept.replace("not date", "date"))           # "not by date" turned around
+    assert not keeps_facts(original, kept.replace("no subqueries", "with subqueries"))
+    assert not keeps_facts(original, kept.replace("2,000,000", "2M"))
+    assert not keeps_facts(original, kept.replace("`total_amount`", "total amount"))
+    assert not keeps_facts(original, kept.replace("SELECT * FROM orders;", "SELECT * FROM orders"))
+    # A limit may be said another way; the writer's state of mind may go; a word negated and
+    # repeated elsewhere must still be negated somewhere.
+    limits = "I'm not sure why, but it must be no more than 350 words and I do NOT want to drop the orders table."
+    assert keeps_facts(limits, "Max 350 words. The plan drops the orders table; I must not drop it.")
+    assert not keeps_facts(limits, "Max 350 words. Drop the orders table.")
+    assert keeps_facts(limits, "Max 350 words.")          # a clause dropped whole is the condenser's call
