@@ -143,21 +143,20 @@ def threshold_of(value: Any) -> float:
 
 
 async def optimize_messages(gw: Gateway, admitted: Admitted, body: JSON, threshold: float) -> tuple[JSON, JSON]:
-    """A chat body with its text messages compressed, and the `_optimization` that says by how much."""
+    """A chat body with its text messages compressed (all at once: with a condenser, each may wait
+    on a model), and the `_optimization` that says by how much."""
     optimizer = optimizer_of(gw)
-    totals = {"original_tokens": 0, "optimized_tokens": 0}
-    messages = []
-    for message in body.get("messages") or ():
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, str) and message.get("role") in ("user", "system", "developer") and content.strip():
-            result, cache_hit = await optimizer.optimize(content, threshold)
-            bill_condenser(gw, admitted, result, cache_hit)
-            totals["original_tokens"] += result.original_tokens
-            totals["optimized_tokens"] += result.optimized_tokens
-            message = {**message, "content": result.prompt}
-        messages.append(message)
-    saved = totals["original_tokens"] - totals["optimized_tokens"]
-    return {**body, "messages": messages}, {"cached": False, **totals, "tokens_saved": saved}
+    messages = list(body.get("messages") or ())
+    chosen = [i for i, m in enumerate(messages) if isinstance(m, dict) and isinstance(m.get("content"), str)
+              and m.get("role") in ("user", "system", "developer") and m["content"].strip()]
+    results = await asyncio.gather(*(optimizer.optimize(messages[i]["content"], threshold) for i in chosen))
+    for i, (result, cache_hit) in zip(chosen, results, strict=True):
+        bill_condenser(gw, admitted, result, cache_hit)
+        messages[i] = {**messages[i], "content": result.prompt}
+    original = sum(result.original_tokens for result, _ in results)
+    optimized = sum(result.optimized_tokens for result, _ in results)
+    return {**body, "messages": messages}, {"cached": False, "original_tokens": original,
+                                            "optimized_tokens": optimized, "tokens_saved": original - optimized}
 
 
 def optimize_routes(gw: Gateway) -> list[Route]:
