@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
@@ -11,7 +10,7 @@ from core.storage.embedded import EmbeddedProcess
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.azure import FakeAzure
 from tests.fakes.openai import FakeOpenAI
-from tests.fakes.server import FakeServer
+from tests.fakes.server import module_fake
 
 
 @pytest.fixture(scope="session")
@@ -24,16 +23,6 @@ def dynamo_url() -> Iterator[str]:
     server.stop()
 
 
-def module_fake(name: str, make: Callable[[], FakeServer]) -> Any:
-    """A module-scoped fixture named `name`: a fake upstream, running for the module's tests."""
-    @pytest.fixture(scope="module", name=name)
-    def fake() -> Iterator[FakeServer]:
-        with make() as running:
-            yield running
-
-    return fake
-
-
 upstream_a = module_fake("upstream_a", lambda: FakeOpenAI("alpha"))
 upstream_b = module_fake("upstream_b", lambda: FakeOpenAI("beta"))
 upstream_claude = module_fake("upstream_claude", lambda: FakeAnthropic("claude"))
@@ -41,7 +30,7 @@ azure = module_fake("azure", lambda: FakeAzure("azure"))
 
 
 # Every fixture that is a fake upstream, here or in a test module.
-FAKES = ("upstream_a", "upstream_b", "upstream_claude", "azure", "bedrock", "evil", "flaky", "upstream")
+FAKES = ("upstream_a", "upstream_b", "upstream_claude", "azure", "bedrock", "evil", "flaky", "upstream", "fake")
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ import asyncio
 import random
 import threading
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -246,3 +247,16 @@ def drop(request: web.Request) -> None:
     assert request.transport is not None
     request.transport.abort()
     raise Dropped
+
+
+def module_fake(name: str, make: Callable[[], FakeServer]) -> Any:
+    """A module-scoped pytest fixture named `name`: a fake upstream, running for the module's tests
+    (tests/conftest.py resets it before each test that uses it)."""
+    import pytest
+
+    @pytest.fixture(scope="module", name=name)
+    def fake() -> Iterator[FakeServer]:
+        with make() as running:
+            yield running
+
+    return fake

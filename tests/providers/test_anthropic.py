@@ -1,7 +1,6 @@
 """The Anthropic adapter against the fake Anthropic upstream over real HTTP."""
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -9,21 +8,17 @@ from core.config import ProviderConfig
 from core.errors import ProviderFailed, ProviderRateLimited, ProviderTimeout, UpstreamRejected
 from providers.anthropic import AnthropicAdapter
 from tests.fakes.anthropic import TOOL_INPUT, FakeAnthropic
+from tests.fakes.server import module_fake
 
 pytestmark = pytest.mark.anyio
 CHAT = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]}
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeAnthropic]:
-    server = FakeAnthropic("claude").start()
-    yield server
-    server.stop()
+fake = module_fake("fake", lambda: FakeAnthropic("claude"))
 
 
 @pytest.fixture
 def adapter(fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch):
-    fake.reset()
     monkeypatch.setenv("FAKE_ANTHROPIC_KEY", "sk-ant-provider-secret")
     return AnthropicAdapter("claude", ProviderConfig(kind="anthropic", base_url=fake.url + "/v1",
                                                      api_key_env="FAKE_ANTHROPIC_KEY", timeout_s=0.5))

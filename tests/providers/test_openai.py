@@ -2,7 +2,6 @@
 
 import socket
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,22 +16,18 @@ from core.errors import (
 )
 from providers.openai import OpenAIAdapter
 from tests.fakes.openai import FakeOpenAI
+from tests.fakes.server import module_fake
 
 pytestmark = pytest.mark.anyio
 BODY = {"messages": [{"role": "user", "content": "hi"}], "temperature": 0.2, "seed": 7,
         "response_format": {"type": "json_object"}, "logprobs": True, "vendor_extension": {"x": [1, 2]}}
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    server = FakeOpenAI("up").start()
-    yield server
-    server.stop()
+fake = module_fake("fake", lambda: FakeOpenAI("up"))
 
 
 @pytest.fixture
 def adapter(fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch):
-    fake.reset()
     monkeypatch.setenv("FAKE_UPSTREAM_KEY", "sk-provider-secret")
     return OpenAIAdapter("up", ProviderConfig(base_url=fake.base_url, api_key_env="FAKE_UPSTREAM_KEY",
                                               timeout_s=0.5, headers={"x-extra": "1"}))
