@@ -51,7 +51,7 @@ Scorer = Callable[[str, list[str]], Awaitable[list[float]]]    # original, candi
 Condenser = Callable[[str, int], Awaitable[tuple[str, object]]]
 LEVELS = (5, 4, 3, 2, 1)
 CONDENSED = 6
-RULES = "apex-rules-v1"
+RULES = "apex-rules-v2"
 CONDENSE_FROM_TOKENS = 40      # shorter prompts are not worth a model's call
 log = logging.getLogger("apex.optimizer")
 

@@ -161,7 +161,7 @@ def test_the_condensers_rewrite_is_scored_like_the_rest_and_must_keep_every_fact
     for lossy in (good.replace("9 seconds", "long"), good.replace(" no index", " an index"),
                   good.replace("Postgres", "a database")):
         result = asyncio.run(condensing_to(lossy).optimize(prompt, 0.7))[0]
-        assert result.level == 5 and result.model == "apex-rules-v1 + local" and result.receipt == "receipt"
+        assert result.level == 5 and result.model == "apex-rules-v2 + local" and result.receipt == "receipt"
     # Every fact kept, and no longer the same request: the similarity threshold refuses it.
     unrelated = "Write a poem about the sea and the moon with Postgres 14, 9 ships and no stars."
     result = asyncio.run(condensing_to(unrelated).optimize(prompt, 0.7))[0]

@@ -36,7 +36,7 @@ def test_optimize(gateway: Running) -> None:
     assert body["original_prompt"] == VERBOSE and "Postgres ignores my index" in body["optimized_prompt"]
     assert body["tokens_saved"] == body["original_tokens"] - body["compressed_tokens"] > 10
     assert body["similarity_score"] >= 0.9 and body["cache_hit"] is False
-    assert body["optimizer_model"] == "apex-rules-v1 + apex-minilm-l6-static-v1"
+    assert body["optimizer_model"] == "apex-rules-v2 + apex-minilm-l6-static-v1"
     again = optimize(gateway, {"prompt": VERBOSE, "similarity_threshold": 0.9}).json()
     assert again["cache_hit"] is True and again["optimized_prompt"] == body["optimized_prompt"]
 
@@ -97,7 +97,7 @@ def test_similarity_by_a_configured_embedding_model(upstream_a: FakeOpenAI, dyna
                  gateway={"optimizer_embedding_model": "embedder"})
     with run_gateway(cfg, dynamo_url) as running:
         body = optimize(running, {"prompt": VERBOSE, "similarity_threshold": 0.99}).json()
-    assert body["optimizer_model"] == "apex-rules-v1 + embedder"
+    assert body["optimizer_model"] == "apex-rules-v2 + embedder"
     asked = [r for r in upstream_a.received if r.path == "/v1/embeddings"]
     assert asked and asked[-1].body["input"][0] == VERBOSE
     # The fake's vectors are hashes, not meanings: nothing it scores is close enough, so nothing is cut.
@@ -161,7 +161,7 @@ def test_a_rewrite_that_loses_a_fact_is_refused_and_the_rules_stand(condensing: 
                                                                      rewrite: str) -> None:
     upstream_b.reply_text = rewrite
     body = optimize(condensing, {"prompt": RAMBLING}).json()
-    assert body["optimizer_model"] == "apex-rules-v1 + apex-minilm-l6-static-v1"
+    assert body["optimizer_model"] == "apex-rules-v2 + apex-minilm-l6-static-v1"
     assert "2,000,000 rows" in body["optimized_prompt"] and "`SELECT * FROM orders WHERE total > 500`" in body[
         "optimized_prompt"] and body["tokens_saved"] > 0
     assert len(upstream_b.received) == 1
@@ -173,7 +173,7 @@ def test_a_failing_condenser_leaves_the_rules_result(condensing: Running, upstre
     upstream_b.fail_next(5, fault)
     with caplog.at_level("WARNING", "apex.optimizer"):
         response = optimize(condensing, {"prompt": RAMBLING})
-    assert response.status_code == 200 and response.json()["optimizer_model"].startswith("apex-rules-v1")
+    assert response.status_code == 200 and response.json()["optimizer_model"].startswith("apex-rules-v2")
     assert "condenser condenser failed" in caplog.text and "the rules' result stands" in caplog.text
 
 
