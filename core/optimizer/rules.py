@@ -287,10 +287,14 @@ HEDGES = [re.compile(pattern, re.IGNORECASE) for pattern in (
 )]
 
 
+NEXT_WORD = re.compile(r"[\w'-]+")
+LAST_WORD = re.compile(r"([\w$£€%'-]+)\s*$")
+
+
 def _telegram(text: str) -> str:
     def article(match: re.Match[str]) -> str:
-        after = re.match(r"[\w'-]+", text[match.end():])
-        before = re.search(r"([\w$£€%'-]+)\s*$", text[:match.start()])
+        after = NEXT_WORD.match(match.string, match.end())
+        before = LAST_WORD.search(match.string[max(0, match.start() - 40):match.start()])   # a bounded look back
         if after and after.group().lower() in ARTICLE_STAYS_BEFORE:
             return match.group()
         if before and (before.group(1).lower() in ARTICLE_STAYS_AFTER or re.search(r"\d", before.group(1))):

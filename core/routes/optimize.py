@@ -18,7 +18,7 @@ from core.errors import GatewayError, RequestError
 from core.fallback import capability
 from core.gateway import Admitted, Gateway
 from core.http import endpoint, json_response, read_body
-from core.optimizer import Condenser, Optimized, Optimizer, Scorer, cosine, timed
+from core.optimizer import INLINE_CHARS, Condenser, Optimized, Optimizer, Scorer, cosine, timed
 from core.types import JSON, ChatAdapter
 from core.usage import Meter
 
@@ -53,11 +53,6 @@ def embedding_scorer(gw: Gateway, model: str) -> Scorer:
     return score
 
 
-# Past this many characters scoring takes milliseconds (~60 ms for a 50,000-character prompt), so it
-# runs in a thread and the event loop goes on serving other requests.
-INLINE_SCORING_CHARS = 4_000
-
-
 def local_scorer() -> tuple[Scorer, str]:
     """Similarity from the local model shipped in the package (loaded here, on first use)."""
     from core.embedder import MODEL_NAME, StaticEmbedder
@@ -65,7 +60,7 @@ def local_scorer() -> tuple[Scorer, str]:
     embedder = StaticEmbedder()
 
     async def score(original: str, candidates: list[str]) -> list[float]:
-        if len(original) + sum(map(len, candidates)) <= INLINE_SCORING_CHARS:
+        if len(original) + sum(map(len, candidates)) <= INLINE_CHARS:
             return embedder.similarities(original, candidates)
         return await asyncio.to_thread(embedder.similarities, original, candidates)
 
