@@ -129,6 +129,10 @@ class _Pack:
     count: int = 0
 
 
+def _records(packs: dict[tuple[str, str], list[_Pack]]) -> int:
+    return sum(pack.count for group in packs.values() for pack in group)
+
+
 class UsageRecorder:
     """Records are idempotent puts (a retried batch overwrites itself); the totals are ADDs, so
     they are kept apart, summed per key and month, and cleared only once written."""
@@ -139,14 +143,13 @@ class UsageRecorder:
         self._retention_s = retention_s
         self.clock = clock      # wall time of the records (tests move it, with the admission's)
         self._packs: dict[tuple[str, str], list[_Pack]] = {}     # pending records, by key and day
-        self._count = 0                                           # how many
         self._totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])   # tokens, micro-USD
         self._lock = asyncio.Lock()
         self.listeners: list[Any] = []      # called with each event as it is recorded (the quota book)
 
     @property
     def pending(self) -> int:
-        return self._count + len(self._totals)
+        return _records(self._packs) + len(self._totals)
 
     def record_meter(self, meter: Meter, status: int) -> None:
         self.record(event_of(meter, status, self.clock()))
@@ -160,7 +163,6 @@ class UsageRecorder:
             pack.rows += b","
         pack.rows += orjson.dumps(event, default=tuple)
         pack.count += 1
-        self._count += 1
         totals = self._totals[(event.key_id, event.month)]
         totals[0] += event.tokens
         totals[1] += round(event.cost * MICRO)
@@ -172,15 +174,15 @@ class UsageRecorder:
         async with self._lock:
             written = 0
             if self._packs:
-                packs, count, self._packs, self._count = self._packs, self._count, {}, 0
+                packs, self._packs = self._packs, {}
                 try:
                     await self._write_records(packs)
-                    written = count
+                    written = _records(packs)
                 except Exception as exc:
+                    log.warning("usage flush failed, %d records kept for the next one: %s", _records(packs), exc)
                     for group, newer in self._packs.items():        # back to the front, in order
                         packs[group] = packs.get(group, []) + newer
-                    self._packs, self._count = packs, self._count + count
-                    log.warning("usage flush failed, %d records kept for the next one: %s", count, exc)
+                    self._packs = packs
             for (key_id, month), (tokens, micro) in list(self._totals.items()):
                 try:
                     await self._add_totals(key_id, month, tokens, micro)
