@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 SAM_VENV := .venv-sam
 SAM      := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
-.PHONY: serve test lint sam-check bench clean
+.PHONY: serve test lint sam-check lambda-runtime bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,7 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update -qq && apt-get install -y -qq chromium
 
-test: $(VENV)/.dev $(SAM_VENV)/bin/sam $(CHROMIUM) lint sam-check
+test: $(VENV)/.dev $(SAM_VENV)/bin/sam $(CHROMIUM) lint sam-check lambda-runtime
 	$(BIN)/pytest -n 2
 
 bench: $(VENV)/.dev
@@ -58,6 +58,14 @@ clean:
 LAMBDA_PYTHON ?= $(firstword $(foreach p,$(shell command -v python3.12) $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12),$(if $(shell $(p) -c 'print(1)' 2>/dev/null),$(p))) python3)
 LAMBDA_PIP := $(foreach p,manylinux2014 manylinux_2_17 manylinux_2_28 manylinux_2_34,--platform $(p)_x86_64) \
 	--implementation cp --python-version 3.12 --only-binary=:all:
+
+# What /var/runtime holds on Lambda, for the runtime's Python: the runtime interface client that
+# starts the functions run here as Lambda runs them (the suite, `apex invoke --build`, bench/coldstart.py).
+LAMBDA_RUNTIME_DIR := .aws-sam/lambda-runtime
+$(LAMBDA_RUNTIME_DIR)/awslambdaric:
+	$(LAMBDA_PYTHON) -m pip install --quiet --target $(LAMBDA_RUNTIME_DIR) awslambdaric
+
+lambda-runtime: $(LAMBDA_RUNTIME_DIR)/awslambdaric
 
 # The optimizer's local model (core/embedder/data, 8 MB) ships only with the functions that optimize.
 OPTIMIZING := Chat Optimize

@@ -24,7 +24,7 @@ PROBE = ("import time; t = time.perf_counter(); import {module}; "
 def handler_modules() -> list[str]:
     """The module of every function in template.yaml."""
     sys.path.insert(0, str(ROOT))
-    from handlers.invoke import load_template
+    from handlers.lambda_local import load_template
 
     resources = load_template(ROOT / "template.yaml")["Resources"].values()
     return sorted({r["Properties"]["Handler"].rpartition(".")[0] for r in resources

@@ -19,6 +19,10 @@ from core.errors import AuthError
 
 KEY_PREFIX = "sk-apex-"
 _CACHE_MAX = 10_000
+# Keys printed in the gateway's own examples, sample events and docs: anyone may send them.
+PUBLISHED_KEYS = frozenset({"sk-local-dev-key", "sk-local-dev"})
+# The shortest static or admin key a deployed gateway accepts (new_key() makes 51 characters).
+DEPLOYED_KEY_MIN_LENGTH = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,15 @@ def new_key() -> str:
 
 def display_prefix(key: str) -> str:
     return key[: len(KEY_PREFIX) + 4] + "…"
+
+
+def undeployable(key: str) -> str | None:
+    """Why a deployed gateway, open to the internet, must refuse `key` as a static or admin key."""
+    if key in PUBLISHED_KEYS:
+        return f"{key!r} is published in the gateway's examples, so anyone may send it"
+    if len(key) < DEPLOYED_KEY_MIN_LENGTH:
+        return f"the key starting {key[:4]!r} is shorter than {DEPLOYED_KEY_MIN_LENGTH} characters"
+    return None
 
 
 def key_id(key_hash: str) -> str:

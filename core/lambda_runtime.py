@@ -1,7 +1,7 @@
 """The Lambda streaming runtime: Lambda's Runtime API spoken directly, so an ASGI app can stream.
 
 Python's managed runtime cannot stream a response and Mangum buffers one, so a streaming function
-starts this module instead (`AWS_LAMBDA_EXEC_WRAPPER` execs `python -m core.lambda_runtime`). It
+starts this module instead (its `AWS_LAMBDA_EXEC_WRAPPER`, handlers/stream_runtime, calls `main`). It
 polls `/runtime/invocation/next`, turns the event into an ASGI request with Mangum's event
 inference (API Gateway REST and Function URL events alike), runs the same Starlette app, and
 POSTs the response as it is produced: chunked, in Lambda's HTTP-integration format — a JSON
@@ -22,12 +22,13 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import orjson
-from starlette.types import ASGIApp, Message, Scope
+from starlette.types import ASGIApp, Message
 
 from core.http import ERROR_CODE_TRAILER, ERROR_MESSAGE_TRAILER
+from core.lambda_events import BadEvent, BufferedHandler, bad_event_result
 
 log = logging.getLogger("apex.runtime")
 
@@ -64,22 +65,16 @@ class StreamingHandler:
     """A streaming function's `handler`: its app, served by this runtime through the exec wrapper.
 
     Called the ordinary way (the managed runtime without the wrapper, or a test), it answers
-    buffered through Mangum, so a function deployed without the wrapper still works."""
+    buffered, so a function deployed without the wrapper still works."""
 
     def __init__(self, app: ASGIApp, after_invocation: AfterInvocation | None = None) -> None:
-        from mangum import Mangum
-
         self.app = app
         self.after_invocation = after_invocation
-        self._mangum = Mangum(cast(Any, app), lifespan="off")
+        self._buffered = BufferedHandler(app)
+        self.events = self._buffered.events
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return self._mangum(event, context)
-
-    def request(self, event: dict[str, Any], context: Any) -> tuple[Scope, bytes]:
-        """The ASGI scope and body of an API Gateway or Function URL event."""
-        inferred = self._mangum.infer(event, context)
-        return inferred.scope, inferred.body
+        return self._buffered(event, context)
 
 
 class RuntimeAPI:
@@ -191,7 +186,11 @@ def prelude(status: int, raw_headers: list[tuple[bytes, bytes]]) -> bytes:
 
 async def invoke(handler: StreamingHandler, api: RuntimeAPI, invocation: Invocation) -> None:
     """One invocation: the app's response streamed to the Runtime API as the app produces it."""
-    scope, body = handler.request(invocation.event, Context(invocation))
+    try:
+        _, scope, body = handler.events.read(invocation.event, Context(invocation))
+    except BadEvent as reason:
+        await answer(api, invocation, bad_event_result(reason))
+        return
     scope["extensions"] = {**scope.get("extensions", {}), "http.response.trailers": {}}
     finished = asyncio.Event()
     stream: ResponseStream | None = None
@@ -239,6 +238,14 @@ async def invoke(handler: StreamingHandler, api: RuntimeAPI, invocation: Invocat
     await stream.close(error)
 
 
+async def answer(api: RuntimeAPI, invocation: Invocation, result: dict[str, Any]) -> None:
+    """A whole answer (a proxy-integration result) sent as a one-chunk stream."""
+    stream = await api.open_response(invocation)
+    headers = [(k.encode(), v.encode()) for k, v in result["headers"].items()]
+    await stream.write(prelude(result["statusCode"], headers) + result["body"].encode())
+    await stream.close()
+
+
 async def serve(handler: StreamingHandler, api: RuntimeAPI, invocations: int | None = None) -> None:
     """Poll, invoke, then do the app's post-response work, until stopped (or `invocations` done)."""
     done = 0
@@ -270,7 +277,3 @@ def main() -> None:
         asyncio.run(api.init_error(exc))
         raise SystemExit(1) from exc
     asyncio.run(serve(handler, api))
-
-
-if __name__ == "__main__":
-    main()

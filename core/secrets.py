@@ -1,22 +1,29 @@
-"""Provider keys from Secrets Manager or SSM Parameter Store, read once per cold start.
+"""Provider keys and the admin key from Secrets Manager or SSM Parameter Store, read once per cold
+start.
 
 A provider's key lives in the variable its `api_key_env` names. On Lambda the template can name a
 Secrets Manager secret (`APEX_PROVIDER_KEYS_SECRET`, a JSON object of variable → key) and/or an
 SSM path (`APEX_PROVIDER_KEYS_SSM_PATH`, SecureString parameters named after the variables). A
-variable that is already set wins; the rest are filled from there. Values are never logged.
+variable that is already set wins; the rest are filled from there. The admin key is
+`APEX_ADMIN_KEY`, else the secret `APEX_ADMIN_KEY_SECRET` names (its whole string), else the
+SecureString parameter `APEX_ADMIN_KEY_SSM_PARAMETER` names. Values are never logged.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from core.config import Config
+from core.keys import undeployable
 
 SECRET_VARIABLE = "APEX_PROVIDER_KEYS_SECRET"
 SSM_PATH_VARIABLE = "APEX_PROVIDER_KEYS_SSM_PATH"
+ADMIN_KEY_VARIABLE = "APEX_ADMIN_KEY"
+ADMIN_SECRET_VARIABLE = "APEX_ADMIN_KEY_SECRET"
+ADMIN_SSM_VARIABLE = "APEX_ADMIN_KEY_SSM_PARAMETER"
 
 
 class SecretsError(Exception):
@@ -63,3 +70,28 @@ def load_provider_keys(config: Config, environ: MutableMapping[str, str] = os.en
     for name in filled:
         environ[name] = found[name]
     return filled
+
+
+def load_admin_key(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The admin API's key, or None (the admin API off). One read from a secret or parameter must be
+    a key fit for the internet: not a published one, 32 characters or more."""
+    if key := environ.get(ADMIN_KEY_VARIABLE):
+        return key
+    secret_id, parameter = environ.get(ADMIN_SECRET_VARIABLE), environ.get(ADMIN_SSM_VARIABLE)
+    if not (secret_id or parameter):
+        return None
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        if secret_id:
+            key = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"].strip()
+            source = f"secret {secret_id!r}"
+        else:
+            answer = boto3.client("ssm").get_parameter(Name=parameter, WithDecryption=True)
+            key, source = answer["Parameter"]["Value"].strip(), f"parameter {parameter!r}"
+    except (BotoCoreError, ClientError) as exc:
+        raise SecretsError(f"could not read the admin key: {type(exc).__name__}: {exc}") from None
+    if problem := undeployable(key):
+        raise SecretsError(f"the admin key in {source} is refused: {problem}")
+    return key

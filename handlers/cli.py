@@ -28,7 +28,7 @@ def cmd_invoke(args: argparse.Namespace) -> None:
 
     if args.config:
         _config(args.config)      # a bad file stops here, named, before anything starts
-    raise SystemExit(run(args.function, args.event, args.config, args.template))
+    raise SystemExit(run(args.function, args.event, args.config, args.template, args.build))
 
 
 def _live_routes(url: str) -> list[dict[str, Any]]:
@@ -75,6 +75,8 @@ def parser() -> argparse.ArgumentParser:
     invoke.add_argument("-e", "--event", required=True, help="the event, a JSON file (see events/)")
     invoke.add_argument("--config")
     invoke.add_argument("--template", default="template.yaml")
+    invoke.add_argument("--build", action="store_true",
+                        help="run the `sam build` output on Python 3.12, as deployed (else the checkout)")
     invoke.set_defaults(run=cmd_invoke)
 
     from handlers.keys_cli import add_parser

@@ -1,88 +1,40 @@
 """`apex invoke FUNCTION -e EVENT.json`: what `sam local invoke` does, without Docker.
 
-It finds FUNCTION (a logical id) in template.yaml with its Handler and environment, and calls it
-with the event as Lambda would: buffered functions through their Mangum handler, printing the
-Lambda result; streaming functions (those with the exec wrapper) through the streaming runtime
-against an emulated Runtime API, printing the prelude and then the body as it arrives.
+FUNCTION, a logical id of template.yaml, is started as a process the way Lambda starts it
+(handlers/lambda_local.py): from the `sam build` output with `--build`, else from the checkout. It
+gets the event through a Runtime API on loopback. A buffered function's Lambda result is printed; a
+streaming one's prelude as one JSON line, then its body as it arrives. The function's own output
+goes to stderr, as Lambda's goes to its log. The exit status is 1 when the invocation failed: an init
+error, an invocation error, a stream ended by error trailers, a process that died or timed out.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.lambda_runtime import DELIMITER, Context, Invocation, RuntimeAPI, StreamingHandler, serve
+from core.keys import ApiKey, display_prefix, hash_key, key_id, presented_key
+from core.lambda_runtime import DELIMITER
+from handlers.lambda_local import (
+    Code,
+    Function,
+    LocalLambdaError,
+    find_function,
+    from_build,
+    from_source,
+    load_template,
+    start,
+)
 from handlers.runtime_api import RuntimeAPIEmulator
 
-
-@dataclass(frozen=True)
-class Function:
-    logical_id: str
-    handler: str
-    environment: dict[str, str]
-    streaming: bool
-
-
-def load_template(path: Path) -> dict[str, Any]:
-    """template.yaml with CloudFormation's short-form tags (`!Ref`, `!Sub`, …) read as plain data."""
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-        if isinstance(node, yaml.ScalarNode):
-            value: Any = loader.construct_scalar(node)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)
-        return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
-
-    Loader.add_multi_constructor("!", intrinsic)
-    return dict(yaml.load(path.read_text(), Loader=Loader))   # a SafeLoader: no arbitrary objects
-
-
-def find_function(template: dict[str, Any], logical_id: str) -> Function:
-    resource = template.get("Resources", {}).get(logical_id)
-    if not resource or resource.get("Type") != "AWS::Serverless::Function":
-        functions = sorted(k for k, v in template.get("Resources", {}).items()
-                           if v.get("Type") == "AWS::Serverless::Function")
-        raise SystemExit(f"apex invoke: no function {logical_id!r} in the template (functions: {', '.join(functions)})")
-    globals_ = template.get("Globals", {}).get("Function", {})
-    properties = {**globals_, **resource.get("Properties", {})}
-    variables = {**globals_.get("Environment", {}).get("Variables", {}),
-                 **resource.get("Properties", {}).get("Environment", {}).get("Variables", {})}
-    plain = {k: str(v) for k, v in variables.items() if not isinstance(v, dict)}   # Refs resolve only in AWS
-    return Function(logical_id, properties["Handler"], plain, "AWS_LAMBDA_EXEC_WRAPPER" in variables)
-
-
-def prepare_environment(function: Function, config: str | None) -> None:
-    """The function's environment, and storage as `apex serve` chooses it (embedded unless told)."""
-    from handlers.serve import AWS_CREDENTIAL_VARIABLES
-
-    for name, value in function.environment.items():
-        if name not in ("AWS_LAMBDA_EXEC_WRAPPER", "APEX_CONFIG"):
-            os.environ.setdefault(name, value)
-    if config:
-        os.environ["APEX_CONFIG"] = config
-    if not os.environ.get("APEX_DYNAMODB_ENDPOINT") and not any(os.environ.get(v) for v in AWS_CREDENTIAL_VARIABLES):
-        from core.storage.embedded import CREDENTIALS, EmbeddedProcess
-
-        embedded = EmbeddedProcess()
-        os.environ["APEX_DYNAMODB_ENDPOINT"] = embedded.start()
-        os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"] = CREDENTIALS
-        import atexit
-
-        atexit.register(embedded.stop)
-    os.environ.setdefault("AWS_REGION", "us-east-1")
+# How long the function may take, after its answer, to finish the invocation (its usage writes)
+# and ask for the next one.
+SETTLE_S = 10.0
 
 
 class StreamPrinter:
@@ -105,34 +57,94 @@ class StreamPrinter:
         sys.stdout.flush()
 
 
-async def invoke_streaming(handler: StreamingHandler, event: dict[str, Any]) -> int:
-    emulator = RuntimeAPIEmulator([event], on_chunk=StreamPrinter())
-    address = await emulator.start()
+def storage_environment(config: str | None, event: Any) -> dict[str, str]:
+    """What the function is handed beyond the template's variables: the caller's APEX_ and AWS
+    settings, the config named on the command line, and storage as `apex serve` chooses it. An
+    embedded store (in this process's child, for the invocation's length) starts with the key the
+    event presents in its keys table, as a deployed gateway's keys are: the sample events work."""
+    from handlers.serve import AWS_CREDENTIAL_VARIABLES
+
+    env = {k: v for k, v in os.environ.items() if k.startswith(("APEX_", "AWS_"))}
+    if config:
+        env["APEX_CONFIG"] = str(Path(config).resolve())
+    if not env.get("APEX_DYNAMODB_ENDPOINT") and not any(env.get(v) for v in AWS_CREDENTIAL_VARIABLES):
+        import atexit
+
+        from core.storage.embedded import CREDENTIALS, EmbeddedProcess
+
+        embedded = EmbeddedProcess()
+        env["APEX_DYNAMODB_ENDPOINT"] = embedded.start()
+        env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = CREDENTIALS
+        atexit.register(embedded.stop)
+        headers = event.get("headers") if isinstance(event, dict) else None
+        if isinstance(headers, dict) and (key := presented_key({str(k).lower(): v for k, v in headers.items()})):
+            asyncio.run(store_key(env["APEX_DYNAMODB_ENDPOINT"], key))
+    return env
+
+
+async def store_key(endpoint: str, key: str) -> None:
+    """`key` in the keys table at `endpoint`, on the unlimited plan."""
+    from core.storage.dynamo import DynamoDB, DynamoKeyStore
+    from core.storage.embedded import CREDENTIALS
+    from core.storage.tables import table_names
+
+    db = DynamoDB(table_names({}), endpoint, "us-east-1", credentials=CREDENTIALS)
     try:
-        await serve(handler, RuntimeAPI(address), invocations=1)
+        digest = hash_key(key)
+        await DynamoKeyStore(db).put_key(digest, ApiKey(key_id(digest), display_prefix(key), "unlimited",
+                                                        name="apex invoke", created_at=int(time.time())))
     finally:
-        await emulator.stop()
+        await db.aclose()
+
+
+async def invoke(function: Function, code: Code, event: Any, overrides: dict[str, str]) -> int:
+    emulator = RuntimeAPIEmulator([event], on_chunk=StreamPrinter() if function.streaming else None)
+    address = await emulator.start()
+    process = start(function, code, address, overrides, stdout=sys.stderr.fileno())
     received = emulator.received[emulator.order[0]]
+    exited = asyncio.ensure_future(asyncio.to_thread(process.wait))
+    waits = [asyncio.ensure_future(received.done.wait()), asyncio.ensure_future(emulator.init_failed.wait()), exited]
+    try:
+        await asyncio.wait(waits, timeout=function.timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        if (init := emulator.init_error) is not None:
+            return failed(f"init error: {init.get('errorType')}: {init.get('errorMessage')}")
+        if not received.done.is_set():
+            return failed(f"the function exited with status {process.returncode} before answering"
+                          if exited.done() else f"the function did not answer within its {function.timeout_s} s")
+        waits.append(asyncio.ensure_future(emulator.polled(2)))   # its after-work done, it asks for more
+        await asyncio.wait([waits[-1], exited], timeout=SETTLE_S, return_when=asyncio.FIRST_COMPLETED)
+        return outcome(function, received)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+        if process.poll() is None:
+            process.terminate()
+        await asyncio.to_thread(process.wait)
+        await emulator.stop()
+
+
+def outcome(function: Function, received: Any) -> int:
     if received.error is not None:
-        print(json.dumps(received.error), file=sys.stderr)
-        return 1
-    if failure := received.stream_error:
-        print(f"\nstream failed: {failure['type']}: {failure['body']['errorMessage']}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def run(logical_id: str, event_path: str, config: str | None, template: str = "template.yaml") -> int:
-    function = find_function(load_template(Path(template)), logical_id)
-    event = json.loads(Path(event_path).read_text())
-    prepare_environment(function, config)
-    module_name, _, attribute = function.handler.rpartition(".")
-    handler = getattr(importlib.import_module(module_name), attribute)
+        return failed(json.dumps(received.error))
     if function.streaming:
-        if not isinstance(handler, StreamingHandler):
-            raise SystemExit(f"apex invoke: {function.handler} has the exec wrapper but is not a StreamingHandler")
-        return asyncio.run(invoke_streaming(handler, event))
-    deadline = int(time.time() * 1000) + 900_000
-    context = Context(Invocation("local-invoke", event, deadline, f"arn:aws:lambda:local:function:{logical_id}"))
-    print(json.dumps(handler(event, context), indent=2))
+        if failure := received.stream_error:
+            return failed(f"\nstream failed: {failure['type']}: {failure['body']['errorMessage']}")
+        return 0
+    print(json.dumps(json.loads(received.raw), indent=2))
     return 0
+
+
+def failed(message: str) -> int:
+    print(f"apex invoke: {message}", file=sys.stderr)
+    return 1
+
+
+def run(logical_id: str, event_path: str, config: str | None, template: str = "template.yaml",
+        build: bool = False) -> int:
+    try:
+        function = find_function(load_template(Path(template)), logical_id)
+        code = from_build(logical_id) if build else from_source()
+    except LocalLambdaError as exc:
+        return failed(str(exc))
+    event = json.loads(Path(event_path).read_text())
+    return asyncio.run(invoke(function, code, event, storage_environment(config, event)))

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
-from mangum import Mangum
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from core.app import build_app
 from core.cache import ResponseCache
 from core.catalog import Catalog
-from core.config import Config, load_config
+from core.config import Config, ConfigError, config_path, load_config
 from core.gateway import Gateway
 from core.heap import settle_heap
 from core.imports import load
-from core.keys import Authenticator
+from core.keys import Authenticator, undeployable
+from core.lambda_events import BufferedHandler
 from core.lambda_runtime import StreamingHandler
 from core.limits import Admission
 from core.routing import Health
@@ -44,7 +46,7 @@ GROUPS: dict[str, RouteGroup] = {
     "responses": lambda gw: load("core.routes.responses:responses_routes")(
         gw, load("providers.responses:ResponsesFormat")()),
     "stored_responses": lambda gw: load("core.routes.responses:stored_responses_routes")(gw),
-    "admin": lambda gw: load("core.routes.admin:admin_routes")(gw, os.environ.get("APEX_ADMIN_KEY")),
+    "admin": lambda gw: load("core.routes.admin:admin_routes")(gw, load("core.secrets:load_admin_key")()),
     "optimize": lambda gw: load("core.routes.optimize:optimize_routes")(gw),
 }
 
@@ -80,29 +82,59 @@ def app_for(gw: Gateway, groups: Iterable[str]) -> ASGIApp:
 
 
 def deployed_gateway() -> Gateway:
-    """A Lambda function's gateway: config bundled or from APEX_CONFIG, provider keys from the
-    environment or the secrets the template names, tables named by the template."""
-    config = load_config()
+    """A Lambda function's gateway: the config `sam build` shipped (apex.toml, when the checkout had
+    one; else the built-in defaults) or APEX_CONFIG's, provider keys from the environment or the
+    secrets the template names, tables named by the template."""
+    shipped = Path(os.environ.get("LAMBDA_TASK_ROOT", "."), "apex.toml")
+    path = config_path(None if os.environ.get("APEX_CONFIG") or not shipped.is_file() else str(shipped))
+    config = load_config(str(path) if path else None)
+    refuse_published_keys(config, str(path or "<built-in defaults>"))
     load_provider_keys(config)
     db = DynamoDB(table_names(), endpoint_url=os.environ.get("APEX_DYNAMODB_ENDPOINT"),
                   region=os.environ.get("AWS_REGION"))
     return build_gateway(config, db)
 
 
+def refuse_published_keys(config: Config, source: str) -> None:
+    """A deployed function will not start with a static key it cannot have been given on purpose:
+    one printed in the gateway's examples, or one short enough to guess."""
+    for i, entry in enumerate(config.keys):
+        if problem := undeployable(entry.key):
+            raise ConfigError(source, f"keys.{i}.key",
+                              f"{problem}; a deployed gateway refuses it. Remove it from the config the "
+                              "functions ship and create keys with `apex keys create` (stored hashed in "
+                              "DynamoDB), or give a static key of 32 or more random characters")
+
+
 def lambda_function(groups: list[str], streaming: bool) -> tuple[Gateway, ASGIApp, Any]:
     """A Lambda function's parts, made at cold start: its gateway, its app, and its `handler` — the
     streaming runtime's, which writes usage after the response stream closes and before the next
-    poll; or Mangum's, which cannot answer before the app returns, so usage is written just before."""
-    gateway = deployed_gateway()
-    app = app_for(gateway, groups)
+    poll; or a buffered one, which cannot answer before the app returns, so usage is written just before."""
+    with latin1_messages():
+        gateway = deployed_gateway()
+        app = app_for(gateway, groups)
     usage = gateway.usage
     handler: Any
     if streaming:
         handler = StreamingHandler(app, after_invocation=usage.flush if usage is not None else None)
     else:
-        handler = Mangum(then_flush(app, usage), lifespan="off")
+        handler = BufferedHandler(then_flush(app, usage))
     settle_heap()
     return gateway, app, handler
+
+
+@contextlib.contextmanager
+def latin1_messages() -> Iterator[None]:
+    """An exception leaving the cold start keeps its type, its message escaped to Latin-1: the
+    runtime interface client posts `init/error` as Latin-1 text, and a message that is not (a
+    quoted config value, a path) loses the whole report — Lambda would see only a crash."""
+    try:
+        yield
+    except Exception as exc:
+        message = str(exc)
+        if message.encode("latin-1", "replace").decode("latin-1") != message:
+            exc.args = (message.encode("latin-1", "backslashreplace").decode("latin-1"),)
+        raise
 
 
 def then_flush(app: ASGIApp, usage: UsageRecorder | None) -> Any:

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from core.storage.tables import TABLES
-from handlers.invoke import load_template
+from handlers.lambda_local import load_template
 
 ROOT = Path(__file__).resolve().parents[1]
 SAM_PYTHON = Path(os.environ.get("APEX_SAM_PYTHON", ROOT / ".venv-sam" / "bin" / "python"))
-NOT_FUNCTIONS = {"__init__", "cli", "keys_cli", "serve", "wiring", "invoke", "runtime_api"}
+NOT_FUNCTIONS = {"__init__", "cli", "keys_cli", "serve", "wiring", "invoke", "runtime_api", "lambda_local"}
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +110,33 @@ def test_the_base_url_output_is_the_stage_url(template) -> None:
     value = template["Outputs"]["BaseUrl"]["Value"]["Fn::Sub"]
     assert value == "https://${Api}.execute-api.${AWS::Region}.amazonaws.com/v1"
     assert template["Resources"]["Api"]["Properties"]["StageName"] == "v1"
+
+
+def test_no_secret_sits_in_the_template_and_permissions_name_what_they_allow(template) -> None:
+    resources = template["Resources"]
+    every_variable = [name for resource in resources.values()
+                      for name in resource.get("Properties", {}).get("Environment", {}).get("Variables", {})]
+    every_variable += list(template["Globals"]["Function"]["Environment"]["Variables"])
+    assert "APEX_ADMIN_KEY" not in every_variable          # read from Secrets Manager or SSM at cold start
+    assert not any(p.get("NoEcho") for p in template["Parameters"].values())   # no secret is a parameter
+    for name, resource in resources.items():
+        if resource["Type"] != "AWS::IAM::ManagedPolicy":
+            continue
+        assert "Condition" in resource, name                # a policy exists only when the deployer names its target
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            text = json.dumps(statement["Resource"])
+            assert "*" not in text, (name, text)            # a secret's ARN ends in its six random characters: ??????
+    bedrock = resources["BedrockInvokePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Resource"]
+    assert bedrock == {"Ref": "BedrockModelArns"}
+
+
+def test_every_function_may_have_its_concurrency_reserved(template) -> None:
+    for name in (n for n, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"):
+        reserved = template["Resources"][name]["Properties"]["ReservedConcurrentExecutions"]["Fn::If"]
+        parameter = f"{name.removesuffix('Function')}ReservedConcurrency"
+        assert reserved == [f"Reserves{name.removesuffix('Function')}", {"Ref": parameter}, {"Ref": "AWS::NoValue"}]
+        assert template["Parameters"][parameter]["Default"] == ""
+
+
+def test_health_is_a_route_of_the_deployed_api(cloudformation) -> None:
+    assert ("/health", "get") in integrations(cloudformation)

@@ -1,35 +1,96 @@
-"""Each Lambda function as Lambda runs it: buffered ones through their Mangum handler with their
-events/ file, and `apex invoke` (the stand-in for `sam local invoke`) on each kind."""
+"""Every Lambda function of template.yaml as Lambda starts it: a process of its own, from the `sam build`
+output (the function's directory as /var/task, the layer's python/ as /opt/python) on Python 3.12,
+buffered functions through awslambdaric and streaming ones through their exec wrapper handed the
+runtime's command line, against the Runtime API emulator on loopback. Each file in events/ goes
+through the function whose route it is, and what API Gateway would relay is checked, with what
+reached the fake upstream. `apex invoke` is run the same way, as a user runs it."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
+import fcntl
 import json
 import os
+import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from itertools import chain
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
-from core.lambda_runtime import Context, Invocation
-from tests.fakes.lambda_runtime import EVENTS
+from core.keys import create_key
+from core.storage.dynamo import DynamoDB, DynamoKeyStore
+from core.storage.embedded import CREDENTIALS
+from core.storage.tables import table_names
+from handlers.lambda_local import BUILD, find_function, from_build, function_names, load_template
+from handlers.runtime_api import Received
+from tests.fakes.lambda_runtime import EVENTS, LambdaProcess, event
 from tests.fakes.openai import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[2]
 APEX = str(Path(sys.executable).parent / "apex")
-EVENT_KEY = "sk-local-dev-key"     # the key the sample events carry
+TEMPLATE = load_template(ROOT / "template.yaml")
+SOURCES = ("core", "providers", "handlers")
 
+
+# -- the build ---------------------------------------------------------------------------------------
+
+def stale(build: Path) -> str | None:
+    """Why the build output is not the checkout's code, or None: a source file its copy differs
+    from (or lacks; ChatFunction ships every file), or the layer built from other dependencies."""
+    copy = build / "ChatFunction"
+    for path in sorted(chain.from_iterable((ROOT / d).rglob("*") for d in SOURCES)):
+        if path.is_file() and "__pycache__" not in path.parts:
+            built = copy / path.relative_to(ROOT)
+            if not built.is_file() or built.read_bytes() != path.read_bytes():
+                return f"{path.relative_to(ROOT)} differs from its build copy"
+    import tomllib
+
+    wanted = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    requirements = build / "DependenciesLayer" / "requirements.txt"
+    if not requirements.is_file() or requirements.read_text().split() != wanted:
+        return "the layer was built from other dependencies"
+    return None
+
+
+@pytest.fixture(scope="session")
+def lambda_build() -> Path:
+    """The `sam build` output and the runtime client; made (once, whichever worker comes first) when
+    missing or older than the checkout. `make test` makes both before the suite starts."""
+    (ROOT / ".aws-sam").mkdir(exist_ok=True)
+    with open(ROOT / ".aws-sam" / "suite.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stale(BUILD) or not (ROOT / ".aws-sam" / "lambda-runtime" / "awslambdaric").is_dir():
+            done = subprocess.run(["make", "-s", "sam-check", "lambda-runtime"], cwd=ROOT, capture_output=True,
+                                  text=True, timeout=900)
+            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert (reason := stale(BUILD)) is None, reason
+    return BUILD
+
+
+# -- the world around a function -------------------------------------------------------------------
 
 @pytest.fixture
-def function_env(tmp_path: Path, upstream_a: FakeOpenAI, dynamo_url: str,
-                 monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    config = tmp_path / "apex.toml"
-    config.write_text(f"""
+def key(dynamo_url: str) -> str:
+    """A gateway key as deployments have them: created through the key store, kept hashed in DynamoDB."""
+    async def create() -> str:
+        db = DynamoDB(table_names({}), dynamo_url, "us-east-1", credentials=CREDENTIALS)
+        try:
+            return (await create_key(DynamoKeyStore(db), plan="pro", name="lambda-suite"))[0]
+        finally:
+            await db.aclose()
+
+    return asyncio.run(create())
+
+
+CONFIG = """
 [providers.local]
-base_url = "{upstream_a.base_url}"
+base_url = "{upstream}"
+timeout_s = 5
 
 [models."gpt-4o-mini"]
 context_window = 128000
@@ -42,125 +103,326 @@ routes = [{{ provider = "local", model = "text-embedding-3-small" }}]
 [models."dall-e-3"]
 type = "image"
 routes = [{{ provider = "local", model = "dall-e-3" }}]
-
-[[keys]]
-key = "{EVENT_KEY}"
-plan = "pro"
-""")
-    env = {"APEX_CONFIG": str(config), "APEX_DYNAMODB_ENDPOINT": dynamo_url, "AWS_ACCESS_KEY_ID": "embedded",
-           "AWS_SECRET_ACCESS_KEY": "embedded", "AWS_REGION": "us-east-1"}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    yield env
+"""
 
 
-LOADED: list = []      # the functions a test started, closed when it ends
+@pytest.fixture
+def overrides(tmp_path: Path, upstream_a: FakeOpenAI, dynamo_url: str) -> dict[str, str]:
+    """What a deployment gets from its stack instead: the config, storage, credentials."""
+    config = tmp_path / "apex.toml"
+    config.write_text(CONFIG.format(upstream=upstream_a.base_url))
+    return {"APEX_CONFIG": str(config), "APEX_DYNAMODB_ENDPOINT": dynamo_url,
+            "AWS_ACCESS_KEY_ID": CREDENTIALS[0], "AWS_SECRET_ACCESS_KEY": CREDENTIALS[1]}
 
 
-def function_module(name: str):
-    """The handler module imported fresh, as a cold start would, with the test's environment."""
-    module = importlib.reload(importlib.import_module(f"handlers.{name}"))
-    LOADED.append(module)
-    return module
+@pytest.fixture
+def running(lambda_build: Path) -> Iterator[Callable[..., LambdaProcess]]:
+    """Starts functions from the build; each is stopped when the test ends."""
+    started: list[LambdaProcess] = []
+
+    def run(logical_id: str, overrides: dict[str, str], parameters: dict[str, str] | None = None) -> LambdaProcess:
+        function = find_function(TEMPLATE, logical_id, parameters)
+        started.append(LambdaProcess(function, from_build(logical_id, lambda_build), overrides))
+        return started[-1]
+
+    yield run
+    for process in started:
+        log = process.close()
+        assert "Unclosed client session" not in log, log
 
 
-@pytest.fixture(autouse=True)
-def _functions_closed() -> Iterator[None]:
-    """A Lambda process never closes its provider connections; the suite's functions do, on the
-    loop Mangum ran them on, when their test ends."""
-    yield
-    while LOADED:
-        asyncio.get_event_loop().run_until_complete(LOADED.pop().gateway.aclose())
+# -- which function an event is for, as API Gateway routes it -----------------------------------------
+
+def routes() -> list[tuple[str, str, re.Pattern[str]]]:
+    """(function, method, path pattern) of every API event in the template."""
+    found = []
+    for name in function_names(TEMPLATE):
+        for spec in TEMPLATE["Resources"][name]["Properties"].get("Events", {}).values():
+            if spec["Type"] == "Api":
+                pattern = re.sub(r"\{\w+\+\}", ".+", re.sub(r"\{\w+\}", "[^/]+", spec["Properties"]["Path"]))
+                found.append((name, spec["Properties"]["Method"].upper(), re.compile(pattern)))
+    return found
 
 
-def lambda_call(handler, event_file: str) -> dict:
-    event = json.loads((EVENTS / event_file).read_text())
-    return handler(event, Context(Invocation("test", event, 2**62, "arn:aws:lambda:test")))
+def function_for(sample: dict[str, Any]) -> str:
+    """A REST API event by its method and path; a Function URL one by its path without the stage."""
+    method = sample.get("httpMethod") or sample["requestContext"]["http"]["method"]
+    path = sample.get("path") or sample["rawPath"].removeprefix("/v1")
+    matches = {name for name, m, pattern in routes() if m == method and pattern.fullmatch(path)}
+    assert len(matches) == 1, (method, path, matches)
+    return matches.pop()
 
 
-@pytest.mark.parametrize(("module", "event_file", "check"), [
-    ("models", "models.json", lambda body: [m["id"] for m in body["data"]] == [
-        "gpt-4o-mini", "text-embedding-3-small", "dall-e-3"]),
-    ("models", "models-retrieve.json", lambda body: body["id"] == "gpt-4o-mini" and body["context_window"] == 128000),
-    ("chat", "chat.json", lambda body: body["choices"][0]["message"]["content"] == "Hello from alpha."),
-    ("messages", "messages.json", lambda body: body["content"][0]["text"] == "Hello from alpha."),
-    ("messages", "messages-count-tokens.json", lambda body: body["input_tokens"] > 0),
-    ("completions", "completions.json", lambda body: [c["index"] for c in body["choices"]] == [0, 1]),
-    ("embeddings", "embeddings.json", lambda body: [d["index"] for d in body["data"]] == [0, 1]),
-    ("images", "images.json", lambda body: body["data"][0]["url"].endswith("/alpha.png")),
-    ("optimize", "optimize.json", lambda body: body["tokens_saved"] > 0 and body["similarity_score"] >= 0.9),
-])
-def test_each_function_answers_its_event_through_mangum(function_env, module, event_file, check) -> None:
-    result = lambda_call(function_module(module).handler, event_file)
-    assert result["statusCode"] == 200
-    assert result["headers"]["content-type"] == "application/json"
-    assert check(json.loads(result["body"]))
+EVENT_FILES = sorted(p.name for p in EVENTS.glob("*.json"))
+BY_FUNCTION = {name: [f for f in EVENT_FILES if function_for(json.loads((EVENTS / f).read_text())) == name]
+               for name in function_names(TEMPLATE)}
 
 
-def test_a_buffered_function_keeps_error_statuses(function_env) -> None:
-    event = json.loads((EVENTS / "models.json").read_text())
-    event["headers"]["Authorization"] = event["multiValueHeaders"]["Authorization"][0] = "Bearer nope-nope"
-    result = function_module("models").handler(event, Context(Invocation("t", event, 2**62, "arn")))
-    assert result["statusCode"] == 401
-    assert json.loads(result["body"])["error"]["code"] == "invalid_api_key"
+def test_every_event_is_one_functions_and_every_function_has_events() -> None:
+    assert sorted(chain.from_iterable(BY_FUNCTION.values())) == EVENT_FILES
+    assert all(BY_FUNCTION.values()), BY_FUNCTION
 
 
-def apex_invoke(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+# -- what API Gateway relays ---------------------------------------------------------------------------
+
+def relayed(received: Received, streaming: bool) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body as API Gateway would relay them: from the prelude and the streamed
+    body, or from the buffered proxy result."""
+    assert received.error is None, received.error
+    if streaming:
+        assert received.headers["lambda-runtime-function-response-mode"] == "streaming"
+        assert received.headers["content-type"] == "application/vnd.awslambda.http-integration-response"
+        return received.prelude["statusCode"], received.prelude["headers"], received.body
+    result = json.loads(received.raw)
+    assert result["isBase64Encoded"] is False
+    return result["statusCode"], result["headers"], result["body"].encode()
+
+
+def sse_data(body: bytes) -> list[str]:
+    return [line.removeprefix("data: ") for line in body.decode().splitlines() if line.startswith("data: ")]
+
+
+def sse_kinds(body: bytes) -> list[str]:
+    return [line.removeprefix("event: ") for line in body.decode().splitlines() if line.startswith("event: ")]
+
+
+ALPHA = "Hello from alpha."
+# Each sample event's check of the body its function answers (with 200, or the status in STATUS).
+CHECKS: dict[str, Callable[[bytes], bool]] = {
+    "models.json": lambda b: [m["id"] for m in json.loads(b)["data"]] == ["gpt-4o-mini", "text-embedding-3-small",
+                                                                          "dall-e-3"],
+    "models-retrieve.json": lambda b: json.loads(b)["context_window"] == 128000,
+    "chat.json": lambda b: json.loads(b)["choices"][0]["message"]["content"] == ALPHA,
+    "chat-stream.json": lambda b: sse_data(b)[-1] == "[DONE]"
+    and json.loads(sse_data(b)[-2])["usage"]["total_tokens"] > 0,
+    "chat-function-url.json": lambda b: "".join(json.loads(d)["choices"][0]["delta"].get("content", "")
+                                                for d in sse_data(b)[:-1]) == ALPHA,
+    "completions.json": lambda b: [c["index"] for c in json.loads(b)["choices"]] == [0, 1],
+    "embeddings.json": lambda b: [d["index"] for d in json.loads(b)["data"]] == [0, 1],
+    "images.json": lambda b: json.loads(b)["data"][0]["url"].endswith("/alpha.png"),
+    "messages.json": lambda b: json.loads(b)["content"][0]["text"] == ALPHA,
+    "messages-stream.json": lambda b: sse_kinds(b)[0] == "message_start" and sse_kinds(b)[-1] == "message_stop",
+    "messages-count-tokens.json": lambda b: json.loads(b)["input_tokens"] > 0,
+    "optimize.json": lambda b: json.loads(b)["tokens_saved"] > 0 and json.loads(b)["similarity_score"] >= 0.9,
+    "responses.json": lambda b: json.loads(b)["output"][0]["content"][0]["text"] == ALPHA,
+    "responses-stream.json": lambda b: sse_kinds(b)[-1] == "response.completed",
+    "admin.json": lambda b: "lambda-suite" in [k["name"] for k in json.loads(b)["data"]],
+    "admin-create-key.json": lambda b: json.loads(b)["key"].startswith("sk-apex-"),
+    "admin-usage.json": lambda b: json.loads(b)["object"] == "usage" and "requests" in json.loads(b)["totals"],
+}
+STATUS = {"admin-create-key.json": 201}
+UPSTREAM_MODEL = {"text-embedding-3-small": "text-embedding-3-small", "dall-e-3": "dall-e-3"}
+ADMIN_KEY = "sk-admin-" + "a1b2c3d4" * 5
+
+
+def admin_key_parameter(dynamo_url: str, name: str, value: str = ADMIN_KEY) -> dict[str, str]:
+    """The admin key as the template has it: an SSM SecureString (in the embedded moto, which serves
+    SSM too), named by the parameter the stack passes on; boto3 pointed at it by AWS_ENDPOINT_URL_SSM."""
+    ssm = boto3.client("ssm", endpoint_url=dynamo_url, region_name="us-east-1",
+                       aws_access_key_id=CREDENTIALS[0], aws_secret_access_key=CREDENTIALS[1])
+    ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
+    return {"AWS_ENDPOINT_URL_SSM": dynamo_url}
+
+
+@pytest.mark.parametrize("logical_id", [f for f in function_names(TEMPLATE) if f != "StoredResponsesFunction"])
+def test_each_function_answers_its_events_in_one_process(logical_id, running, overrides, key, upstream_a,
+                                                         dynamo_url) -> None:
+    parameters, extra = {}, {}
+    if logical_id == "AdminFunction":
+        parameters = {"AdminKeySsmParameter": f"/apex-suite/{os.getpid()}/admin-key"}
+        extra = admin_key_parameter(dynamo_url, parameters["AdminKeySsmParameter"])
+    function = running(logical_id, {**overrides, **extra}, parameters)
+    for name in BY_FUNCTION[logical_id]:
+        upstream_a.received.clear()
+        received = function.invoke(event(name, ADMIN_KEY if logical_id == "AdminFunction" else key))
+        status, headers, body = relayed(received, function.function.streaming)
+        assert status == STATUS.get(name, 200), (name, body)
+        assert headers["x-request-id"], name
+        stream = body.startswith((b"data:", b"event:"))
+        assert headers["content-type"].startswith("text/event-stream" if stream else "application/json"), name
+        assert CHECKS[name](body), (name, body[:500])
+        if upstream_a.received and "model" in upstream_a.last.body:     # what the provider was asked
+            asked = json.loads(event(name, key)["body"])["model"]
+            assert upstream_a.last.body["model"] == UPSTREAM_MODEL.get(asked, "upstream-mini"), name
+            assert key not in json.dumps(upstream_a.last.headers), name     # the client's key stays here
+    function.polled(len(BY_FUNCTION[logical_id]) + 1)     # one process served them all, and waits for more
+    assert function.process.poll() is None
+
+
+def test_a_response_stored_by_one_function_is_read_and_deleted_by_another(running, overrides, key) -> None:
+    created = running("ResponsesFunction", overrides).invoke(event("responses.json", key))
+    response_id = json.loads(relayed(created, True)[2])["id"]
+    reader = running("StoredResponsesFunction", overrides)
+
+    def call(name: str) -> tuple[int, dict[str, Any]]:
+        sample = event(name, key)
+        sample_id = sample["pathParameters"]["response_id"]
+        sample["path"] = sample["path"].replace(sample_id, response_id)
+        sample["pathParameters"]["response_id"] = response_id
+        status, _, body = relayed(reader.invoke(sample), False)
+        return status, json.loads(body)
+
+    status, stored = call("stored_responses.json")
+    assert status == 200 and stored["output"][0]["content"][0]["text"] == ALPHA
+    status, items = call("stored_responses-input-items.json")
+    assert status == 200 and items["data"][0]["content"][0]["text"] == "Say hello in five words."
+    assert call("stored_responses-delete.json")[0] == 200
+    assert call("stored_responses.json")[0] == 404
+
+
+# -- streaming as it happens -------------------------------------------------------------------------
+
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+
+
+def test_the_first_chunk_reaches_lambda_before_the_upstream_sends_its_last(running, overrides, key,
+                                                                          upstream_a) -> None:
+    function = running("ChatFunction", overrides)
+    gate = upstream_a.hold_after(2)
+    received = function.send(event("chat-stream.json", key, CHAT))
+    function._run(received.first(b"data: "))
+    assert not gate.is_set() and not received.done.is_set()   # the upstream still holds the rest back
+    gate.set()
+    function.wait(received)
+    assert sse_data(received.body)[-1] == "[DONE]"
+    assert received.trailers == {} and received.stream_error is None
+
+
+def test_a_broken_upstream_ends_in_an_error_event_and_the_error_trailers(running, overrides, key,
+                                                                        upstream_a) -> None:
+    function = running("ChatFunction", overrides)
+    upstream_a.fail_next(1, "drop_after", after_chunks=2)
+    received = function.invoke(event("chat-stream.json", key, CHAT))
+    status, _, body = relayed(received, True)
+    assert status == 200
+    assert json.loads(sse_data(body)[-1])["error"]["code"] == "provider_error"
+    assert received.stream_error is not None and received.stream_error["type"] == "Apex.provider_error"
+    again = function.invoke(event("chat-stream.json", key, CHAT))    # the same process goes on
+    assert sse_data(relayed(again, True)[2])[-1] == "[DONE]"
+
+
+# -- start-up failures and bad input --------------------------------------------------------------
+
+@pytest.mark.parametrize("logical_id", ["ChatFunction", "ModelsFunction"])
+def test_a_published_static_key_stops_the_function_at_init_with_the_reason(logical_id, running, overrides,
+                                                                           tmp_path) -> None:
+    config = Path(overrides["APEX_CONFIG"])
+    config.write_text(config.read_text() + '\n[[keys]]\nkey = "sk-local-dev-key"\nplan = "pro"\n')
+    function = running(logical_id, overrides)
+    error = function.init_error()
+    assert error["errorType"] == "ConfigError"
+    assert "keys.0.key" in error["errorMessage"] and "published" in error["errorMessage"]
+    assert function.process.wait(10) != 0
+
+
+def test_an_admin_key_shorter_than_32_characters_stops_the_admin_function(running, overrides, dynamo_url) -> None:
+    name = f"/apex-suite/{os.getpid()}/weak-admin-key"
+    extra = admin_key_parameter(dynamo_url, name, "guessable-secret")
+    function = running("AdminFunction", {**overrides, **extra}, {"AdminKeySsmParameter": name})
+    error = function.init_error()
+    assert error["errorType"] == "SecretsError" and "shorter than 32" in error["errorMessage"]
+    assert "guessable-secret" not in error["errorMessage"] and "'gues'" in error["errorMessage"]  # its start only
+
+
+@pytest.mark.parametrize("logical_id", ["ChatFunction", "ModelsFunction"])
+def test_an_init_error_in_any_script_reaches_lambda(logical_id, running, overrides, tmp_path) -> None:
+    """awslambdaric posts `init/error` as Latin-1: a reason quoting other text must still arrive."""
+    config = tmp_path / "конфиг.toml"
+    config.write_text("[gateway\n")
+    error = running(logical_id, {**overrides, "APEX_CONFIG": str(config)}).init_error()
+    assert error["errorType"] == "ConfigError"
+    assert "not valid TOML" in error["errorMessage"] and ".toml" in error["errorMessage"]
+
+
+NOT_HTTP = {"Records": [{"eventSource": "aws:sqs", "body": "hi"}]}
+
+
+def at_path(sample: dict[str, Any], path: str) -> dict[str, Any]:
+    """The event, sent to another path (a REST API or a Function URL event)."""
+    for field in ("path", "resource", "rawPath"):
+        if field in sample:
+            sample[field] = path
+    if "http" in sample.get("requestContext", {}):
+        sample["requestContext"]["http"]["path"] = path
+    return sample
+
+
+@pytest.mark.parametrize("logical_id", ["ChatFunction", "ModelsFunction"])
+def test_an_event_of_no_known_shape_or_an_unknown_route_is_answered_and_the_process_lives_on(
+        logical_id, running, overrides, key) -> None:
+    function = running(logical_id, overrides)
+    streaming = function.function.streaming
+    sample = BY_FUNCTION[logical_id][0]
+    malformed = [{**event(sample, key), "headers": "not a map"},
+                 {**event(sample, key), "body": "%%% not base64", "isBase64Encoded": True}]
+    for bad in (NOT_HTTP, "just a string", *malformed):
+        status, headers, body = relayed(function.invoke(bad), streaming)
+        assert status == 400 and headers["content-type"] == "application/json", body
+        assert json.loads(body)["error"]["code"] == "invalid_event"
+    status, _, body = relayed(function.invoke(at_path(event(sample, key), "/v1/no/such/route")), streaming)
+    assert status == 404 and json.loads(body)["error"]["code"] == "not_found"
+    status, _, body = relayed(function.invoke(event(sample, key)), streaming)
+    assert status == 200, body
+
+
+def test_health_is_answered_without_a_key_by_the_deployed_route(running, overrides) -> None:
+    sample = at_path(event("models.json", "unused"), "/health")
+    sample["headers"] = sample["multiValueHeaders"] = {}
+    assert function_for(sample) == "ModelsFunction"
+    status, _, body = relayed(running("ModelsFunction", overrides).invoke(sample), False)
+    assert status == 200 and json.loads(body) == {"status": "ok"}
+
+
+# -- apex invoke ------------------------------------------------------------------------------------
+
+def apex_invoke(overrides: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "APEX_"))}
-    return subprocess.run([APEX, "invoke", *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True,
-                          timeout=60)
+    config = ["--config", overrides["APEX_CONFIG"]]
+    return subprocess.run([APEX, "invoke", *args, *config], cwd=ROOT, env=clean, capture_output=True, text=True,
+                          timeout=120)
 
 
-def test_apex_invoke_prints_a_buffered_functions_lambda_result(function_env) -> None:
-    result = apex_invoke(function_env, "ModelsFunction", "-e", "events/models.json")
+def test_apex_invoke_prints_a_buffered_functions_lambda_result(overrides) -> None:
+    result = apex_invoke(overrides, "ModelsFunction", "-e", "events/models.json")
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout)
     assert output["statusCode"] == 200
     assert json.loads(output["body"])["data"][0]["id"] == "gpt-4o-mini"
+    assert "Unclosed" not in result.stderr, result.stderr
 
 
-def test_apex_invoke_prints_a_streaming_functions_prelude_then_its_stream(function_env) -> None:
-    result = apex_invoke(function_env, "ChatFunction", "-e", "events/chat-stream.json")
+@pytest.mark.parametrize("build", [False, True], ids=["checkout", "build"])
+def test_apex_invoke_prints_a_streaming_functions_prelude_then_its_stream(overrides, build, request) -> None:
+    if build:
+        request.getfixturevalue("lambda_build")
+    result = apex_invoke(overrides, "ChatFunction", "-e", "events/chat-stream.json", *(["--build"] if build else []))
     assert result.returncode == 0, result.stderr
     prelude, _, stream = result.stdout.partition("\n")
     assert json.loads(prelude)["statusCode"] == 200
-    events = [block.removeprefix("data: ") for block in stream.split("\n\n") if block.strip()]
-    assert events[-1] == "[DONE]"
-    assert json.loads(events[-2])["usage"]["total_tokens"] > 0      # include_usage asked in the event
+    assert sse_data(stream.encode())[-1] == "[DONE]"
+    assert json.loads(sse_data(stream.encode())[-2])["usage"]["total_tokens"] > 0   # include_usage asked
+    assert "Unclosed" not in result.stderr, result.stderr
 
 
-def test_apex_invoke_streams_anthropic_events(function_env) -> None:
-    result = apex_invoke(function_env, "MessagesFunction", "-e", "events/messages-stream.json")
+def test_apex_invoke_streams_anthropic_events(overrides) -> None:
+    result = apex_invoke(overrides, "MessagesFunction", "-e", "events/messages-stream.json")
     assert result.returncode == 0, result.stderr
     prelude, _, stream = result.stdout.partition("\n")
     assert json.loads(prelude)["statusCode"] == 200
-    kinds = [line.removeprefix("event: ") for line in stream.splitlines() if line.startswith("event: ")]
+    kinds = sse_kinds(stream.encode())
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
 
 
-def test_apex_invoke_names_the_functions_when_one_is_unknown(function_env) -> None:
-    result = apex_invoke(function_env, "NoSuchFunction", "-e", "events/models.json")
-    assert result.returncode != 0
+def test_apex_invoke_fails_where_lambda_fails(overrides) -> None:
+    config = Path(overrides["APEX_CONFIG"])
+    config.write_text(config.read_text() + '\n[[keys]]\nkey = "sk-local-dev-key"\nplan = "pro"\n')
+    result = apex_invoke(overrides, "ChatFunction", "-e", "events/chat.json")
+    assert result.returncode == 1
+    assert "init error: ConfigError" in result.stderr and "published" in result.stderr
+
+
+def test_apex_invoke_names_the_functions_when_one_is_unknown(overrides) -> None:
+    result = apex_invoke(overrides, "NoSuchFunction", "-e", "events/models.json")
+    assert result.returncode == 1
     assert "ChatFunction" in result.stderr and "ModelsFunction" in result.stderr
-
-
-def test_responses_are_created_by_one_function_and_read_by_another(function_env) -> None:
-    created = lambda_call(function_module("responses").handler, "responses.json")
-    assert created["statusCode"] == 200
-    response_id = json.loads(created["body"])["id"]
-    reader = function_module("stored_responses").handler
-
-    def call(event_file: str) -> dict:
-        event = json.loads((EVENTS / event_file).read_text())
-        sample_id = event["pathParameters"]["response_id"]
-        event["path"] = event["path"].replace(sample_id, response_id)
-        event["pathParameters"]["response_id"] = response_id
-        return reader(event, Context(Invocation("t", event, 2**62, "arn")))
-
-    retrieved = call("stored_responses.json")
-    assert retrieved["statusCode"] == 200
-    assert json.loads(retrieved["body"])["output"][0]["content"][0]["text"] == "Hello from alpha."
-    items = call("stored_responses-input-items.json")
-    assert json.loads(items["body"])["data"][0]["content"][0]["text"] == "Say hello in five words."
-    assert call("stored_responses-delete.json")["statusCode"] == 200
-    assert call("stored_responses.json")["statusCode"] == 404
+    assert "Traceback" not in result.stderr
