@@ -59,13 +59,17 @@ LAMBDA_PYTHON ?= $(firstword $(foreach p,$(shell command -v python3.12) $(wildca
 LAMBDA_PIP := $(foreach p,manylinux2014 manylinux_2_17 manylinux_2_28 manylinux_2_34,--platform $(p)_x86_64) \
 	--implementation cp --python-version 3.12 --only-binary=:all:
 
-# What /var/runtime holds on Lambda, for the runtime's Python: the runtime interface client that
-# starts the functions run here as Lambda runs them (the suite, `apex invoke --build`, bench/coldstart.py).
-LAMBDA_RUNTIME_DIR := .aws-sam/lambda-runtime
-$(LAMBDA_RUNTIME_DIR)/awslambdaric:
-	$(LAMBDA_PYTHON) -m pip install --quiet --target $(LAMBDA_RUNTIME_DIR) awslambdaric
+# Lambda's python3.12 runtime, for running functions here as Lambda runs them (the suite,
+# `apex invoke --build`, bench/coldstart.py): python/ stands for /var/lang, a Python 3.12 with nothing
+# installed (a bare virtual environment), and runtime/ for /var/runtime, the runtime interface client.
+LAMBDA_RUNTIME := .aws-sam/lambda-runtime
+$(LAMBDA_RUNTIME)/runtime/awslambdaric:
+	rm -rf $(LAMBDA_RUNTIME)
+	$(LAMBDA_PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), "Lambda functions run on Python 3.12: install one (pyenv install 3.12)"'
+	$(LAMBDA_PYTHON) -m venv --without-pip $(LAMBDA_RUNTIME)/python
+	$(LAMBDA_PYTHON) -m pip install --quiet --target $(LAMBDA_RUNTIME)/runtime awslambdaric
 
-lambda-runtime: $(LAMBDA_RUNTIME_DIR)/awslambdaric
+lambda-runtime: $(LAMBDA_RUNTIME)/runtime/awslambdaric
 
 # The optimizer's local model (core/embedder/data, 8 MB) ships only with the functions that optimize.
 OPTIMIZING := Chat Optimize

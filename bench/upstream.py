@@ -21,8 +21,21 @@ COMPLETION = json.dumps({
     "usage": {"prompt_tokens": 13, "completion_tokens": 9, "total_tokens": 22},
     "system_fingerprint": "fp_bench",
 }).encode()
-RESPONSE = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
-            + str(len(COMPLETION)).encode() + b"\r\n\r\n" + COMPLETION)
+EMBEDDING = json.dumps({
+    "object": "list", "model": "bench", "usage": {"prompt_tokens": 4, "total_tokens": 4},
+    "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(2)],
+}).encode()
+IMAGE = json.dumps({"created": 1700000000, "data": [{"url": "https://images.invalid/bench.png"}]}).encode()
+
+
+def answer(body: bytes) -> bytes:
+    return (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: " + str(len(body)).encode()
+            + b"\r\n\r\n" + body)
+
+
+# By the path's last segment: canned answers of the other endpoints (the cold-start bench calls them).
+OTHER = {b"embeddings": answer(EMBEDDING), b"generations": answer(IMAGE)}
+RESPONSE = answer(COMPLETION)
 STREAM_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 HEALTH = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
 
@@ -68,7 +81,8 @@ class Upstream(asyncio.Protocol):
                 self.streams.add(task)
                 task.add_done_callback(self.streams.discard)
             else:
-                self.transport.write(RESPONSE)
+                path = head.split(b" ", 2)[1].rstrip(b"/").rsplit(b"/", 1)[-1]
+                self.transport.write(OTHER.get(path, RESPONSE))
 
     async def stream(self) -> None:
         self.transport.write(STREAM_HEAD)

@@ -5,15 +5,14 @@ Lambda's bootstrap runs the runtime interface client, `python -m awslambdaric <H
 LAMBDA_TASK_ROOT; a function that names an AWS_LAMBDA_EXEC_WRAPPER has that wrapper run instead,
 with the bootstrap's command line as its arguments. The code comes from the `sam build` output (a
 function's directory is its /var/task, the layer's python/ its /opt/python, awslambdaric what
-/var/runtime holds) and runs on a Python 3.12, as deployed; or, for a quick look, from the checkout
+/var/runtime holds) and runs on a bare Python 3.12, as deployed; or, for a quick look, from the checkout
 on this interpreter, whose environment has the dependencies.
 """
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
+import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -23,7 +22,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / ".aws-sam" / "build"
-RUNTIME_DIR = ROOT / ".aws-sam" / "lambda-runtime"     # awslambdaric for Python 3.12 (`make lambda-runtime`)
+# Lambda's python3.12 runtime here (`make lambda-runtime`): python/ as /var/lang, runtime/ as /var/runtime.
+RUNTIME_DIR = ROOT / ".aws-sam" / "lambda-runtime"
 RUNTIME = "python3.12"
 PSEUDO = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws",
           "AWS::StackName": "apex", "AWS::URLSuffix": "amazonaws.com"}
@@ -79,6 +79,27 @@ def function_names(template: dict[str, Any]) -> list[str]:
     return sorted(k for k, v in template.get("Resources", {}).items() if v.get("Type") == "AWS::Serverless::Function")
 
 
+def api_routes(template: dict[str, Any]) -> list[tuple[str, str, re.Pattern[str]]]:
+    """(function, method, path pattern) of every API Gateway route in the template."""
+    found = []
+    for name in function_names(template):
+        for spec in template["Resources"][name]["Properties"].get("Events", {}).values():
+            if spec["Type"] == "Api":
+                path = re.sub(r"\{\w+\}", "[^/]+", re.sub(r"\{\w+\+\}", ".+", spec["Properties"]["Path"]))
+                found.append((name, spec["Properties"]["Method"].upper(), re.compile(path)))
+    return found
+
+
+def function_for(template: dict[str, Any], event: dict[str, Any]) -> str | None:
+    """The function API Gateway routes a REST API event to, by its method and path; a Function URL
+    event's by its path without the stage. None when no route, or more than one, matches."""
+    context = event.get("requestContext") or {}
+    method = event.get("httpMethod") or (context.get("http") or {}).get("method")
+    path = event.get("path") or str(event.get("rawPath", "")).removeprefix("/v1")
+    matches = {name for name, m, pattern in api_routes(template) if m == method and pattern.fullmatch(path)}
+    return matches.pop() if len(matches) == 1 else None
+
+
 def references(template: dict[str, Any], parameters: Mapping[str, str]) -> dict[str, str]:
     """What `Ref` and `${…}` resolve to here: parameters (given, else their defaults), pseudo
     parameters, and each table by the name the embedded DynamoDB gives it."""
@@ -121,28 +142,15 @@ def find_function(template: dict[str, Any], logical_id: str, parameters: Mapping
                     int(properties.get("Timeout", 3)))
 
 
-def runtime_python() -> str:
-    """A Python 3.12, the managed runtime's: APEX_LAMBDA_PYTHON, else python3.12 on the PATH, else
-    pyenv's (a pyenv shim on the PATH may not run)."""
-    candidates = [os.environ.get("APEX_LAMBDA_PYTHON"), shutil.which(RUNTIME),
-                  *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/3.12*/bin/{RUNTIME}")))]
-    for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12))"],
-                               capture_output=True, text=True)
-        if probe.stdout.strip() == "True":
-            return candidate
-    raise LocalLambdaError("no Python 3.12 found (the runtime of the build's layer): install one, or "
-                           "name it in APEX_LAMBDA_PYTHON")
-
-
 def from_build(logical_id: str, build: Path = BUILD, runtime_dir: Path = RUNTIME_DIR) -> Code:
-    """The function as `sam build` left it, on a Python 3.12 with awslambdaric beside it."""
+    """The function as `sam build` left it, on the runtime's Python 3.12 with awslambdaric beside it."""
     task_root, layer = build / logical_id, build / "DependenciesLayer" / "python"
     if not task_root.is_dir() or not layer.is_dir():
         raise LocalLambdaError(f"{task_root} or {layer} is missing: run `sam build` (or `make sam-check`)")
-    if not (runtime_dir / "awslambdaric").is_dir():
-        raise LocalLambdaError(f"awslambdaric is missing from {runtime_dir}: run `make lambda-runtime`")
-    return Code(task_root, runtime_python(), (layer, runtime_dir))
+    python, client = runtime_dir / "python" / "bin" / RUNTIME, runtime_dir / "runtime"
+    if not python.exists() or not (client / "awslambdaric").is_dir():
+        raise LocalLambdaError(f"the Python 3.12 runtime is missing from {runtime_dir}: run `make lambda-runtime`")
+    return Code(task_root, str(python), (layer, client))
 
 
 def from_source(root: Path = ROOT) -> Code:

@@ -11,7 +11,6 @@ import asyncio
 import fcntl
 import json
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -26,7 +25,15 @@ from core.keys import create_key
 from core.storage.dynamo import DynamoDB, DynamoKeyStore
 from core.storage.embedded import CREDENTIALS
 from core.storage.tables import table_names
-from handlers.lambda_local import BUILD, find_function, from_build, function_names, load_template
+from handlers.lambda_local import (
+    BUILD,
+    RUNTIME_DIR,
+    find_function,
+    from_build,
+    function_for,
+    function_names,
+    load_template,
+)
 from handlers.runtime_api import Received
 from tests.fakes.lambda_runtime import EVENTS, LambdaProcess, event
 from tests.fakes.openai import FakeOpenAI
@@ -64,7 +71,7 @@ def lambda_build() -> Path:
     (ROOT / ".aws-sam").mkdir(exist_ok=True)
     with open(ROOT / ".aws-sam" / "suite.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if stale(BUILD) or not (ROOT / ".aws-sam" / "lambda-runtime" / "awslambdaric").is_dir():
+        if stale(BUILD) or not (RUNTIME_DIR / "runtime" / "awslambdaric").is_dir():
             done = subprocess.run(["make", "-s", "sam-check", "lambda-runtime"], cwd=ROOT, capture_output=True,
                                   text=True, timeout=900)
             assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -133,28 +140,14 @@ def running(lambda_build: Path) -> Iterator[Callable[..., LambdaProcess]]:
 
 # -- which function an event is for, as API Gateway routes it -----------------------------------------
 
-def routes() -> list[tuple[str, str, re.Pattern[str]]]:
-    """(function, method, path pattern) of every API event in the template."""
-    found = []
-    for name in function_names(TEMPLATE):
-        for spec in TEMPLATE["Resources"][name]["Properties"].get("Events", {}).values():
-            if spec["Type"] == "Api":
-                pattern = re.sub(r"\{\w+\+\}", ".+", re.sub(r"\{\w+\}", "[^/]+", spec["Properties"]["Path"]))
-                found.append((name, spec["Properties"]["Method"].upper(), re.compile(pattern)))
-    return found
-
-
-def function_for(sample: dict[str, Any]) -> str:
-    """A REST API event by its method and path; a Function URL one by its path without the stage."""
-    method = sample.get("httpMethod") or sample["requestContext"]["http"]["method"]
-    path = sample.get("path") or sample["rawPath"].removeprefix("/v1")
-    matches = {name for name, m, pattern in routes() if m == method and pattern.fullmatch(path)}
-    assert len(matches) == 1, (method, path, matches)
-    return matches.pop()
+def function_of(sample: dict[str, Any]) -> str:
+    name = function_for(TEMPLATE, sample)
+    assert name is not None, sample.get("path") or sample.get("rawPath")
+    return name
 
 
 EVENT_FILES = sorted(p.name for p in EVENTS.glob("*.json"))
-BY_FUNCTION = {name: [f for f in EVENT_FILES if function_for(json.loads((EVENTS / f).read_text())) == name]
+BY_FUNCTION = {name: [f for f in EVENT_FILES if function_of(json.loads((EVENTS / f).read_text())) == name]
                for name in function_names(TEMPLATE)}
 
 
@@ -368,7 +361,7 @@ def test_an_event_of_no_known_shape_or_an_unknown_route_is_answered_and_the_proc
 def test_health_is_answered_without_a_key_by_the_deployed_route(running, overrides) -> None:
     sample = at_path(event("models.json", "unused"), "/health")
     sample["headers"] = sample["multiValueHeaders"] = {}
-    assert function_for(sample) == "ModelsFunction"
+    assert function_of(sample) == "ModelsFunction"
     status, _, body = relayed(running("ModelsFunction", overrides).invoke(sample), False)
     assert status == 200 and json.loads(body) == {"status": "ok"}
 
