@@ -5,7 +5,15 @@ import pytest
 from moto import mock_aws
 
 from core.config import parse_config
-from core.secrets import SECRET_VARIABLE, SSM_PATH_VARIABLE, SecretsError, load_provider_keys
+from core.secrets import (
+    ADMIN_SECRET_VARIABLE,
+    ADMIN_SSM_VARIABLE,
+    SECRET_VARIABLE,
+    SSM_PATH_VARIABLE,
+    SecretsError,
+    load_admin_key,
+    load_provider_keys,
+)
 
 CONFIG = parse_config({"providers": {
     "openai": {"api_key_env": "OPENAI_API_KEY"},
@@ -51,3 +59,30 @@ def test_an_unreadable_or_malformed_secret_stops_the_cold_start_without_its_valu
     with pytest.raises(SecretsError, match="not a JSON object") as caught:
         load_provider_keys(CONFIG, {SECRET_VARIABLE: "plain"})
     assert "sk-just-a-string" not in str(caught.value)
+
+
+ADMIN = "sk-admin-" + "x1y2z3" * 6
+
+
+def test_the_admin_key_comes_from_the_variable_else_the_secret_else_the_parameter(aws) -> None:
+    boto3.client("secretsmanager").create_secret(Name="apex/admin", SecretString=ADMIN + "\n")
+    boto3.client("ssm").put_parameter(Name="/apex/admin-key", Value=ADMIN.upper(), Type="SecureString")
+    assert load_admin_key({}) is None                                  # the admin API off
+    assert load_admin_key({ADMIN_SECRET_VARIABLE: "apex/admin"}) == ADMIN
+    assert load_admin_key({ADMIN_SSM_VARIABLE: "/apex/admin-key"}) == ADMIN.upper()
+    assert load_admin_key({"APEX_ADMIN_KEY": "local", ADMIN_SSM_VARIABLE: "/apex/admin-key"}) == "local"
+
+
+@pytest.mark.parametrize("value", ["sk-local-dev-key", "short-but-random"])
+def test_a_published_or_short_admin_key_in_a_secret_is_refused_without_being_shown(aws, value) -> None:
+    boto3.client("ssm").put_parameter(Name="/apex/weak", Value=value, Type="SecureString")
+    with pytest.raises(SecretsError, match="refused") as refused:
+        load_admin_key({ADMIN_SSM_VARIABLE: "/apex/weak"})
+    assert ("published" in str(refused.value)) == (value == "sk-local-dev-key")
+    if value != "sk-local-dev-key":
+        assert value not in str(refused.value)
+
+
+def test_an_unreadable_admin_key_stops_the_cold_start(aws) -> None:
+    with pytest.raises(SecretsError, match="could not read the admin key: ResourceNotFound"):
+        load_admin_key({ADMIN_SECRET_VARIABLE: "absent"})
