@@ -15,10 +15,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from core.errors import GatewayError, RequestError
+from core.errors import RequestError
 from core.gateway import Gateway
 from core.heap import settle_heap
-from core.http import Endpoint, GatewayMiddleware, error_response, json_response
+from core.http import INTERNAL_ERROR, Endpoint, error_response, json_response
+from core.middleware import GatewayMiddleware
 
 log = logging.getLogger("apex")
 
@@ -95,7 +96,7 @@ class App:
                 response = await handler(request)
             except Exception:        # endpoints render their own errors; this is for the few plain ones
                 log.exception("unhandled error on %s %s", method, path)
-                response = error_response(GatewayError("The gateway failed to handle this request"))
+                response = error_response(INTERNAL_ERROR)
         else:
             status, code = (405, "method_not_allowed") if methods else (404, "not_found")
             response = error_response(RequestError(f"{method} {path} is not an endpoint of this gateway",

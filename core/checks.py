@@ -9,8 +9,10 @@ from typing import Any, ParamSpec, TypeVar
 
 import orjson
 
+from core.catalog import Resolution
 from core.config import GatewaySettings
 from core.errors import RequestError, shown
+from core.tokens import exceeds_window
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -107,6 +109,15 @@ def parse_chat(raw: bytes, settings: GatewaySettings) -> dict[str, Any]:
     if routing is not None and not isinstance(routing, dict):
         raise RequestError("routing must be an object", code="invalid_type", param="routing")
     return body
+
+
+def check_context(body: dict[str, Any], resolution: Resolution) -> None:
+    """A prompt over the model's context window is refused before any upstream sees it."""
+    window = resolution.info.context_window if resolution.info else None
+    if window and (tokens := exceeds_window(body, window)):
+        raise RequestError(
+            f"This model's maximum context length is {window} tokens. However, your messages "
+            f"resulted in {tokens} tokens.", code="context_length_exceeded", param="messages")
 
 
 def upstream_body(body: dict[str, Any]) -> dict[str, Any]:

@@ -36,6 +36,12 @@ class Outcome(Generic[T]):
     failures: tuple[ProviderError, ...]  # routes that failed before this one answered
 
 
+def routing_info(resolution: Resolution, outcome: Outcome[Any]) -> dict[str, str]:
+    """An answer's `_routing`: which provider and model served the name asked for, and why."""
+    return {"provider": outcome.route.provider, "original_model": resolution.requested,
+            "mapped_model": outcome.route.model, "reason": outcome.reason}
+
+
 def _all_failed(resolution: Resolution, failures: list[ProviderError]) -> ProviderError:
     if len(failures) == 1:
         return failures[0]

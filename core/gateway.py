@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 
+from core import context
 from core.cache import ResponseCache
 from core.catalog import Catalog, Resolution, Route
 from core.config import Config, GatewaySettings
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from core.optimizer import Optimizer
 
 T = TypeVar("T")
+# How a stream is opened on one route (the adapter's method, or a translation around it).
+OpenStream = Callable[[ChatAdapter, Route], AsyncGenerator[Any, None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +63,10 @@ class Gateway:
         """The key, checked against its plan; a billable request is metered from here on, refused or
         not (reads of models or stored responses count against the rate limit but record no usage)."""
         key = await self.auth.authenticate(request.headers)
-        state = request.scope.setdefault("state", {})       # Starlette's request.state, without its wrapper
-        meter = Meter(key.id, state.get("request_id", ""), billable=billable)
-        state["meter"] = meter
+        this = context.current()
+        meter = this.meter = Meter(key.id, this.request_id, billable=billable)
         client = request.scope.get("client")
-        limits, meter.rate_headers = await self.admission.admit(key, client[0] if client else None)
+        limits, this.rate_headers = await self.admission.admit(key, client[0] if client else None)
         return Admitted(key, limits, meter)
 
     def resolve(self, admitted: Admitted, model: str, body: dict[str, Any] | None = None) -> Resolution:
@@ -88,8 +90,7 @@ class Gateway:
                     fallback: bool = True) -> Outcome[T]:
         return await first_success(resolution, self.adapters, attempt, fallback, self.policy(resolution))
 
-    async def first_stream(self, resolution: Resolution,
-                           open_stream: Callable[[ChatAdapter, Route], AsyncGenerator[Any, None]],
+    async def first_stream(self, resolution: Resolution, open_stream: OpenStream,
                            fallback: bool = True) -> Outcome[tuple[Any, AsyncGenerator[Any, None]]]:
         return await first_stream(resolution, self.adapters, open_stream, fallback, self.policy(resolution))
 

@@ -18,10 +18,11 @@ import calendar
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from core.config import Config
+from core.context import NO_HEADERS
 from core.errors import GatewayError, LimitError, StorageError, shown
 from core.keys import ApiKey
 from core.storage.dynamo import ConditionFailed, DynamoDB
@@ -137,9 +138,6 @@ class QuotaBook:
         return known[2], known[3] / MICRO
 
 
-NO_HEADERS: dict[str, str] = {}      # shared, never written to
-
-
 class Admission:
     """Everything a key's plan says about a request before it is served."""
 
@@ -163,7 +161,7 @@ class Admission:
             found = self._limits[key] = limits_of(key, self._config)
         return found
 
-    async def admit(self, key: ApiKey, client_ip: str | None) -> tuple[Limits, dict[str, str]]:
+    async def admit(self, key: ApiKey, client_ip: str | None) -> tuple[Limits, Mapping[str, str]]:
         """The key's limits and its X-RateLimit headers; raises the first limit the request is over."""
         limits = self.limits(key)
         ip_rpm = self._config.gateway.ip_rpm
@@ -175,9 +173,9 @@ class Admission:
             log.warning("limits of %s not enforced, storage failed: %s", key.prefix, exc.message)
             return limits, NO_HEADERS
 
-    async def _enforce(self, key: ApiKey, limits: Limits, client_ip: str | None, ip_rpm: int) -> dict[str, str]:
+    async def _enforce(self, key: ApiKey, limits: Limits, client_ip: str | None, ip_rpm: int) -> Mapping[str, str]:
         now = self.clock()
-        headers: dict[str, str] = NO_HEADERS
+        headers: Mapping[str, str] = NO_HEADERS
         if self._rates is not None and ip_rpm and client_ip:
             await self._rates.hit(f"ip#{client_ip}", ip_rpm, "ip_rate_limit_exceeded", now)
         if self._rates is not None and limits.rpm:
@@ -190,5 +188,5 @@ class Admission:
                                  code="token_limit_exceeded", headers={**headers, "Retry-After": str(wait)})
             if limits.credits is not None and spent >= limits.credits:
                 raise GatewayError(f"Insufficient credits: ${spent:.6f} of ${limits.credits:.2f} used",
-                                   code="insufficient_credits", status=402, headers=headers)
+                                   code="insufficient_credits", status=402, headers=dict(headers))
         return headers

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from core.errors import GatewayError
+    from core.streaming import StreamFormat
 
 JSON = dict[str, Any]
 NamedEvent = tuple[str, JSON]          # (SSE event name, its data)
@@ -67,7 +68,8 @@ class StreamTranslator(Protocol):
 
 class InboundFormat(Protocol):
     """A wire format other than OpenAI's that clients may speak to the gateway (Anthropic Messages):
-    translated to core's format and back by the same code that serves that format's providers."""
+    translated to core's format and back by the same code that serves that format's providers; it
+    also reads its own answers' usage (in core's terms) and writes its own streams."""
 
     name: str
     forwarded_headers: tuple[str, ...]   # request headers a native route passes upstream
@@ -80,9 +82,11 @@ class InboundFormat(Protocol):
 
     def stream_from_core(self, model: str) -> StreamTranslator: ...
 
-    def error_body(self, err: GatewayError) -> bytes: ...
+    def usage_of(self, answer: JSON) -> JSON | None: ...
 
-    def stream_error(self, err: GatewayError) -> bytes: ...
+    def stream(self) -> StreamFormat[NamedEvent]: ...
+
+    def error_body(self, err: GatewayError) -> bytes: ...
 
 
 class ResponseStream(Protocol):

@@ -46,14 +46,12 @@ class Meter:
     cost: float = 0.0              # USD
     cached: bool = False
     billable: bool = True          # False: rate-limited and headed, but no usage record (reads)
-    rate_headers: dict[str, str] = field(default_factory=dict)   # set by admission (a shared empty dict)
 
     def used(self, usage: dict[str, Any] | None, price_in: float, price_out: float) -> None:
-        """Take a `usage` object, OpenAI's or Anthropic's (input/output tokens); what it lacks stays."""
+        """Take a `usage` object in core's terms (prompt and completion tokens); what it lacks stays."""
         if usage:
-            self.prompt_tokens = int(usage.get("prompt_tokens") or usage.get("input_tokens") or self.prompt_tokens)
-            self.completion_tokens = int(usage.get("completion_tokens") or usage.get("output_tokens")
-                                         or self.completion_tokens)
+            self.prompt_tokens = int(usage.get("prompt_tokens") or self.prompt_tokens)
+            self.completion_tokens = int(usage.get("completion_tokens") or self.completion_tokens)
         self.cost = (self.prompt_tokens * price_in + self.completion_tokens * price_out) / 1_000_000
 
 

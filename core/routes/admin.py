@@ -15,10 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from core.body import read_body
 from core.checks import load_object
 from core.errors import AuthError, RequestError, shown
 from core.gateway import Gateway
-from core.http import endpoint, json_response, read_body
+from core.http import endpoint, json_response
 from core.keys import ApiKey, KeyStore, create_key, presented_key
 from core.routes.dashboard import dashboard_routes
 from core.usage import summarize, usage_between

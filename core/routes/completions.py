@@ -21,14 +21,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from core.body import read_body
 from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
 from core.checks import load_object, require_model
 from core.errors import RequestError, shown
-from core.fallback import prepend
+from core.fallback import routing_info
 from core.gateway import Gateway
-from core.http import EventStream, endpoint, guarded, json_response, read_body
-from core.routes.chat import SSE_HEADERS, chunks_sse, metered_chunks, openai_stream_error, routing_info
+from core.http import endpoint, json_response
+from core.streaming import ChatStream, stream_answer, with_usage
 from core.types import JSON, ChatAdapter, CompletionsAdapter
 from core.usage import Meter
 
@@ -128,8 +129,7 @@ def completions_routes(gw: Gateway) -> list[Route]:
 
 
 async def _stream(gw: Gateway, meter: Meter, resolution: Resolution, upstream: JSON, text: str | None) -> Response:
-    wants_usage = bool((upstream.get("stream_options") or {}).get("include_usage"))
-    asked = {**upstream, "stream_options": {**(upstream.get("stream_options") or {}), "include_usage": True}}
+    asked = with_usage(upstream)
 
     def open_stream(adapter: ChatAdapter, route: ModelRoute) -> AsyncGenerator[JSON, None]:
         if native := _native(adapter, resolution):
@@ -140,16 +140,9 @@ async def _stream(gw: Gateway, meter: Meter, resolution: Resolution, upstream: J
         return _chunks_as_text(adapter.chat_stream(route.model, _chat_request(asked, text)),
                                text if upstream.get("echo") else "")
 
-    outcome = await gw.first_stream(resolution, open_stream)
-    first, chunks = outcome.value
-
-    def bill(usage: JSON | None) -> None:
-        gw.bill(meter, resolution, outcome.route, usage)
-
-    bill(None)
+    wants_usage = bool((upstream.get("stream_options") or {}).get("include_usage"))
     prompt = {"messages": [{"role": "user", "content": text or ""}]}
-    metered = metered_chunks(prepend(first, chunks), bill, wants_usage, prompt)
-    return EventStream(guarded(chunks_sse(metered), openai_stream_error), headers=SSE_HEADERS)
+    return await stream_answer(gw, meter, resolution, open_stream, ChatStream(wants_usage), prompt)
 
 
 async def _chunks_as_text(chunks: AsyncGenerator[JSON, None], prefix: str) -> AsyncGenerator[JSON, None]:

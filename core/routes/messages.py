@@ -8,23 +8,22 @@ translation, errors — is handed in by the handlers (`InboundFormat`); core kno
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core import sse
+from core.body import read_body
 from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
-from core.checks import check_messages, load_object, require_model
+from core.checks import check_context, check_messages, load_object, require_model
 from core.errors import GatewayError
-from core.fallback import prepend
 from core.gateway import Admitted, Gateway
-from core.http import EventStream, endpoint, guarded, json_response, read_body
-from core.routes.chat import SSE_HEADERS, check_context
-from core.tokens import RunningCount, count_prompt_tokens
+from core.http import endpoint, json_response
+from core.streaming import stream_answer, with_usage
+from core.tokens import count_prompt_tokens
 from core.types import JSON, ChatAdapter, InboundFormat, NamedEvent, NativeAdapter
 from core.usage import Meter
 
@@ -61,7 +60,7 @@ def messages_routes(gw: Gateway, inbound: InboundFormat) -> list[Route]:
             return inbound.from_core(await adapter.chat(route.model, core_body))
 
         outcome = await gw.first(resolution, attempt)
-        gw.bill(admitted.meter, resolution, outcome.route, outcome.value.get("usage"))
+        gw.bill(admitted.meter, resolution, outcome.route, inbound.usage_of(outcome.value))
         return json_response(orjson.dumps(outcome.value))
 
     async def count_tokens(request: Request) -> Response:
@@ -88,7 +87,7 @@ async def _translated(adapter: ChatAdapter, inbound: InboundFormat, model: str, 
                       core_body: JSON) -> AsyncGenerator[NamedEvent, None]:
     """A core-format stream as the inbound format's events; usage is asked for so it can be told."""
     translator = inbound.stream_from_core(requested)
-    chunks = adapter.chat_stream(model, {**core_body, "stream_options": {"include_usage": True}})
+    chunks = adapter.chat_stream(model, with_usage(core_body))
     try:
         async for chunk in chunks:
             for event in translator.feed(chunk):
@@ -106,35 +105,4 @@ async def _stream(gw: Gateway, meter: Meter, inbound: InboundFormat, body: JSON,
             return speaker.native_stream(route.model, body, forwarded)
         return _translated(adapter, inbound, route.model, body["model"], core_body)
 
-    outcome = await gw.first_stream(resolution, open_stream)
-    first, events = outcome.value
-
-    def bill(usage: JSON | None) -> None:
-        gw.bill(meter, resolution, outcome.route, usage)
-
-    bill(None)
-    return EventStream(guarded(_events(prepend(first, events), bill), inbound.stream_error), headers=SSE_HEADERS)
-
-
-async def _events(events: AsyncGenerator[NamedEvent, None],
-                  bill: Callable[[JSON | None], None]) -> AsyncGenerator[bytes, None]:
-    """Events as SSE; their usage (input at message_start, output at message_delta) billed. A stream
-    cut before its message_delta is billed for the output it delivered, counted (cl100k)."""
-    delivered = RunningCount()
-    finished = False
-    try:
-        async for name, data in events:
-            if name == "message_start":
-                bill((data.get("message") or {}).get("usage"))
-            elif name == "message_delta":
-                finished = True
-                bill(data.get("usage"))
-            elif name == "content_block_delta":
-                delta = data.get("delta") or {}
-                if piece := delta.get("text") or delta.get("partial_json") or delta.get("thinking"):
-                    delivered.add(piece)
-            yield sse.encode(orjson.dumps(data), name)
-    finally:
-        await events.aclose()
-        if not finished and delivered:
-            bill({"output_tokens": delivered.tokens()})
+    return await stream_answer(gw, meter, resolution, open_stream, inbound.stream(), core_body)

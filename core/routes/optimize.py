@@ -11,13 +11,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from core.body import read_body
 from core.catalog import Resolution
 from core.catalog import Route as ModelRoute
 from core.checks import load_object
 from core.errors import GatewayError, RequestError
 from core.fallback import capability
 from core.gateway import Admitted, Gateway
-from core.http import endpoint, json_response, read_body
+from core.http import endpoint, json_response
 from core.optimizer import INLINE_CHARS, Condenser, Optimized, Optimizer, Scorer, cosine, timed
 from core.types import JSON, ChatAdapter
 from core.usage import Meter

@@ -10,12 +10,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from core.body import read_body
 from core.catalog import Route as ModelRoute
 from core.catalog import require_type
 from core.checks import load_object, require_model
 from core.fallback import capability
 from core.gateway import Gateway
-from core.http import endpoint, json_response, read_body
+from core.http import endpoint, json_response
 from core.types import JSON, ChatAdapter
 
 

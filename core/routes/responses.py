@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -19,16 +19,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from core import sse
+from core.body import read_body
 from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
-from core.checks import check_messages, load_object, require_model, upstream_body
+from core.checks import check_context, check_messages, load_object, require_model, upstream_body
 from core.errors import GatewayError, RequestError, shown
-from core.fallback import prepend
 from core.gateway import Admitted, Gateway
-from core.http import EventStream, StreamAborted, endpoint, json_response, read_body
-from core.keys import ApiKey
-from core.routes.chat import SSE_HEADERS, check_context, metered_chunks
+from core.http import endpoint, json_response
 from core.storage.responses import ResponseStore
+from core.streaming import Reading, chat_reading, stream_answer, with_usage
 from core.types import JSON, ChatAdapter, ResponsesFormat, ResponseStream
 
 ORDERS = ("asc", "desc")
@@ -150,48 +149,47 @@ def _page(items: list[JSON], query: Any) -> JSON:
             "last_id": data[-1]["id"] if data else None, "has_more": len(ordered) > limit}
 
 
-async def _stream(gw: Gateway, fmt: ResponsesFormat, admitted: Admitted, body: JSON, upstream: JSON,
-                  resolution: Resolution, history: list[JSON], new_items: list[JSON], response_id: str,
-                  created_at: int) -> Response:
-    with_usage = {**upstream, "stream_options": {"include_usage": True}}
-    outcome = await gw.first_stream(resolution,
-                                    lambda adapter, route: adapter.chat_stream(route.model, with_usage))
-    first, chunks = outcome.value
+class ResponsesWire:
+    """The Responses event stream as a StreamFormat: its translator's events on the wire, and the
+    response stored once whole — completed before `response.completed` says so, or failed."""
 
-    def bill(usage: JSON | None) -> None:
-        gw.bill(admitted.meter, resolution, outcome.route, usage)
+    def __init__(self, events: ResponseStream, save: Callable[[JSON], Awaitable[None]]) -> None:
+        self._events, self._save = events, save
 
-    bill(None)
-    events = fmt.events(fmt.skeleton(body, response_id, created_at))
-    # The usage chunk passes on, as response.completed carries it.
-    metered = metered_chunks(prepend(first, chunks), bill, True, upstream)
-    return EventStream(_events(gw, admitted.key, events, metered, history, new_items), headers=SSE_HEADERS)
+    def begin(self) -> bytes:
+        return _encode(self._events.start())
+
+    def encode(self, chunk: JSON) -> bytes:
+        return _encode(self._events.feed(chunk))
+
+    def reading(self, chunk: JSON) -> Reading:
+        return chat_reading(chunk)
+
+    async def end(self) -> bytes:
+        finishing = self._events.done()
+        await self._save(self._events.response)
+        return _encode(finishing) + _encode(self._events.completed())
+
+    async def fail(self, err: GatewayError) -> bytes:
+        failure = self._events.failed(err)
+        await self._save(self._events.response)
+        return _encode(failure)
 
 
 def _encode(named: list[tuple[str, JSON]]) -> bytes:
     return b"".join(sse.encode(orjson.dumps(data), kind) for kind, data in named)
 
 
-async def _events(gw: Gateway, key: ApiKey, events: ResponseStream, chunks: AsyncGenerator[JSON, None],
-                  history: list[JSON], new_items: list[JSON]) -> AsyncGenerator[bytes, None]:
-    """The event sequence; the response is stored once whole, before `response.completed` says so."""
-    store = gw.responses
-    response = events.response
-    try:
-        yield _encode(events.start())
-        async for chunk in chunks:
-            if encoded := _encode(events.feed(chunk)):
-                yield encoded
-        finishing = events.done()
-        if response["store"] and store is not None:
-            await store.put(key.id, response["id"], _record(events.response, history, new_items))
-        yield _encode(finishing) + _encode(events.completed())
-    except GatewayError as err:
-        failure = events.failed(err)
-        if response["store"] and store is not None:
-            await store.put(key.id, response["id"], _record(events.response, history, new_items))
-        yield _encode(failure)
-        raise StreamAborted(err) from err
-    finally:
-        await chunks.aclose()
+async def _stream(gw: Gateway, fmt: ResponsesFormat, admitted: Admitted, body: JSON, upstream: JSON,
+                  resolution: Resolution, history: list[JSON], new_items: list[JSON], response_id: str,
+                  created_at: int) -> Response:
+    asked = with_usage(upstream)      # the usage chunk passes on, as response.completed carries it
+    store, key_id = gw.responses, admitted.key.id
 
+    async def save(response: JSON) -> None:
+        if response["store"] and store is not None:
+            await store.put(key_id, response["id"], _record(response, history, new_items))
+
+    wire = ResponsesWire(fmt.events(fmt.skeleton(body, response_id, created_at)), save)
+    return await stream_answer(gw, admitted.meter, resolution,
+                               lambda adapter, route: adapter.chat_stream(route.model, asked), wire, upstream)

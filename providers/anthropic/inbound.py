@@ -3,16 +3,14 @@ core's format and back, and how its errors read."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from core import sse
 from core.errors import GatewayError, RequestError
-from core.types import JSON
+from core.types import JSON, NamedEvent
 from providers.anthropic import FORWARDED
 from providers.anthropic.stream import AnthropicEvents
-from providers.anthropic.translate import request_to_openai, response_to_anthropic
+from providers.anthropic.translate import request_to_openai, response_to_anthropic, usage_to_openai
 
 # Anthropic's error types by HTTP status.
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
@@ -20,6 +18,47 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "
                503: "overloaded_error", 504: "timeout_error", 529: "overloaded_error"}
 BLOCK_TYPES = frozenset({"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking",
                          "server_tool_use", "web_search_tool_result", "search_result"})
+
+
+def usage_of(usage: JSON | None) -> JSON | None:
+    """Anthropic's usage in core's terms: cache writes and reads are prompt tokens too."""
+    return usage_to_openai(usage) if usage else None
+
+
+def _error(err: GatewayError) -> JSON:
+    kind = ERROR_TYPES.get(err.status, "api_error" if err.status >= 500 else "invalid_request_error")
+    return {"type": "error", "error": {"type": kind, "message": err.message}}
+
+
+class MessagesStream:
+    """Anthropic's event stream on the wire, and what each event says of usage and generated text:
+    input at message_start (its output count is a placeholder), output at message_delta."""
+
+    def begin(self) -> bytes:
+        return b""
+
+    def encode(self, event: NamedEvent) -> bytes:
+        name, data = event
+        return sse.encode(orjson.dumps(data), name)
+
+    def reading(self, event: NamedEvent) -> tuple[JSON | None, str]:
+        name, data = event
+        if name == "message_start" and (usage := (data.get("message") or {}).get("usage")):
+            return {"prompt_tokens": usage_to_openai(usage)["prompt_tokens"]}, ""
+        if name == "message_delta" and (usage := data.get("usage")):
+            counted = usage_to_openai(usage)
+            return ({"completion_tokens": counted["completion_tokens"]} if "input_tokens" not in usage
+                    else counted), ""
+        if name == "content_block_delta":
+            delta = data.get("delta") or {}
+            return None, delta.get("text") or delta.get("partial_json") or delta.get("thinking") or ""
+        return None, ""
+
+    async def end(self) -> bytes:
+        return b""
+
+    async def fail(self, err: GatewayError) -> bytes:
+        return sse.encode(orjson.dumps(_error(err)), "error")
 
 
 def _invalid(message: str, param: str = "messages") -> RequestError:
@@ -64,13 +103,11 @@ class MessagesFormat:
     def stream_from_core(self, model: str) -> AnthropicEvents:
         return AnthropicEvents(model)
 
+    def usage_of(self, answer: JSON) -> JSON | None:
+        return usage_of(answer.get("usage"))
+
+    def stream(self) -> MessagesStream:
+        return MessagesStream()
+
     def error_body(self, err: GatewayError) -> bytes:
-        return orjson.dumps(self._error(err))
-
-    def stream_error(self, err: GatewayError) -> bytes:
-        return sse.encode(orjson.dumps(self._error(err)), "error")
-
-    @staticmethod
-    def _error(err: GatewayError) -> dict[str, Any]:
-        kind = ERROR_TYPES.get(err.status, "api_error" if err.status >= 500 else "invalid_request_error")
-        return {"type": "error", "error": {"type": kind, "message": err.message}}
+        return orjson.dumps(_error(err))

@@ -56,11 +56,13 @@ async def test_a_meter_becomes_an_event_with_its_latency() -> None:
     assert recorded.latency_ms >= 250
 
 
-async def test_anthropic_style_usage_adds_up_across_stream_events() -> None:
+async def test_usage_told_in_parts_adds_up() -> None:
     meter = Meter("key_1", "req_1")
-    meter.used({"input_tokens": 12, "output_tokens": 1}, 0, 0)     # message_start
-    meter.used({"output_tokens": 30}, 0, 0)                        # message_delta
-    assert (meter.prompt_tokens, meter.completion_tokens) == (12, 30)
+    meter.used({"prompt_tokens": 12}, 0, 0)          # a stream's start tells the prompt
+    meter.used({"completion_tokens": 30}, 1, 1)      # its end the completion
+    assert (meter.prompt_tokens, meter.completion_tokens, meter.cost) == (12, 30, 42e-6)
+    meter.used({"input_tokens": 99}, 0, 0)           # another format's words: read by its plug-in, not here
+    assert meter.prompt_tokens == 12
 
 
 async def test_summary_groups_and_quantiles() -> None:

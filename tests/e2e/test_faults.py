@@ -177,6 +177,22 @@ def test_a_client_hanging_up_cancels_the_upstream_and_is_recorded(gateway: Runni
     assert record.completion_tokens == 2                # "Hello from": what the client was sent
 
 
+def test_a_client_leaving_before_the_first_token_still_pays_for_its_prompt(gateway: Running, flaky: FakeOpenAI,
+                                                                         usage) -> None:
+    resume = flaky.hold_after(1)            # the upstream sends its role-only first chunk, then waits
+    cancelled_before = flaky.cancelled
+    with httpx.stream("POST", f"{gateway.base_url}/chat/completions", timeout=10,
+                      headers={"authorization": f"Bearer {TEST_KEY}"},
+                      json={"model": "flaky-only", "messages": HI, "stream": True}) as response:
+        first = next(response.iter_lines())
+    assert first.startswith("data: ") and '"content":""' in first.replace(" ", "")
+    assert flaky.wait_cancelled(cancelled_before + 1)
+    resume.set()
+    record = usage.get(timeout=5)
+    assert record.status == 499 and record.completion_tokens == 0
+    assert record.prompt_tokens > 0 and record.cost > 0     # the provider read the prompt: it is billed
+
+
 # -- DynamoDB throttling or unreachable -------------------------------------------------------------------------
 
 def admin(gateway: Running, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -1,0 +1,61 @@
+"""The gateway's one middleware: every request's id, context, rate-limit headers and usage record."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core import context
+from core.usage import UsageRecorder
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+# Request ids: a random per-process prefix and a counter; unique without a syscall per request.
+_ID_PREFIX = "req_" + os.urandom(8).hex()
+_ID_COUNTER = itertools.count(1)
+
+
+def request_id_of(scope: Scope) -> str:
+    """The client's `X-Request-Id` when it is sane (letters, digits, `._:-`, up to 128), else a new one."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _REQUEST_ID.fullmatch(candidate):
+                return candidate
+            break
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
+
+
+class GatewayMiddleware:
+    """Around every request: its context (core.context) with an id echoed on the response, the
+    key's X-RateLimit headers, and — once the response has gone out — the request's usage, from the
+    meter the route filled in. Pure ASGI: a BaseHTTPMiddleware costs a task a request."""
+
+    def __init__(self, app: ASGIApp, recorder: UsageRecorder | None = None) -> None:
+        self.app = app
+        self.recorder = recorder
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = context.begin(request_id_of(scope))
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [*message.get("headers", ()), (b"x-request-id", request.request_id.encode())]
+                headers += [(k.lower().encode(), v.encode()) for k, v in request.rate_headers.items()]
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            meter = request.meter
+            if meter is not None and meter.billable and self.recorder is not None:
+                self.recorder.record_meter(meter, request.stream_status or status)
