@@ -29,8 +29,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from upstream import Upstream  # noqa: E402
 
 from core.keys import create_key  # noqa: E402
-from core.storage.dynamo import DynamoDB, DynamoKeyStore  # noqa: E402
+from core.storage.dynamo import DynamoDB  # noqa: E402
 from core.storage.embedded import CREDENTIALS, EmbeddedProcess  # noqa: E402
+from core.storage.keys import DynamoKeyStore  # noqa: E402
 from core.storage.tables import table_names  # noqa: E402
 from handlers.lambda_local import find_function, from_build, function_for, function_names, load_template, start  # noqa: E402
 from handlers.runtime_api import RuntimeAPIEmulator  # noqa: E402

@@ -80,6 +80,8 @@ class Upstream(asyncio.Protocol):
                 task = asyncio.ensure_future(self.stream())
                 self.streams.add(task)
                 task.add_done_callback(self.streams.discard)
+            elif b"/chat/completions" in head[:64]:
+                self.transport.write(RESPONSE)
             else:
                 path = head.split(b" ", 2)[1].rstrip(b"/").rsplit(b"/", 1)[-1]
                 self.transport.write(OTHER.get(path, RESPONSE))

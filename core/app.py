@@ -20,6 +20,7 @@ from core.gateway import Gateway
 from core.heap import settle_heap
 from core.http import INTERNAL_ERROR, Endpoint, error_response, json_response
 from core.middleware import GatewayMiddleware
+from core.types import InboundFormat
 
 log = logging.getLogger("apex")
 
@@ -28,13 +29,14 @@ async def health(request: Request) -> Response:
     return json_response(b'{"status":"ok"}')
 
 
-def openapi(gw: Gateway) -> Callable[[Request], Awaitable[Response]]:
-    """`/openapi.json`, built on first request (its module is never imported on a cold start)."""
+def openapi(gw: Gateway, formats: Callable[[], Iterable[InboundFormat]]) -> Callable[[Request], Awaitable[Response]]:
+    """`/openapi.json`, built on first request (its module is never imported on a cold start), with
+    what every inbound format adds — whichever function serves it."""
     @cache
     def rendered() -> bytes:
         from core.openapi import document
 
-        return orjson.dumps(document(sorted(gw.catalog.models)))
+        return orjson.dumps(document(sorted(gw.catalog.models), [f.openapi() for f in formats()]))
 
     async def serve(request: Request) -> Response:
         return json_response(rendered())
@@ -118,7 +120,8 @@ class App:
         await send({"type": "lifespan.shutdown.complete"})
 
 
-def build_app(gw: Gateway, routes: Iterable[BaseRoute]) -> ASGIApp:
+def build_app(gw: Gateway, routes: Iterable[BaseRoute],
+              formats: Callable[[], Iterable[InboundFormat]] = tuple) -> ASGIApp:
     """The app, inside the gateway's middleware (and CORS when configured); under `apex serve` its
     lifespan also settles the heap once the storage client exists, and flushes usage every second
     and on the way out."""
@@ -135,7 +138,7 @@ def build_app(gw: Gateway, routes: Iterable[BaseRoute]) -> ASGIApp:
         await gw.aclose()
 
     every = [Route("/health", health, methods=["GET"]),
-             *with_unprefixed_twins([Route("/v1/openapi.json", openapi(gw), methods=["GET"]), *routes])]
+             *with_unprefixed_twins([Route("/v1/openapi.json", openapi(gw, formats), methods=["GET"]), *routes])]
     app: ASGIApp = GatewayMiddleware(App([r for r in every if isinstance(r, Route)], lifespan), recorder=gw.usage)
     if origins := gw.settings.cors_origins:
         from starlette.middleware.cors import CORSMiddleware

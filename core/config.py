@@ -56,14 +56,6 @@ class ProviderConfig(_Frozen):
     region: str | None = None
     headers: dict[str, str] = {}
 
-    def api_key(self) -> str | None:
-        return os.environ.get(self.api_key_env) if self.api_key_env else None
-
-    @property
-    def enabled(self) -> bool:
-        """A provider that names a key variable is usable only once that variable is set."""
-        return self.api_key_env is None or bool(os.environ.get(self.api_key_env))
-
 
 class RouteConfig(_Frozen):
     provider: str

@@ -140,13 +140,11 @@ async def first_stream(
     return await first_success(resolution, adapters, attempt, fallback, policy)
 
 
-def capability(adapter: ChatAdapter, name: str) -> Callable[..., Awaitable[Any]]:
-    """An adapter's method for an endpoint beyond chat (`embeddings`, `images`); a provider without
-    it is unavailable for the request, so fallback moves on to a route that has it."""
-    method = getattr(adapter, name, None)
-    if method is None:
-        raise ProviderUnavailable(f"{adapter.name} does not serve {name}", provider=adapter.name)
-    return method  # type: ignore[no-any-return]
+def require(adapter: ChatAdapter, capability: str) -> None:
+    """A provider that does not serve `capability` (embeddings, images, …) is unavailable for the
+    request, so fallback moves on to a route that does."""
+    if capability not in adapter.serves:
+        raise ProviderUnavailable(f"{adapter.name} does not serve {capability}", provider=adapter.name)
 
 
 async def prepend(first: Any, rest: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:

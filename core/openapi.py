@@ -1,5 +1,6 @@
 """The gateway's OpenAPI document, served at `/openapi.json`: every endpoint, its request and its
-errors, each in the endpoint's own format (OpenAI's, Anthropic's, AptRouter's).
+errors, each in the endpoint's own format (OpenAI's, AptRouter's; an inbound format such as
+Anthropic's adds its own schemas and paths).
 
 Request schemas say what the gateway checks and what the upstream APIs define; like the gateway,
 they leave other fields open (`additionalProperties`), since those pass through to the provider.
@@ -64,8 +65,6 @@ ROUTING = obj(prefer=enum(["cost", "quality", "speed"]), fallback=BOOLEAN)
 SCHEMAS: JSON = {
     "OpenAIError": obj(("error",), error=obj(("message", "type"), message=STRING, type=STRING,
                                              param=nullable(STRING), code=nullable(STRING))),
-    "AnthropicError": obj(("type", "error"), type=enum(["error"]),
-                          error=obj(("type", "message"), type=STRING, message=STRING)),
     "AptRouterError": obj(("success", "error"), success={"const": False},
                           error=obj(("code", "message"), code=STRING, message=STRING, details=OBJECT)),
     "ChatMessage": obj(("role",), role=enum(sorted(ROLES)), content=nullable(one_of(STRING, array(CHAT_PART))),
@@ -104,22 +103,6 @@ SCHEMAS: JSON = {
     "Model": obj(("id", "object"), id=STRING, object=enum(["model"]), owned_by=STRING, type=enum(TYPES),
                  context_window=nullable({"type": "integer"}), pricing=nullable(OBJECT)),
     "ModelList": obj(("object", "data"), object=enum(["list"]), data=array(ref("Model"))),
-    "AnthropicMessage": obj(("role", "content"), role=enum(["user", "assistant"]),
-                            content=one_of(STRING, array(obj(("type",), type=STRING)))),
-    "MessagesRequest": obj(
-        ("model", "max_tokens", "messages"), model=TEXT, max_tokens=COUNT,
-        messages=array(ref("AnthropicMessage"), minItems=1, maxItems=1000),
-        system=one_of(STRING, array(obj(("type", "text"), type=enum(["text"]), text=STRING))), stream=BOOLEAN,
-        temperature={"type": "number", "minimum": 0, "maximum": 1}, top_p={"type": "number", "minimum": 0,
-                                                                           "maximum": 1},
-        top_k=COUNT, stop_sequences=array(STRING),
-        tools=array(obj(("name", "input_schema"), name=TEXT, description=STRING, input_schema=OBJECT)),
-        tool_choice=obj(("type",), type=enum(["auto", "any", "tool", "none"]), name=STRING), metadata=OBJECT),
-    "CountTokensRequest": obj(("model", "messages"), model=TEXT,
-                              messages=array(ref("AnthropicMessage"), minItems=1, maxItems=1000),
-                              system=one_of(STRING, array(OBJECT)), tools=array(OBJECT)),
-    "Message": obj(("id", "type", "role", "content"), id=STRING, type=enum(["message"]), role=enum(["assistant"]),
-                   content=array(OBJECT), model=STRING, stop_reason=nullable(STRING), usage=OBJECT),
     "ResponsesRequest": obj(
         ("model",), model=TEXT, input=one_of(STRING, array(OBJECT)), instructions=STRING,
         previous_response_id=STRING, store=BOOLEAN, stream=BOOLEAN, metadata=OBJECT,
@@ -148,7 +131,6 @@ SCHEMAS: JSON = {
 
 # Who answers what, by wire format: (error schema, statuses a request can end with).
 OPENAI_ERRORS = ("OpenAIError", (400, 401, 402, 403, 404, 413, 429, 502, 503))
-ANTHROPIC_ERRORS = ("AnthropicError", (400, 401, 402, 403, 404, 413, 429, 502, 503))
 APTROUTER_ERRORS = ("AptRouterError", (400, 401, 402, 413, 429, 502, 503))
 READ_ERRORS = ("OpenAIError", (400, 401, 404, 429, 503))
 ADMIN_ERRORS = ("OpenAIError", (400, 401, 404, 503))
@@ -186,12 +168,17 @@ def query(name: str, schema: JSON) -> JSON:
 DATE = {"type": "string", "format": "date"}
 
 
-def document(models: list[str] | None = None) -> JSON:
-    """The whole document; `models` (the configured ids) become the examples of every `model`."""
-    schemas = SCHEMAS
+# What an inbound format adds to the document: its schemas and its paths.
+Part = tuple[JSON, JSON]
+
+
+def document(models: list[str] | None = None, parts: list[Part] | None = None) -> JSON:
+    """The whole document, with each inbound format's `parts` (its schemas and paths, which core does
+    not know); `models` (the configured ids) become the examples of every `model`."""
+    schemas = {**SCHEMAS, **{name: schema for part in parts or () for name, schema in part[0].items()}}
     if models:
-        schemas = {name: _with_examples(schema, models) for name, schema in SCHEMAS.items()}
-    return {
+        schemas = {name: _with_examples(schema, models) for name, schema in schemas.items()}
+    doc: JSON = {
         "openapi": "3.1.0",
         "info": {"title": "Apex Gateway", "version": "1",
                  "description": "One URL in front of every LLM provider, for the official OpenAI and Anthropic SDKs."},
@@ -203,10 +190,6 @@ def document(models: list[str] | None = None) -> JSON:
             "/v1/embeddings": {"post": operation("Embeddings", OPENAI_ERRORS, "EmbeddingList", "EmbeddingRequest")},
             "/v1/images/generations": {"post": operation("Image generation", OPENAI_ERRORS, "Images",
                                                          "ImageRequest")},
-            "/v1/messages": {"post": operation("Anthropic Messages, in front of every provider", ANTHROPIC_ERRORS,
-                                               "Message", "MessagesRequest", streams=True)},
-            "/v1/messages/count_tokens": {"post": operation("Count a Messages request's input tokens",
-                                                            ANTHROPIC_ERRORS, None, "CountTokensRequest")},
             "/v1/responses": {"post": operation("OpenAI Responses: create", OPENAI_ERRORS, "Response",
                                                 "ResponsesRequest", streams=True)},
             "/v1/responses/{response_id}": {
@@ -254,6 +237,9 @@ def document(models: list[str] | None = None) -> JSON:
             },
         },
     }
+    for _, paths in parts or ():
+        doc["paths"].update(paths)
+    return doc
 
 
 def _with_examples(schema: JSON, models: list[str]) -> JSON:

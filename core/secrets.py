@@ -4,7 +4,7 @@ start.
 A provider's key lives in the variable its `api_key_env` names. On Lambda the template can name a
 Secrets Manager secret (`APEX_PROVIDER_KEYS_SECRET`, a JSON object of variable → key) and/or an
 SSM path (`APEX_PROVIDER_KEYS_SSM_PATH`, SecureString parameters named after the variables). A
-variable that is already set wins; the rest are filled from there. The admin key is
+variable that is set wins; the rest are filled from there, into a mapping handed to the adapters. The admin key is
 `APEX_ADMIN_KEY`, else the secret `APEX_ADMIN_KEY_SECRET` names (its whole string), else the
 SecureString parameter `APEX_ADMIN_KEY_SSM_PARAMETER` names. Values are never logged.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from typing import Any
 
 from core.config import Config
@@ -49,12 +49,20 @@ def _from_ssm(client: Any, path: str) -> dict[str, str]:
     return found
 
 
-def load_provider_keys(config: Config, environ: MutableMapping[str, str] = os.environ) -> list[str]:
-    """Fill unset key variables from the named secret and path; returns the names it filled."""
-    missing = {p.api_key_env for p in config.providers.values() if p.api_key_env and not environ.get(p.api_key_env)}
+def provider_keys(config: Config, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """Each provider's key, by provider name: the variable its `api_key_env` names, else the named
+    secret or path. Read once, by the composition root; nothing is written back to the environment."""
+    variables = {name: p.api_key_env for name, p in config.providers.items() if p.api_key_env}
+    found = {var: environ[var] for var in set(variables.values()) if environ.get(var)}
+    missing = set(variables.values()) - found.keys()
     secret_id, path = environ.get(SECRET_VARIABLE), environ.get(SSM_PATH_VARIABLE)
-    if not missing or not (secret_id or path):
-        return []
+    if missing and (secret_id or path):
+        fetched = _fetched(secret_id, path)
+        found.update({var: fetched[var] for var in missing if var in fetched})
+    return {name: found[var] for name, var in variables.items() if var in found}
+
+
+def _fetched(secret_id: str | None, path: str | None) -> dict[str, str]:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -66,10 +74,7 @@ def load_provider_keys(config: Config, environ: MutableMapping[str, str] = os.en
             found.update(_from_secret(boto3.client("secretsmanager"), secret_id))
     except (BotoCoreError, ClientError) as exc:
         raise SecretsError(f"could not read provider keys: {type(exc).__name__}: {exc}") from None
-    filled = sorted(name for name in missing if name in found)
-    for name in filled:
-        environ[name] = found[name]
-    return filled
+    return found
 
 
 def load_admin_key(environ: Mapping[str, str] = os.environ) -> str | None:

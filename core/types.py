@@ -12,6 +12,10 @@ if TYPE_CHECKING:
 JSON = dict[str, Any]
 NamedEvent = tuple[str, JSON]          # (SSE event name, its data)
 
+# What an adapter serves beyond chat, declared in its `serves` (with the names of the inbound formats
+# it speaks natively): an endpoint asks for the capability, never sniffs for a method.
+COMPLETIONS, EMBEDDINGS, IMAGES = "completions", "embeddings", "images"
+
 
 class ChatAdapter(Protocol):
     """One upstream provider, spoken to in core's format (OpenAI chat completions).
@@ -23,6 +27,7 @@ class ChatAdapter(Protocol):
     """
 
     name: str
+    serves: frozenset[str]
 
     async def chat(self, model: str, body: JSON) -> JSON: ...
 
@@ -49,9 +54,8 @@ class ImagesAdapter(ChatAdapter, Protocol):
 
 class NativeAdapter(ChatAdapter, Protocol):
     """An adapter that also speaks an inbound format natively (an Anthropic provider behind
-    `/v1/messages`): the request passes through untranslated, nothing is lost on the way."""
-
-    native_format: str
+    `/v1/messages`; it lists the format's name in `serves`): the request passes through
+    untranslated, nothing is lost on the way."""
 
     async def native(self, model: str, body: JSON, headers: Mapping[str, str]) -> JSON: ...
 
@@ -84,9 +88,13 @@ class InboundFormat(Protocol):
 
     def usage_of(self, answer: JSON) -> JSON | None: ...
 
+    def token_count(self, tokens: int) -> JSON: ...    # a count_tokens answer
+
     def stream(self) -> StreamFormat[NamedEvent]: ...
 
     def error_body(self, err: GatewayError) -> bytes: ...
+
+    def openapi(self) -> tuple[JSON, JSON]: ...     # its schemas and paths in the gateway's document
 
 
 class ResponseStream(Protocol):

@@ -239,29 +239,18 @@ def events_from_item(item: dict[str, Any]) -> list[UsageEvent]:
 async def usage_between(db: DynamoDB, key_id: str | None, first_day: str, last_day: str) -> list[UsageEvent]:
     """The records of one key (a query per day) or of every key (a scan), from first to last day."""
     table = db.names["usage"]
-    pages: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
     if key_id is not None:
         for day in _days(first_day, last_day):
-            request: dict[str, Any] = {"TableName": table, "KeyConditionExpression": "pk = :pk",
-                                       "ExpressionAttributeValues": {":pk": {"S": record_pk(key_id, day)}}}
-            pages += await _all_pages(db, "query", request)
+            items += [item async for item in db.items(
+                "query", TableName=table, KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": record_pk(key_id, day)}})]
     else:
-        request = {"TableName": table, "FilterExpression": "begins_with(pk, :u) AND pk BETWEEN :a AND :b",
-                   "ExpressionAttributeValues": {":u": {"S": "u#"}, ":a": {"S": f"u#{first_day}"},
-                                                 ":b": {"S": f"u#{last_day}~"}}}
-        pages += await _all_pages(db, "scan", request)
-    return sorted((e for page in pages for item in page.get("Items", ()) for e in events_from_item(item)),
-                  key=lambda e: e.ts)
-
-
-async def _all_pages(db: DynamoDB, operation: str, request: dict[str, Any]) -> list[dict[str, Any]]:
-    pages = []
-    while True:
-        page = await db.call(operation, **request)
-        pages.append(page)
-        if "LastEvaluatedKey" not in page:
-            return pages
-        request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+        items = [item async for item in db.items(
+            "scan", TableName=table, FilterExpression="begins_with(pk, :u) AND pk BETWEEN :a AND :b",
+            ExpressionAttributeValues={":u": {"S": "u#"}, ":a": {"S": f"u#{first_day}"},
+                                       ":b": {"S": f"u#{last_day}~"}})]
+    return sorted((e for item in items for e in events_from_item(item)), key=lambda e: e.ts)
 
 
 def _days(first: str, last: str) -> list[str]:

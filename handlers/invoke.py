@@ -84,8 +84,9 @@ def storage_environment(config: str | None, event: Any) -> dict[str, str]:
 
 async def store_key(endpoint: str, key: str) -> None:
     """`key` in the keys table at `endpoint`, on the unlimited plan."""
-    from core.storage.dynamo import DynamoDB, DynamoKeyStore
+    from core.storage.dynamo import DynamoDB
     from core.storage.embedded import CREDENTIALS
+    from core.storage.keys import DynamoKeyStore
     from core.storage.tables import table_names
 
     db = DynamoDB(table_names({}), endpoint, "us-east-1", credentials=CREDENTIALS)

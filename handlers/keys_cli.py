@@ -14,7 +14,8 @@ from typing import Any
 from core.config import Config
 from core.keys import create_key
 from core.routes.admin import key_view
-from core.storage.dynamo import DynamoDB, DynamoKeyStore
+from core.storage.dynamo import DynamoDB
+from core.storage.keys import DynamoKeyStore
 from core.storage.tables import table_names
 
 

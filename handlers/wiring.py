@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +24,24 @@ from core.lambda_events import BufferedHandler
 from core.lambda_runtime import StreamingHandler
 from core.limits import Admission
 from core.routing import Health
-from core.secrets import load_provider_keys
-from core.storage.dynamo import DynamoDB, DynamoKeyStore
+from core.secrets import provider_keys
+from core.storage.dynamo import DynamoDB
+from core.storage.keys import DynamoKeyStore
 from core.storage.responses import ResponseStore
 from core.storage.tables import table_names
+from core.types import InboundFormat
 from core.usage import UsageRecorder
 from providers import build_adapters
 
 RouteGroup = Callable[[Gateway], list[BaseRoute]]
+
+
+# The formats clients may speak besides OpenAI's, by their route group.
+INBOUND = {"messages": "providers.anthropic.inbound:MessagesFormat"}
+
+
+def inbound_formats() -> list[InboundFormat]:
+    return [load(spec)() for spec in INBOUND.values()]
 
 
 # Every endpoint group, by the name its Lambda function goes by.
@@ -41,8 +51,7 @@ GROUPS: dict[str, RouteGroup] = {
     "completions": lambda gw: load("core.routes.completions:completions_routes")(gw),
     "embeddings": lambda gw: load("core.routes.embeddings:embeddings_routes")(gw),
     "images": lambda gw: load("core.routes.images:images_routes")(gw),
-    "messages": lambda gw: load("core.routes.messages:messages_routes")(
-        gw, load("providers.anthropic.inbound:MessagesFormat")()),
+    "messages": lambda gw: load("core.routes.messages:messages_routes")(gw, load(INBOUND["messages"])()),
     "responses": lambda gw: load("core.routes.responses:responses_routes")(
         gw, load("providers.responses:ResponsesFormat")()),
     "stored_responses": lambda gw: load("core.routes.responses:stored_responses_routes")(gw),
@@ -51,9 +60,11 @@ GROUPS: dict[str, RouteGroup] = {
 }
 
 
-def build_gateway(config: Config, db: DynamoDB | None) -> Gateway:
-    """Every part, made once (the optimizer on first use: core.routes.optimize.optimizer_of)."""
-    adapters = build_adapters(config)
+def build_gateway(config: Config, db: DynamoDB | None, keys: Mapping[str, str] | None = None) -> Gateway:
+    """Every part, made once (the optimizer on first use: core.routes.optimize.optimizer_of). The
+    providers' keys are read here, once (`keys` by provider name, or from the environment and the
+    secrets it names), and handed to the adapters."""
+    adapters = build_adapters(config, provider_keys(config) if keys is None else keys)
     keys = DynamoKeyStore(db) if db is not None else None
     admission = Admission(config, db)
     usage = UsageRecorder(db, config.gateway.usage_retention_s) if db is not None else None
@@ -78,18 +89,17 @@ def build_gateway(config: Config, db: DynamoDB | None) -> Gateway:
 
 
 def app_for(gw: Gateway, groups: Iterable[str]) -> ASGIApp:
-    return build_app(gw, [route for group in groups for route in GROUPS[group](gw)])
+    return build_app(gw, [route for group in groups for route in GROUPS[group](gw)], inbound_formats)
 
 
 def deployed_gateway() -> Gateway:
     """A Lambda function's gateway: the config `sam build` shipped (apex.toml, when the checkout had
-    one; else the built-in defaults) or APEX_CONFIG's, provider keys from the environment or the
-    secrets the template names, tables named by the template."""
+    one; else the built-in defaults) or APEX_CONFIG's, tables named by the template (provider keys
+    from the environment or the secrets it names: build_gateway)."""
     shipped = Path(os.environ.get("LAMBDA_TASK_ROOT", "."), "apex.toml")
     path = config_path(None if os.environ.get("APEX_CONFIG") or not shipped.is_file() else str(shipped))
     config = load_config(str(path) if path else None)
     refuse_published_keys(config, str(path or "<built-in defaults>"))
-    load_provider_keys(config)
     db = DynamoDB(table_names(), endpoint_url=os.environ.get("APEX_DYNAMODB_ENDPOINT"),
                   region=os.environ.get("AWS_REGION"))
     return build_gateway(config, db)

@@ -5,13 +5,13 @@ Adapters use core's types, errors and SSE; they know nothing of keys, plans, lim
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from core.config import Config, ProviderConfig
 from core.imports import load
 from core.types import ChatAdapter
 
-AdapterFactory = Callable[[str, ProviderConfig], ChatAdapter]
+AdapterFactory = Callable[[str, ProviderConfig, str | None], ChatAdapter]
 
 # The adapter class of each kind, imported only for the kinds a config uses (cold start).
 ADAPTERS: dict[str, str] = {
@@ -22,10 +22,11 @@ ADAPTERS: dict[str, str] = {
 }
 
 
-def build_adapters(config: Config) -> dict[str, ChatAdapter]:
-    """An adapter for every enabled provider whose kind is implemented, keyed by provider name."""
+def build_adapters(config: Config, keys: Mapping[str, str]) -> dict[str, ChatAdapter]:
+    """An adapter for every usable provider whose kind is implemented, keyed by provider name. A
+    provider that names a key variable is usable only when `keys` (by provider name) has its key."""
     return {
-        name: load(ADAPTERS[provider.kind])(name, provider)
+        name: load(ADAPTERS[provider.kind])(name, provider, keys.get(name))
         for name, provider in config.providers.items()
-        if provider.enabled and provider.kind in ADAPTERS
+        if (provider.api_key_env is None or name in keys) and provider.kind in ADAPTERS
     }

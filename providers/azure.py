@@ -15,8 +15,9 @@ DEFAULT_API_VERSION = "2024-10-21"
 
 
 class AzureAdapter(OpenAIAdapter):
-    def __init__(self, name: str, config: ProviderConfig, client: HttpClient | None = None) -> None:
-        super().__init__(name, config, client)
+    def __init__(self, name: str, config: ProviderConfig, key: str | None = None,
+                 client: HttpClient | None = None) -> None:
+        super().__init__(name, config, key, client)
         self._version = config.api_version or DEFAULT_API_VERSION
         self._root = self._base.removesuffix("/openai/v1").removesuffix("/openai")
         self._v1 = self._version == "v1" or self._base.endswith("/openai/v1")

@@ -14,7 +14,7 @@ import orjson
 from core.config import ProviderConfig
 from core.errors import ProviderError, ProviderFailed
 from core.sse import read_events
-from core.types import JSON
+from core.types import COMPLETIONS, EMBEDDINGS, IMAGES, JSON
 from providers.http import Answer, HttpClient, status_error
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -40,11 +40,13 @@ class OpenAIAdapter:
     """Every OpenAI endpoint the gateway serves, by path under `base_url`; subclasses (Azure)
     declare only how URLs and credentials differ."""
 
-    def __init__(self, name: str, config: ProviderConfig, client: HttpClient | None = None) -> None:
+    serves = frozenset({COMPLETIONS, EMBEDDINGS, IMAGES})
+
+    def __init__(self, name: str, config: ProviderConfig, key: str | None = None,
+                 client: HttpClient | None = None) -> None:
         self.name = name
         self._base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
         self._client = client or HttpClient(name, config.timeout_s)
-        key = config.api_key()
         self._headers = {"content-type": "application/json", "accept": "application/json",
                          **(self._credentials(key) if key else {}), **config.headers}
         self._stream_headers = {**self._headers, "accept": "text/event-stream"}

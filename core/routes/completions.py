@@ -14,7 +14,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from starlette.requests import Request
@@ -30,7 +30,7 @@ from core.fallback import routing_info
 from core.gateway import Gateway
 from core.http import endpoint, json_response
 from core.streaming import ChatStream, stream_answer, with_usage
-from core.types import JSON, ChatAdapter, CompletionsAdapter
+from core.types import COMPLETIONS, JSON, ChatAdapter, CompletionsAdapter
 from core.usage import Meter
 
 GATEWAY_FIELDS = ("provider", "routing")
@@ -61,7 +61,7 @@ def _only_provider(resolution: Resolution, provider: Any) -> Resolution:
 
 def _native(adapter: ChatAdapter, resolution: Resolution) -> CompletionsAdapter | None:
     wanted = resolution.info is not None and resolution.info.type == "completion"
-    return adapter if wanted and hasattr(adapter, "completions") else None   # type: ignore[return-value]
+    return cast(CompletionsAdapter, adapter) if wanted and COMPLETIONS in adapter.serves else None
 
 
 def _chat_request(body: JSON, prompt: str) -> JSON:

@@ -9,7 +9,7 @@ from starlette.routing import Route
 from core.errors import RequestError
 from core.gateway import Gateway
 from core.routes.passthrough import passthrough_route
-from core.types import JSON
+from core.types import EMBEDDINGS, JSON
 
 ENCODINGS = ("float", "base64")
 
@@ -31,4 +31,4 @@ def _check(body: JSON) -> None:
 
 
 def embeddings_routes(gw: Gateway) -> list[Route]:
-    return [passthrough_route(gw, "/v1/embeddings", "embeddings", "embedding", _check)]
+    return [passthrough_route(gw, "/v1/embeddings", EMBEDDINGS, "embedding", _check)]

@@ -8,7 +8,7 @@ from starlette.routing import Route
 from core.errors import RequestError
 from core.gateway import Gateway
 from core.routes.passthrough import passthrough_route
-from core.types import JSON
+from core.types import IMAGES, JSON
 
 SIZES = ("256x256", "512x512", "1024x1024", "1024x1792", "1792x1024", "1536x1024", "1024x1536", "auto")
 QUALITIES = ("standard", "hd", "low", "medium", "high", "auto")
@@ -28,4 +28,4 @@ def _check(body: JSON) -> None:
 
 
 def images_routes(gw: Gateway) -> list[Route]:
-    return [passthrough_route(gw, "/v1/images/generations", "images", "image", _check)]
+    return [passthrough_route(gw, "/v1/images/generations", IMAGES, "image", _check)]

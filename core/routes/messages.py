@@ -9,6 +9,7 @@ translation, errors — is handed in by the handlers (`InboundFormat`); core kno
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import cast
 
 import orjson
 from starlette.requests import Request
@@ -29,7 +30,7 @@ from core.usage import Meter
 
 
 def native(adapter: ChatAdapter, inbound: InboundFormat) -> NativeAdapter | None:
-    return adapter if getattr(adapter, "native_format", None) == inbound.name else None   # type: ignore[return-value]
+    return cast(NativeAdapter, adapter) if inbound.name in adapter.serves else None
 
 
 def messages_routes(gw: Gateway, inbound: InboundFormat) -> list[Route]:
@@ -69,7 +70,7 @@ def messages_routes(gw: Gateway, inbound: InboundFormat) -> list[Route]:
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
             if speaker := native(adapter, inbound):
                 return await speaker.count_tokens(route.model, body, forwarded)
-            return {"input_tokens": count_prompt_tokens(core_body)}   # cl100k: an estimate off OpenAI
+            return inbound.token_count(count_prompt_tokens(core_body))   # cl100k: an estimate off OpenAI
 
         outcome = await gw.first(resolution, attempt)
         return json_response(orjson.dumps(outcome.value))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from starlette.requests import Request
@@ -16,11 +16,11 @@ from core.catalog import Resolution
 from core.catalog import Route as ModelRoute
 from core.checks import load_object
 from core.errors import GatewayError, RequestError
-from core.fallback import capability
+from core.fallback import require
 from core.gateway import Admitted, Gateway
 from core.http import endpoint, json_response
 from core.optimizer import INLINE_CHARS, Condenser, Optimized, Optimizer, Scorer, cosine, timed
-from core.types import JSON, ChatAdapter
+from core.types import EMBEDDINGS, JSON, ChatAdapter, EmbeddingsAdapter
 from core.usage import Meter
 
 MAX_PROMPT_CHARS = 50_000
@@ -44,7 +44,8 @@ def embedding_scorer(gw: Gateway, model: str) -> Scorer:
         resolution = gw.catalog.resolve(model)
 
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
-            return await capability(adapter, "embeddings")(route.model, {"input": [original, *candidates],
+            require(adapter, EMBEDDINGS)
+            return await cast(EmbeddingsAdapter, adapter).embeddings(route.model, {"input": [original, *candidates],
                                                                          "encoding_format": "float"})
 
         outcome = await gw.first(resolution, attempt)

@@ -3,7 +3,8 @@ type, routing with fallback to a route whose provider has the capability."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import cast
 
 import orjson
 from starlette.requests import Request
@@ -14,13 +15,20 @@ from core.body import read_body
 from core.catalog import Route as ModelRoute
 from core.catalog import require_type
 from core.checks import load_object, require_model
-from core.fallback import capability
+from core.fallback import require
 from core.gateway import Gateway
 from core.http import endpoint, json_response
-from core.types import JSON, ChatAdapter
+from core.types import EMBEDDINGS, IMAGES, JSON, ChatAdapter, EmbeddingsAdapter, ImagesAdapter
+
+# How each capability is asked of an adapter that declares it.
+CALLS: dict[str, Callable[[ChatAdapter, str, JSON], Awaitable[JSON]]] = {
+    EMBEDDINGS: lambda adapter, model, body: cast(EmbeddingsAdapter, adapter).embeddings(model, body),
+    IMAGES: lambda adapter, model, body: cast(ImagesAdapter, adapter).images(model, body),
+}
 
 
-def passthrough_route(gw: Gateway, path: str, method: str, model_type: str, check: Callable[[JSON], None]) -> Route:
+def passthrough_route(gw: Gateway, path: str, capability: str, model_type: str,
+                      check: Callable[[JSON], None]) -> Route:
     async def serve(request: Request) -> Response:
         admitted = await gw.admit(request)
         body = load_object(await read_body(request, gw.settings.max_request_bytes))
@@ -30,11 +38,12 @@ def passthrough_route(gw: Gateway, path: str, method: str, model_type: str, chec
         require_type(resolution, model_type)
 
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
-            return await capability(adapter, method)(route.model, body)
+            require(adapter, capability)
+            return await CALLS[capability](adapter, route.model, body)
 
         outcome = await gw.first(resolution, attempt)
         gw.bill(admitted.meter, resolution, outcome.route, outcome.value.get("usage"))
         return json_response(orjson.dumps(outcome.value))
 
-    serve.__name__ = method
+    serve.__name__ = capability
     return Route(path, endpoint(serve), methods=["POST"])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 import zlib
-from typing import Any
 
 import orjson
 
@@ -50,18 +49,10 @@ class ResponseStore:
         if "Item" not in head:
             return None
         count = int(head["Item"]["parts"]["N"])
-        parts: list[bytes] = []
-        query: dict[str, Any] = {
-            "TableName": self._table, "ConsistentRead": True,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :part)",
-            "ExpressionAttributeValues": {":pk": pk, ":part": {"S": "part#"}},
-        }
-        while True:
-            page = await self._db.call("query", **query)
-            parts += [item["data"]["B"] for item in page.get("Items", ())]
-            if "LastEvaluatedKey" not in page:
-                break
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        parts = [item["data"]["B"] async for item in self._db.items(
+            "query", TableName=self._table, ConsistentRead=True,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :part)",
+            ExpressionAttributeValues={":pk": pk, ":part": {"S": "part#"}})]
         if len(parts) != count:
             return None    # parts expired under a living head: treat as gone
         return dict(orjson.loads(zlib.decompress(b"".join(parts))))

@@ -36,15 +36,16 @@ def error_fields(content: bytes) -> tuple[str, str | None]:
 
 
 class AnthropicAdapter:
-    native_format = "anthropic"
+    serves = frozenset({"anthropic"})       # /v1/messages passes through untranslated
 
-    def __init__(self, name: str, config: ProviderConfig, client: HttpClient | None = None) -> None:
+    def __init__(self, name: str, config: ProviderConfig, key: str | None = None,
+                 client: HttpClient | None = None) -> None:
         self.name = name
         base = (config.base_url or DEFAULT_BASE_URL).rstrip("/").removesuffix("/v1")
         self._url = f"{base}/v1/messages"
         self._client = client or HttpClient(name, config.timeout_s)
         self._headers = {"content-type": "application/json", "anthropic-version": API_VERSION, **config.headers}
-        if key := config.api_key():
+        if key:
             self._headers["x-api-key"] = key
 
     def _headers_with(self, forwarded: Mapping[str, str]) -> dict[str, str]:

@@ -106,8 +106,16 @@ class MessagesFormat:
     def usage_of(self, answer: JSON) -> JSON | None:
         return usage_of(answer.get("usage"))
 
+    def token_count(self, tokens: int) -> JSON:
+        return {"input_tokens": tokens}
+
     def stream(self) -> MessagesStream:
         return MessagesStream()
 
     def error_body(self, err: GatewayError) -> bytes:
         return orjson.dumps(_error(err))
+
+    def openapi(self) -> tuple[JSON, JSON]:
+        from providers.anthropic.openapi import part  # the document is built on its first request
+
+        return part()

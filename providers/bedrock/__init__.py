@@ -26,7 +26,7 @@ from core.errors import (
     RequestError,
     UpstreamRejected,
 )
-from core.types import JSON
+from core.types import EMBEDDINGS, JSON
 from providers.bedrock.translate import StreamChunks, request_to_converse, response_to_openai
 
 # Bedrock's error codes, by what they mean for fallback.
@@ -36,7 +36,10 @@ TIMED_OUT = frozenset({"ModelTimeoutException"})
 
 
 class BedrockAdapter:
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    serves = frozenset({EMBEDDINGS})
+
+    def __init__(self, name: str, config: ProviderConfig, key: str | None = None) -> None:
+        """`key` is unused: Bedrock signs with the function's AWS credentials."""
         self.name = name
         self._region = config.region or "us-east-1"
         self._endpoint = config.base_url

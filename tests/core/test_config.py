@@ -3,6 +3,8 @@ from pathlib import Path
 import pytest
 
 from core.config import ConfigError, default_config_data, load_config, parse_config
+from core.secrets import provider_keys
+from providers import build_adapters
 
 VALID = """
 [gateway]
@@ -89,10 +91,12 @@ def test_precedence_env_then_local_file_then_defaults(tmp_path: Path, monkeypatc
     assert load_config(str(tmp_path / "apex.toml")).gateway.ip_rpm == 7   # --config beats both
 
 
-def test_default_providers_are_enabled_by_their_key_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("GROQ_API_KEY", raising=False)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+def test_default_providers_are_enabled_by_their_key_variable_read_once() -> None:
     config = parse_config(default_config_data())
-    assert config.providers["openai"].enabled
-    assert not config.providers["groq"].enabled
-    assert config.providers["openai"].api_key() == "sk-from-env"
+    environ = {"OPENAI_API_KEY": "sk-from-env"}
+    keys = provider_keys(config, environ)
+    assert keys == {"openai": "sk-from-env"}
+    adapters = build_adapters(config, keys)
+    assert "openai" in adapters and "groq" not in adapters
+    environ["GROQ_API_KEY"] = "gsk-later"                 # the config never looks again
+    assert "groq" not in build_adapters(config, keys)

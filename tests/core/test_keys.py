@@ -5,8 +5,9 @@ import pytest
 from core.config import StaticKey
 from core.errors import AuthError
 from core.keys import ApiKey, Authenticator, display_prefix, hash_key, key_id, new_key, presented_key
-from core.storage.dynamo import DynamoDB, DynamoKeyStore
+from core.storage.dynamo import DynamoDB
 from core.storage.embedded import CREDENTIALS
+from core.storage.keys import DynamoKeyStore
 from core.storage.tables import table_names
 
 pytestmark = pytest.mark.anyio

@@ -12,7 +12,7 @@ from core.secrets import (
     SSM_PATH_VARIABLE,
     SecretsError,
     load_admin_key,
-    load_provider_keys,
+    provider_keys,
 )
 
 CONFIG = parse_config({"providers": {
@@ -38,26 +38,25 @@ def test_unset_variables_are_filled_from_the_secret_and_the_path_and_set_ones_wi
     boto3.client("ssm").put_parameter(Name="/apex/providers/ANTHROPIC_API_KEY", Value="sk-ant-from-ssm",
                                       Type="SecureString")
     environ = {SECRET_VARIABLE: "apex/providers", SSM_PATH_VARIABLE: "/apex/providers", "GROQ_API_KEY": "set"}
-    filled = load_provider_keys(CONFIG, environ)
-    assert filled == ["ANTHROPIC_API_KEY", "OPENAI_API_KEY"]
-    assert environ["OPENAI_API_KEY"] == "sk-from-secret"
-    assert environ["ANTHROPIC_API_KEY"] == "sk-ant-from-ssm"
-    assert environ["GROQ_API_KEY"] == "set"
+    before = dict(environ)
+    keys = provider_keys(CONFIG, environ)
+    assert keys == {"openai": "sk-from-secret", "anthropic": "sk-ant-from-ssm", "groq": "set"}
+    assert environ == before                               # read, never written back
     assert "sk-from-secret" not in caplog.text and "sk-ant-from-ssm" not in caplog.text
 
 
 def test_nothing_is_fetched_when_nothing_is_named_or_missing(aws) -> None:
-    assert load_provider_keys(CONFIG, {}) == []
+    assert provider_keys(CONFIG, {}) == {}
     full = {"OPENAI_API_KEY": "a", "GROQ_API_KEY": "b", "ANTHROPIC_API_KEY": "c", SECRET_VARIABLE: "absent"}
-    assert load_provider_keys(CONFIG, full) == []          # all set: the (missing) secret is never read
+    assert provider_keys(CONFIG, full) == {"openai": "a", "groq": "b", "anthropic": "c"}   # the secret: never read
 
 
 def test_an_unreadable_or_malformed_secret_stops_the_cold_start_without_its_value(aws) -> None:
     with pytest.raises(SecretsError, match="ResourceNotFound"):
-        load_provider_keys(CONFIG, {SECRET_VARIABLE: "absent"})
+        provider_keys(CONFIG, {SECRET_VARIABLE: "absent"})
     boto3.client("secretsmanager").create_secret(Name="plain", SecretString="sk-just-a-string")
     with pytest.raises(SecretsError, match="not a JSON object") as caught:
-        load_provider_keys(CONFIG, {SECRET_VARIABLE: "plain"})
+        provider_keys(CONFIG, {SECRET_VARIABLE: "plain"})
     assert "sk-just-a-string" not in str(caught.value)
 
 

@@ -10,8 +10,9 @@ import pytest
 from openai import OpenAI
 
 from core.keys import ApiKey, display_prefix, hash_key, key_id, new_key
-from core.storage.dynamo import DynamoDB, DynamoKeyStore
+from core.storage.dynamo import DynamoDB
 from core.storage.embedded import CREDENTIALS
+from core.storage.keys import DynamoKeyStore
 from core.storage.tables import table_names
 from tests.support import TEST_KEY, Running
 

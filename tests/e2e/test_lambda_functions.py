@@ -22,8 +22,9 @@ import boto3
 import pytest
 
 from core.keys import create_key
-from core.storage.dynamo import DynamoDB, DynamoKeyStore
+from core.storage.dynamo import DynamoDB
 from core.storage.embedded import CREDENTIALS
+from core.storage.keys import DynamoKeyStore
 from core.storage.tables import table_names
 from handlers.lambda_local import (
     BUILD,

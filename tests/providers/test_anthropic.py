@@ -18,10 +18,10 @@ fake = module_fake("fake", lambda: FakeAnthropic("claude"))
 
 
 @pytest.fixture
-def adapter(fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("FAKE_ANTHROPIC_KEY", "sk-ant-provider-secret")
+def adapter(fake: FakeAnthropic):
     return AnthropicAdapter("claude", ProviderConfig(kind="anthropic", base_url=fake.url + "/v1",
-                                                     api_key_env="FAKE_ANTHROPIC_KEY", timeout_s=0.5))
+                                                     api_key_env="FAKE_ANTHROPIC_KEY", timeout_s=0.5),
+                            "sk-ant-provider-secret")
 
 
 async def test_chat_is_translated_there_and_back_with_the_providers_key(adapter, fake) -> None:

@@ -27,10 +27,9 @@ fake = module_fake("fake", lambda: FakeOpenAI("up"))
 
 
 @pytest.fixture
-def adapter(fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("FAKE_UPSTREAM_KEY", "sk-provider-secret")
+def adapter(fake: FakeOpenAI):
     return OpenAIAdapter("up", ProviderConfig(base_url=fake.base_url, api_key_env="FAKE_UPSTREAM_KEY",
-                                              timeout_s=0.5, headers={"x-extra": "1"}))
+                                              timeout_s=0.5, headers={"x-extra": "1"}), "sk-provider-secret")
 
 
 async def test_request_and_answer_pass_through_unchanged(adapter: OpenAIAdapter, fake: FakeOpenAI) -> None:
