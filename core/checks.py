@@ -1,25 +1,36 @@
-"""Input checks with the codes SPEC.md names, done by hand on the parsed dict: the hot path has no
-room for a pydantic model of the whole request, and every field we do not check passes through."""
+"""Input checks with the codes SPEC.md names, on the parsed dict: sizes, roles, and the shapes of the
+fields the gateway reads in core's format (OpenAI chat), declared as tables (core.shapes); every
+field not named passes through."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import orjson
 
 from core.catalog import Resolution
 from core.config import GatewaySettings
 from core.errors import RequestError, shown
+from core.shapes import ARRAY, BOOL, INT, NUMBER, OBJECT, STR, Shape, check, each, invalid, parts
 from core.tokens import exceeds_window
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 # Fields only the gateway reads; they never reach an upstream.
 GATEWAY_FIELDS = ("routing", "optimize")
+
+# The shapes of what the gateway (and a translation to another format) reads of a chat request.
+CHAT_FIELDS: Shape = {
+    "stream": (BOOL, False), "optimize": (BOOL, False), "routing": (OBJECT, False), "stream_options": (OBJECT, False),
+    "temperature": (NUMBER, False), "top_p": (NUMBER, False), "max_tokens": (INT, False),
+    "max_completion_tokens": (INT, False), "n": (INT, False), "stop": ((STR, ARRAY), False), "tools": (ARRAY, False),
+    "tool_choice": ((STR, OBJECT), False), "parallel_tool_calls": (BOOL, False), "user": (STR, False),
+}
+CHAT_PARTS: dict[str, Shape] = {"text": {"text": (STR, True)}, "image_url": {"image_url": ((STR, OBJECT), True)}}
+MESSAGE_FIELDS: Shape = {"tool_calls": (ARRAY, False), "tool_call_id": (STR, False), "name": (STR, False)}
+TOOL_CALLS: dict[str, Shape] = {"function": {"function": (OBJECT, True)}}
+FUNCTION_CALL: Shape = {"name": (STR, True), "arguments": (STR, True)}
+TOOLS: dict[str, Shape] = {"function": {"function": (OBJECT, True)}}
+FUNCTION: Shape = {"name": (STR, True), "description": (STR, False), "parameters": (OBJECT, False)}
 
 
 # Deeper than this, a body could be read but not written on to a provider (orjson writes 255 levels).
@@ -94,6 +105,42 @@ def check_messages(messages: Any, settings: GatewaySettings) -> None:
         elif _text_bytes(content) > settings.max_message_bytes:
             raise RequestError(f"Message too long. Maximum length: {settings.max_message_bytes} bytes",
                                code="message_too_long", param=f"messages[{i}].content")
+        if isinstance(content, list) or len(message) > 2:
+            _check_message_shape(message, i)
+
+
+def _check_message_shape(message: dict[str, Any], i: int) -> None:
+    """Content parts and tool calls, where a message has them (most are `{role, content: str}`)."""
+    path = f"messages[{i}]"
+    if isinstance(message.get("content"), list):
+        parts(message["content"], f"{path}.content", CHAT_PARTS)
+        for j, part in enumerate(message["content"]):
+            image = part.get("image_url") if part["type"] == "image_url" else None
+            if isinstance(image, dict):
+                check(image, f"{path}.content[{j}].image_url", {"url": (STR, True)})
+    check(message, path, MESSAGE_FIELDS)
+    if calls := message.get("tool_calls"):
+        parts(calls, f"{path}.tool_calls", TOOL_CALLS)
+        for j, call in enumerate(calls):
+            if call["type"] == "function":
+                check(call["function"], f"{path}.tool_calls[{j}].function", FUNCTION_CALL)
+
+
+def check_chat_fields(body: dict[str, Any]) -> None:
+    """The request's own fields a gateway or a translation reads: their types, tools and tool_choice."""
+    check(body, "", CHAT_FIELDS)
+    if isinstance(body.get("stop"), list):
+        each(body["stop"], "stop", str)
+    for i, tool in enumerate(body.get("tools") or ()):
+        if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
+            raise invalid(f"tools[{i}]", "must be an object with a string type")
+        if tool["type"] == "function":
+            check(tool, f"tools[{i}]", TOOLS["function"])
+            check(tool["function"], f"tools[{i}].function", FUNCTION)
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        check(choice, "tool_choice", {"function": (OBJECT, True)})
+        check(choice["function"], "tool_choice.function", {"name": (STR, True)})
 
 
 def parse_chat(raw: bytes, settings: GatewaySettings) -> dict[str, Any]:
@@ -101,13 +148,7 @@ def parse_chat(raw: bytes, settings: GatewaySettings) -> dict[str, Any]:
     body = load_object(raw)
     require_model(body)
     check_messages(body.get("messages"), settings)
-    for flag in ("stream", "optimize"):
-        value = body.get(flag)
-        if value is not None and not isinstance(value, bool):
-            raise RequestError(f"{flag} must be a boolean", code="invalid_type", param=flag)
-    routing = body.get("routing")
-    if routing is not None and not isinstance(routing, dict):
-        raise RequestError("routing must be an object", code="invalid_type", param="routing")
+    check_chat_fields(body)
     return body
 
 
@@ -125,17 +166,3 @@ def upstream_body(body: dict[str, Any]) -> dict[str, Any]:
     if not any(f in body for f in GATEWAY_FIELDS):
         return body
     return {k: v for k, v in body.items() if k not in GATEWAY_FIELDS}
-
-
-def reads_request(translate: Callable[P, R]) -> Callable[P, R]:
-    """For what translates a client's request from one format to another: a field of a shape it cannot
-    read is the client's mistake, answered 400 `invalid_request` in the endpoint's format, never a 500."""
-    @functools.wraps(translate)
-    def read(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return translate(*args, **kwargs)
-        except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
-            detail = f"missing {exc.args[0]!r}" if isinstance(exc, KeyError) and exc.args else str(exc)[:120]
-            raise RequestError(f"A field of the request has the wrong type or shape: {detail}",
-                               code="invalid_request") from exc
-    return read

@@ -80,7 +80,9 @@ class InboundFormat(Protocol):
 
     def check(self, body: JSON, counting: bool = False) -> None: ...
 
-    def to_core(self, body: JSON) -> JSON: ...
+    def to_core(self, body: JSON) -> JSON: ...     # for routing and checks; unknown content left out
+
+    def require_translatable(self, body: JSON) -> None: ...   # before a route that translates: a 400 if lossy
 
     def from_core(self, completion: JSON) -> JSON: ...
 

@@ -14,11 +14,18 @@ from typing import Any
 
 import orjson
 
-from core.checks import reads_request
 from core.errors import GatewayError, RequestError, shown
+from core.shapes import ARRAY, BOOL, INT, NUMBER, OBJECT, STR, Shape, check, parts
 from core.types import JSON, NamedEvent
 
 ROLES = frozenset({"user", "system", "developer", "assistant"})
+# The shapes of what the translation to chat reads.
+FIELDS: Shape = {"tools": (ARRAY, False), "tool_choice": ((STR, OBJECT), False), "temperature": (NUMBER, False),
+                 "top_p": (NUMBER, False), "max_output_tokens": (INT, False), "parallel_tool_calls": (BOOL, False),
+                 "user": (STR, False), "text": (OBJECT, False)}
+TEXT_PART: Shape = {"text": (STR, True)}
+PARTS: dict[str, Shape] = {"input_text": TEXT_PART, "output_text": TEXT_PART, "text": TEXT_PART,
+                           "input_image": {"image_url": (STR, False), "detail": (STR, False)}}
 ITEM_TYPES = frozenset({"message", "function_call", "function_call_output"})
 
 
@@ -38,7 +45,6 @@ def _content_parts(content: Any, role: str) -> list[JSON]:
     return list(content)
 
 
-@reads_request
 def input_items(body: JSON) -> list[JSON]:
     """The request's `input` as stored items, each with an id (what input_items lists)."""
     raw = body.get("input")
@@ -57,16 +63,20 @@ def input_items(body: JSON) -> list[JSON]:
             if not isinstance(item.get("role"), str) or item["role"] not in ROLES \
                     or not isinstance(item.get("content"), str | list):
                 raise _invalid(f"input[{i}] needs a role ({', '.join(sorted(ROLES))}) and content", f"input[{i}]")
+            if isinstance(item["content"], list):
+                parts(item["content"], f"input[{i}].content", PARTS)
             items.append({"id": item.get("id") or new_id("msg"), "type": "message", "role": item["role"],
                           "content": _content_parts(item["content"], item["role"]), "status": "completed"})
         elif kind == "function_call":
             if not item.get("call_id") or not item.get("name"):
                 raise _invalid(f"input[{i}]: a function_call needs call_id and name", f"input[{i}]")
+            check(item, f"input[{i}]", {"call_id": (STR, True), "name": (STR, True), "arguments": (STR, False)})
             items.append({"id": item.get("id") or new_id("fc"), "type": "function_call", "call_id": item["call_id"],
                           "name": item["name"], "arguments": item.get("arguments", ""), "status": "completed"})
         else:
             if not item.get("call_id"):
                 raise _invalid(f"input[{i}]: a function_call_output needs call_id", f"input[{i}]")
+            check(item, f"input[{i}]", {"call_id": (STR, True)})
             output = item.get("output", "")
             items.append({"id": item.get("id") or new_id("fco"), "type": "function_call_output",
                           "call_id": item["call_id"],
@@ -119,9 +129,11 @@ def _tools(tools: Any) -> list[JSON]:
     return converted
 
 
-@reads_request
 def to_chat(body: JSON, history: list[JSON], new_items: list[JSON]) -> JSON:
     """The chat request that answers this response: instructions, the whole chain, this input."""
+    check(body, "", FIELDS)
+    if isinstance(body.get("text"), dict):
+        check(body["text"], "text", {"format": (OBJECT, False)})
     messages = items_to_messages([*history, *new_items])
     if body.get("instructions"):
         messages.insert(0, {"role": "system", "content": body["instructions"]})

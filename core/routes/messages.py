@@ -58,6 +58,7 @@ def messages_routes(gw: Gateway, inbound: InboundFormat) -> list[Route]:
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
             if speaker := native(adapter, inbound):
                 return await speaker.native(route.model, body, forwarded)
+            inbound.require_translatable(body)
             return inbound.from_core(await adapter.chat(route.model, core_body))
 
         outcome = await gw.first(resolution, attempt)
@@ -104,6 +105,7 @@ async def _stream(gw: Gateway, meter: Meter, inbound: InboundFormat, body: JSON,
     def open_stream(adapter: ChatAdapter, route: ModelRoute) -> AsyncGenerator[NamedEvent, None]:
         if speaker := native(adapter, inbound):
             return speaker.native_stream(route.model, body, forwarded)
+        inbound.require_translatable(body)
         return _translated(adapter, inbound, route.model, body["model"], core_body)
 
     return await stream_answer(gw, meter, resolution, open_stream, inbound.stream(), core_body)

@@ -7,17 +7,34 @@ import orjson
 
 from core import sse
 from core.errors import GatewayError, RequestError
+from core.shapes import ARRAY, BOOL, INT, NUMBER, OBJECT, STR, Shape, check, each, parts
 from core.types import JSON, NamedEvent
 from providers.anthropic import FORWARDED
 from providers.anthropic.stream import AnthropicEvents
-from providers.anthropic.translate import request_to_openai, response_to_anthropic, usage_to_openai
+from providers.anthropic.translate import (
+    request_to_openai,
+    require_translatable,
+    response_to_anthropic,
+    usage_to_openai,
+)
 
 # Anthropic's error types by HTTP status.
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
                403: "permission_error", 404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
                503: "overloaded_error", 504: "timeout_error", 529: "overloaded_error"}
-BLOCK_TYPES = frozenset({"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking",
-                         "server_tool_use", "web_search_tool_result", "search_result"})
+# The shapes of what the gateway, or a translation to core's format, reads of a Messages request.
+FIELDS: Shape = {"system": ((STR, ARRAY), False), "tools": (ARRAY, False), "tool_choice": (OBJECT, False),
+                 "stop_sequences": (ARRAY, False), "temperature": (NUMBER, False), "top_p": (NUMBER, False),
+                 "top_k": (INT, False), "metadata": (OBJECT, False), "stream": (BOOL, False)}
+BLOCKS: dict[str, Shape] = {
+    "text": {"text": (STR, True)},
+    "image": {"source": (OBJECT, True)},
+    "tool_use": {"id": (STR, True), "name": (STR, True), "input": (OBJECT, True)},
+    "tool_result": {"tool_use_id": (STR, True), "content": ((STR, ARRAY), False)},
+    "thinking": {"thinking": (STR, True)},
+}
+SOURCE: Shape = {"type": (STR, True), "url": (STR, False), "data": (STR, False), "media_type": (STR, False)}
+TOOL: Shape = {"name": (STR, True), "description": (STR, False), "input_schema": (OBJECT, False)}
 
 
 def usage_of(usage: JSON | None) -> JSON | None:
@@ -61,6 +78,17 @@ class MessagesStream:
         return sse.encode(orjson.dumps(_error(err)), "error")
 
 
+def _blocks(blocks: list[JSON], path: str) -> None:
+    """Content blocks by type (unknown types pass: a native route carries them); a tool result's own
+    content, and image sources, too."""
+    parts(blocks, path, BLOCKS)
+    for i, block in enumerate(blocks):
+        if block["type"] == "image":
+            check(block["source"], f"{path}[{i}].source", SOURCE)
+        elif block["type"] == "tool_result" and isinstance(block.get("content"), list):
+            _blocks(block["content"], f"{path}[{i}].content")
+
+
 def _invalid(message: str, param: str = "messages") -> RequestError:
     return RequestError(message, code="invalid_messages", param=param)
 
@@ -79,23 +107,34 @@ class MessagesFormat:
                 raise _invalid(f"messages.{i}.role: must be 'user' or 'assistant'", f"messages[{i}]")
             content = turn.get("content")
             if isinstance(content, list):
-                if not all(isinstance(b, dict) and isinstance(b.get("type"), str) and b["type"] in BLOCK_TYPES
-                           for b in content):
-                    raise _invalid(f"messages.{i}.content: unknown content block", f"messages[{i}]")
+                _blocks(content, f"messages[{i}].content")
             elif not isinstance(content, str):
                 raise _invalid(f"messages.{i}.content: must be a string or an array of content blocks",
                                f"messages[{i}]")
-        max_tokens = body.get("max_tokens")
+        check(body, "", FIELDS)
+        if isinstance(body.get("system"), list):
+            _blocks(body["system"], "system")
+        for i, tool in enumerate(each(body.get("tools") or [], "tools", dict)):
+            check(tool, f"tools[{i}]", TOOL)
+        if isinstance(body.get("stop_sequences"), list):
+            each(body["stop_sequences"], "stop_sequences", str)
+        if (choice := body.get("tool_choice")) is not None:
+            check(choice, "tool_choice", {"type": (STR, True), **({"name": (STR, True)}
+                                                                  if choice.get("type") == "tool" else {})})
+        if isinstance(body.get("metadata"), dict):
+            check(body["metadata"], "metadata", {"user_id": (STR, False)})
         if counting:
             return
+        max_tokens = body.get("max_tokens")
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
             raise RequestError("max_tokens: Field required (a positive integer)", code="invalid_request",
                                param="max_tokens")
-        if body.get("stream") is not None and not isinstance(body["stream"], bool):
-            raise RequestError("stream: must be a boolean", code="invalid_type", param="stream")
 
     def to_core(self, body: JSON) -> JSON:
         return request_to_openai(body)
+
+    def require_translatable(self, body: JSON) -> None:
+        require_translatable(body)
 
     def from_core(self, completion: JSON) -> JSON:
         return response_to_anthropic(completion)

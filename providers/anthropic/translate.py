@@ -14,7 +14,6 @@ from typing import Any
 
 import orjson
 
-from core.checks import reads_request
 from core.errors import RequestError
 from core.types import JSON
 
@@ -94,7 +93,6 @@ def merge_turns(messages: list[JSON]) -> list[JSON]:
     return merged
 
 
-@reads_request
 def request_to_anthropic(body: JSON) -> JSON:
     """An OpenAI chat request as an Anthropic Messages request (model set by the caller)."""
     system: list[str] = []
@@ -145,6 +143,24 @@ def request_to_anthropic(body: JSON) -> JSON:
 
 
 # -- requests: Anthropic → OpenAI ----------------------------------------------------------------
+# Block types a translation to core's format drops by decision (no counterpart there); any other type
+# it does not carry is refused, never dropped.
+DROPPED = frozenset({"thinking", "redacted_thinking"})
+CARRIED = frozenset({"text", "image", "tool_use", "tool_result"})
+
+
+def require_translatable(body: JSON) -> None:
+    """Refuses a request whose content a translation to core's format would lose without a decision
+    (a block type it does not carry): a 400 that names it, never a silent drop."""
+    for i, turn in enumerate(body.get("messages") or ()):
+        for j, block in enumerate(turn["content"] if isinstance(turn.get("content"), list) else ()):
+            if block["type"] not in CARRIED | DROPPED:
+                where = f"messages[{i}].content[{j}]"
+                raise RequestError(f"{where}: a {block['type']!r} content block cannot be translated for this "
+                                   "model's provider; only an Anthropic model takes it",
+                                   code="unsupported_content", param=where)
+
+
 def _openai_parts(blocks: list[JSON]) -> str | list[JSON]:
     parts: list[JSON] = []
     for block in blocks:
@@ -166,7 +182,6 @@ def _tool_result_text(content: Any) -> str:
     return "".join(b.get("text", "") for b in content or () if b.get("type") == "text")
 
 
-@reads_request
 def request_to_openai(body: JSON) -> JSON:
     """An Anthropic Messages request as an OpenAI chat request, keeping `model`."""
     messages: list[JSON] = []

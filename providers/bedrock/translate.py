@@ -14,7 +14,6 @@ from typing import Any
 
 import orjson
 
-from core.checks import reads_request
 from core.errors import RequestError
 from core.types import JSON
 from providers.anthropic.translate import input_from_arguments, merge_turns
@@ -59,7 +58,6 @@ def _text(content: Any) -> str:
     return "\n".join(p.get("text", "") for p in content or () if p.get("type") == "text")
 
 
-@reads_request
 def request_to_converse(body: JSON, model: str) -> JSON:
     system: list[JSON] = []
     turns: list[JSON] = []

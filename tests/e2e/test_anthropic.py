@@ -294,3 +294,57 @@ def test_chat_falls_back_from_openai_to_claude(openai_sdk, upstream_a) -> None:
     reply = openai_sdk.chat.completions.create(model="gpt-then-claude", messages=[{"role": "user", "content": "hi"}])
     assert reply.choices[0].message.content == "Hello from claude."
     assert reply.model_extra["_routing"]["provider"] == "claude"
+
+
+# -- shapes checked before translation; a translator's bug is ours ------------------------------------
+
+def post_messages(gateway: Running, body: dict) -> httpx.Response:
+    return httpx.post(f"{gateway.url}/v1/messages", json=body, timeout=10,
+                      headers={"x-api-key": TEST_KEY, "anthropic-version": "2023-06-01"})
+
+
+@pytest.mark.parametrize("model", ["claude-x", "gpt-x"])
+@pytest.mark.parametrize(("content", "where"), [
+    ([{"type": "text"}], "messages[0].content[0].text"),
+    ([{"type": "text", "text": 5}], "messages[0].content[0].text"),
+    ([{"type": "tool_use", "id": "t", "name": "f", "input": "not an object"}], "messages[0].content[0].input"),
+    ([{"type": "image", "source": "https://x/y.png"}], "messages[0].content[0].source"),
+    ([{"type": "tool_result", "tool_use_id": "t", "content": [{"type": "text"}]}],
+     "messages[0].content[0].content[0].text"),
+])
+def test_a_malformed_block_is_refused_before_any_upstream_on_every_route(gateway, upstream_claude, upstream_a,
+                                                                         model, content, where) -> None:
+    response = post_messages(gateway, {"model": model, "max_tokens": 5,
+                                       "messages": [{"role": "user", "content": content}]})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert response.json()["error"]["message"].startswith(where)
+    assert upstream_claude.received == [] and upstream_a.received == []
+
+
+def test_a_block_type_the_gateway_does_not_know_passes_to_anthropic_and_is_refused_in_translation(
+        gateway, upstream_claude, upstream_a) -> None:
+    block = {"type": "container_upload", "file_id": "file_123"}
+    body = {"max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, block]}]}
+    assert post_messages(gateway, {**body, "model": "claude-x"}).status_code == 200
+    assert upstream_claude.last.body["messages"][0]["content"][1] == block       # untouched
+    refused = post_messages(gateway, {**body, "model": "gpt-x"})
+    assert refused.status_code == 400 and "'container_upload'" in refused.json()["error"]["message"]
+    assert upstream_a.received == []
+
+
+def test_a_bug_in_a_translator_is_a_logged_500_in_the_endpoints_format(gateway, upstream_a, monkeypatch,
+                                                                       caplog) -> None:
+    from providers.anthropic.inbound import MessagesFormat
+
+    def broken(self, body):
+        return body["no such field"]
+
+    monkeypatch.setattr(MessagesFormat, "to_core", broken)
+    response = post_messages(gateway, {"model": "gpt-x", "max_tokens": 5, "messages": [{"role": "user",
+                                                                                      "content": "hi"}]})
+    assert response.status_code == 500
+    assert response.json() == {"type": "error", "error": {"type": "api_error",
+                                                          "message": "The gateway failed to handle this request"}}
+    assert response.headers["x-request-id"] in caplog.text and "KeyError" in caplog.text
+    assert upstream_a.received == []
