@@ -96,14 +96,15 @@ def post(url: str, body: dict, headers: dict[str, str], timeout: float) -> bytes
 
 
 # -- load --------------------------------------------------------------------------------------
-def wrk(target: Target, connections: int, duration: int) -> dict[str, float]:
+def wrk(target: Target, connections: int, duration: int, body: dict | None = None,
+        path: str = "/chat/completions") -> dict[str, float]:
     lua = Path(tempfile.mkstemp(suffix=".lua")[1])
-    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(PROMPT))}",
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body or PROMPT))}",
              'wrk.headers["Content-Type"] = "application/json"']
     lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in target.headers.items()]
     lua.write_text("\n".join(lines) + "\n")
     out = subprocess.run(pinned(LOAD_CPU, ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
-                                           "-s", str(lua), target.base + "/chat/completions"]),
+                                           "-s", str(lua), target.base + path]),
                          capture_output=True, text=True, timeout=duration + 60).stdout
     lua.unlink()
     result = {"rps": 0.0, "p50_ms": 0.0, "errors": 0.0}

@@ -1,5 +1,6 @@
 """The reference the gateway is measured against: the thinnest useful proxy, a Starlette endpoint
-forwarding the body through one pooled client (aiohttp by default, httpx with `--httpx`).
+forwarding the body through one pooled client (aiohttp by default, httpx with `--httpx`) to the same
+path under UPSTREAM_URL.
 
     python bench/thin.py PORT UPSTREAM_URL [--httpx]
 """
@@ -24,7 +25,7 @@ async def aiohttp_proxy(request: Request) -> Response:
 
     client = client or aiohttp.ClientSession()
     body = await request.body()
-    upstream = await client.post(UPSTREAM + "/chat/completions", data=body,
+    upstream = await client.post(f"{UPSTREAM}/{request.path_params['path']}", data=body,
                                  headers={"content-type": "application/json"})
     if b'"stream":true' in body.replace(b" ", b""):
         async def relay():
@@ -43,20 +44,20 @@ async def httpx_proxy(request: Request) -> Response:
     client = client or httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=1000))
     body = await request.body()
     if b'"stream":true' in body.replace(b" ", b""):
-        upstream = await client.send(client.build_request("POST", UPSTREAM + "/chat/completions", content=body,
+        url = f"{UPSTREAM}/{request.path_params['path']}"
+        upstream = await client.send(client.build_request("POST", url, content=body,
                                                           headers={"content-type": "application/json"}), stream=True)
         async def relay():
             async for piece in upstream.aiter_raw():
                 yield piece
             await upstream.aclose()
         return StreamingResponse(relay(), media_type="text/event-stream")
-    upstream = await client.post(UPSTREAM + "/chat/completions", content=body,
+    upstream = await client.post(f"{UPSTREAM}/{request.path_params['path']}", content=body,
                                  headers={"content-type": "application/json"})
     return Response(upstream.content, status_code=upstream.status_code, media_type="application/json")
 
 
-app = Starlette(routes=[Route("/v1/chat/completions", httpx_proxy if USE_HTTPX else aiohttp_proxy,
-                              methods=["POST"])])
+app = Starlette(routes=[Route("/v1/{path:path}", httpx_proxy if USE_HTTPX else aiohttp_proxy, methods=["POST"])])
 
 if __name__ == "__main__":
     uvicorn.run(app, host="127.0.0.1", port=PORT, loop="uvloop", http="httptools", log_level="warning",

@@ -4,7 +4,8 @@ Protocol API, standard library only, so it is never the bottleneck (about 45,000
     python bench/upstream.py PORT [CHUNKS] [CHUNK_DELAY_MS]
 
 A request whose body asks for `"stream": true` gets CHUNKS SSE chunks, CHUNK_DELAY_MS apart, as
-chunked transfer encoding; any other request gets one canned chat completion at once.
+chunked transfer encoding; any other request gets one canned answer at once: a chat completion, or
+by its path an embedding list, images, or an Anthropic message (`/v1/messages`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ EMBEDDING = json.dumps({
     "object": "list", "model": "bench", "usage": {"prompt_tokens": 4, "total_tokens": 4},
     "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(2)],
 }).encode()
+MESSAGE = json.dumps({
+    "id": "msg_bench", "type": "message", "role": "assistant", "model": "bench",
+    "content": [{"type": "text", "text": "Hello! I am doing well, thank you."}], "stop_reason": "end_turn",
+    "stop_sequence": None, "usage": {"input_tokens": 13, "output_tokens": 9},
+}).encode()
 IMAGE = json.dumps({"created": 1700000000, "data": [{"url": "https://images.invalid/bench.png"}]}).encode()
 
 
@@ -34,7 +40,7 @@ def answer(body: bytes) -> bytes:
 
 
 # By the path's last segment: canned answers of the other endpoints (the cold-start bench calls them).
-OTHER = {b"embeddings": answer(EMBEDDING), b"generations": answer(IMAGE)}
+OTHER = {b"embeddings": answer(EMBEDDING), b"generations": answer(IMAGE), b"messages": answer(MESSAGE)}
 RESPONSE = answer(COMPLETION)
 STREAM_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 HEALTH = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"

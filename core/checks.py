@@ -4,6 +4,7 @@ field not named passes through."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -33,8 +34,10 @@ TOOLS: dict[str, Shape] = {"function": {"function": (OBJECT, True)}}
 FUNCTION: Shape = {"name": (STR, True), "description": (STR, False), "parameters": (OBJECT, False)}
 
 
-# Deeper than this, a body could be read but not written on to a provider (orjson writes 255 levels).
+# Deeper than this, a body could be read but not written on to a provider (orjson writes at most 254
+# nested arrays and objects; the gateway's own wrapping needs some of them).
 MAX_DEPTH = 128
+WRITABLE = 254
 
 
 def load_object(raw: bytes) -> dict[str, Any]:
@@ -44,20 +47,23 @@ def load_object(raw: bytes) -> dict[str, Any]:
         raise RequestError("We could not parse the JSON body of your request", code="invalid_json") from None
     if not isinstance(body, dict):
         raise RequestError("The request body must be a JSON object", code="invalid_json")
-    # Only a body with that many brackets can be that deep: most are never walked.
+    # Only a body with that many brackets can be that deep: most are never probed.
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _deeper_than(body, MAX_DEPTH):
         raise RequestError(f"The JSON body is nested more than {MAX_DEPTH} levels deep", code="invalid_json")
     return body
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    """Whether `value` nests more than `limit` arrays and objects, found by orjson's own writer: put
+    inside WRITABLE - limit arrays, a value deeper than `limit` is past what it will write. (A walk in
+    Python took 0.4 ms for an agent's 100 KB request; this, the 20 µs of one serialization.)"""
+    probe: Any = value
+    for _ in range(WRITABLE - limit):
+        probe = [probe]
+    try:
+        orjson.dumps(probe)
+    except orjson.JSONEncodeError:
+        return True
     return False
 
 
@@ -105,7 +111,13 @@ def check_messages(messages: Any, settings: GatewaySettings) -> None:
         elif _text_bytes(content) > settings.max_message_bytes:
             raise RequestError(f"Message too long. Maximum length: {settings.max_message_bytes} bytes",
                                code="message_too_long", param=f"messages[{i}].content")
-        if isinstance(content, list) or len(message) > 2:
+
+
+def check_message_shapes(messages: list[dict[str, Any]]) -> None:
+    """A client's chat messages (a translation's output needs no second look): content parts and
+    tool calls, where a message has them (most are `{role, content: str}`)."""
+    for i, message in enumerate(messages):
+        if isinstance(message.get("content"), list) or len(message) > 2:
             _check_message_shape(message, i)
 
 
@@ -148,14 +160,20 @@ def parse_chat(raw: bytes, settings: GatewaySettings) -> dict[str, Any]:
     body = load_object(raw)
     require_model(body)
     check_messages(body.get("messages"), settings)
+    check_message_shapes(body["messages"])
     check_chat_fields(body)
     return body
 
 
-def check_context(body: dict[str, Any], resolution: Resolution) -> None:
-    """A prompt over the model's context window is refused before any upstream sees it."""
+def check_context(resolution: Resolution, prompt: Callable[[], dict[str, Any]], raw_bytes: int | None = None) -> None:
+    """A prompt over the model's context window is refused before any upstream sees it. `raw_bytes`,
+    the size of the request the prompt came in whole, bounds its tokens (each token is at least a byte
+    of the request's text, and each message's JSON outweighs its few tokens of overhead): within the
+    window, the prompt (core's format, made by `prompt` only when needed) is not even looked at."""
     window = resolution.info.context_window if resolution.info else None
-    if window and (tokens := exceeds_window(body, window)):
+    if not window or (raw_bytes is not None and raw_bytes <= window):
+        return
+    if tokens := exceeds_window(prompt(), window):
         raise RequestError(
             f"This model's maximum context length is {window} tokens. However, your messages "
             f"resulted in {tokens} tokens.", code="context_length_exceeded", param="messages")

@@ -40,21 +40,21 @@ def _described(kinds: type | tuple[type, ...]) -> str:
 
 def is_a(value: Any, kinds: type | tuple[type, ...]) -> bool:
     """JSON's types: a boolean is no number, whatever Python says."""
-    if isinstance(value, bool):
+    if value is True or value is False:
         return kinds is bool or (isinstance(kinds, tuple) and bool in kinds)
     return isinstance(value, kinds)
 
 
 def check(obj: Mapping[str, Any], path: str, shape: Shape) -> None:
-    """Each field the shape names, when present (or required), of its type."""
+    """Each field the shape names, when present (or required), of its type. (On every request's path:
+    the common case is one dict lookup and one isinstance a field.)"""
     for name, (kinds, required) in shape.items():
         value = obj.get(name)
-        where = f"{path}.{name}" if path else name
         if value is None:
             if required:
-                raise invalid(where, "is required")
+                raise invalid(f"{path}.{name}" if path else name, "is required")
         elif not is_a(value, kinds):
-            raise invalid(where, f"must be {_described(kinds)}")
+            raise invalid(f"{path}.{name}" if path else name, f"must be {_described(kinds)}")
 
 
 def each(value: Any, path: str, kinds: type | tuple[type, ...]) -> list[Any]:
@@ -69,7 +69,11 @@ def each(value: Any, path: str, kinds: type | tuple[type, ...]) -> list[Any]:
 
 def parts(value: Any, path: str, by_type: Mapping[str, Shape]) -> None:
     """An array of objects with a string `type`, each of a type the table knows checked by its shape."""
-    for i, part in enumerate(each(value, path, dict)):
+    if not isinstance(value, list):
+        raise invalid(path, "must be an array")
+    for i, part in enumerate(value):
+        if not isinstance(part, dict):
+            raise invalid(f"{path}[{i}]", "must be an object")
         kind = part.get("type")
         if not isinstance(kind, str):
             raise invalid(f"{path}[{i}].type", "must be a string")

@@ -113,7 +113,7 @@ class CacheSlot:
 class Metered:
     """What one stream used, billed through `bill` as it learns it and settled once at its end."""
 
-    def __init__(self, bill: Callable[[JSON | None], None], prompt: JSON) -> None:
+    def __init__(self, bill: Callable[[JSON | None], None], prompt: Callable[[], JSON]) -> None:
         self._bill, self._prompt = bill, prompt
         self._delivered = RunningCount()
         self._prompt_seen = self._completion_seen = self._settled = False
@@ -134,7 +134,7 @@ class Metered:
         self._settled = True
         missing: JSON = {}
         if not self._prompt_seen:
-            missing["prompt_tokens"] = count_prompt_tokens(self._prompt)
+            missing["prompt_tokens"] = count_prompt_tokens(self._prompt())
         if not self._completion_seen:
             missing["completion_tokens"] = self._delivered.tokens()
         if missing:
@@ -191,12 +191,12 @@ class Pipeline(Generic[Item]):
 
 
 async def stream_answer(gw: Gateway, meter: Meter, resolution: Resolution, open_stream: OpenStream,
-                        fmt: StreamFormat[Any], prompt: JSON, *, fallback: bool = True,
+                        fmt: StreamFormat[Any], prompt: Callable[[], JSON], *, fallback: bool = True,
                         headers: dict[str, str] | None = None, cache: Callable[[Outcome[Any]], CacheSlot | None]
                         | None = None, committed: Callable[[Outcome[Any], Any], None] | None = None) -> EventStream:
     """A streamed answer: the first route whose stream yields its first item is committed to (until
     then fallback is still possible), `committed` sees that item, and the rest flows through the
-    pipeline. `prompt` (core's format) is what a prompt left unreported is counted from."""
+    pipeline. `prompt` makes the request in core's format, should a prompt left unreported need counting."""
     outcome = await gw.first_stream(resolution, open_stream, fallback)
     first, rest = outcome.value
     if committed is not None:

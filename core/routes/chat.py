@@ -30,10 +30,11 @@ def chat_routes(gw: Gateway) -> list[Route]:
 
     async def chat_completions(request: Request) -> Response:
         admitted = await gw.admit(request)
-        body = parse_chat(await read_body(request, settings.max_request_bytes), settings)
+        raw = await read_body(request, settings.max_request_bytes)
+        body = parse_chat(raw, settings)
         resolution = gw.resolve(admitted, body["model"], body)
         require_type(resolution, "chat")
-        check_context(body, resolution)
+        check_context(resolution, lambda: body, len(raw))
         fallback = (body.get("routing") or {}).get("fallback", True) is not False
         optimization = NO_OPTIMIZATION
         if body.get("optimize", admitted.limits.optimize) is True:
@@ -100,5 +101,5 @@ async def _stream(gw: Gateway, meter: Meter, resolution: Resolution, upstream: J
         return CacheSlot(gw.cache, cached, {"_routing": routing_info(resolution, outcome)})
 
     return await stream_answer(gw, meter, resolution, lambda adapter, route: adapter.chat_stream(route.model, asked),
-                               ChatStream(wants_usage), upstream, fallback=fallback, headers=headers,
+                               ChatStream(wants_usage), lambda: upstream, fallback=fallback, headers=headers,
                                cache=cache_slot, committed=committed)

@@ -142,7 +142,7 @@ async def _stream(gw: Gateway, meter: Meter, resolution: Resolution, upstream: J
 
     wants_usage = bool((upstream.get("stream_options") or {}).get("include_usage"))
     prompt = {"messages": [{"role": "user", "content": text or ""}]}
-    return await stream_answer(gw, meter, resolution, open_stream, ChatStream(wants_usage), prompt)
+    return await stream_answer(gw, meter, resolution, open_stream, ChatStream(wants_usage), lambda: prompt)
 
 
 async def _chunks_as_text(chunks: AsyncGenerator[JSON, None], prefix: str) -> AsyncGenerator[JSON, None]:

@@ -9,6 +9,8 @@ translation, errors — is handed in by the handlers (`InboundFormat`); core kno
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from functools import cached_property
 from typing import cast
 
 import orjson
@@ -26,54 +28,73 @@ from core.http import endpoint, json_response
 from core.streaming import stream_answer, with_usage
 from core.tokens import count_prompt_tokens
 from core.types import JSON, ChatAdapter, InboundFormat, NamedEvent, NativeAdapter
-from core.usage import Meter
 
 
 def native(adapter: ChatAdapter, inbound: InboundFormat) -> NativeAdapter | None:
     return cast(NativeAdapter, adapter) if inbound.name in adapter.serves else None
 
 
+@dataclass
+class Parsed:
+    """A checked Messages request. Its translation to core's format is made on first need — a
+    translated route, `auto`, a prompt near the context window — so a native route never pays for it."""
+
+    admitted: Admitted
+    body: JSON
+    raw_bytes: int
+    forwarded: dict[str, str]
+    inbound: InboundFormat
+    resolution: Resolution | None = None
+
+    @cached_property
+    def core(self) -> JSON:
+        return self.inbound.to_core(self.body)
+
+
 def messages_routes(gw: Gateway, inbound: InboundFormat) -> list[Route]:
     settings = gw.settings
 
-    async def parse(request: Request,
-                    counting: bool = False) -> tuple[Admitted, JSON, JSON, Resolution, dict[str, str]]:
+    async def parse(request: Request, counting: bool = False) -> Parsed:
         admitted = await gw.admit(request, billable=not counting)
-        body = load_object(await read_body(request, settings.max_request_bytes))
-        require_model(body)
+        raw = await read_body(request, settings.max_request_bytes)
+        body = load_object(raw)
+        model = require_model(body)
         inbound.check(body, counting)
-        core_body = inbound.to_core(body)
-        check_messages(core_body["messages"], settings)
-        resolution = gw.resolve(admitted, body["model"], core_body)
-        require_type(resolution, "chat")
+        check_messages(body["messages"], settings)       # the same counts and sizes as any chat request
         forwarded = {h: v for h in inbound.forwarded_headers if (v := request.headers.get(h))}
-        return admitted, body, core_body, resolution, forwarded
+        parsed = Parsed(admitted, body, len(raw), forwarded, inbound)
+        parsed.resolution = gw.resolve(admitted, model, parsed.core if model == "auto" else None)
+        require_type(parsed.resolution, "chat")
+        return parsed
 
     async def messages(request: Request) -> Response:
-        admitted, body, core_body, resolution, forwarded = await parse(request)
-        check_context(core_body, resolution)
+        parsed = await parse(request)
+        body, resolution = parsed.body, parsed.resolution
+        assert resolution is not None
+        check_context(resolution, lambda: parsed.core, parsed.raw_bytes)
         if body.get("stream"):
-            return await _stream(gw, admitted.meter, inbound, body, core_body, resolution, forwarded)
+            return await _stream(gw, parsed)
 
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
             if speaker := native(adapter, inbound):
-                return await speaker.native(route.model, body, forwarded)
+                return await speaker.native(route.model, body, parsed.forwarded)
             inbound.require_translatable(body)
-            return inbound.from_core(await adapter.chat(route.model, core_body))
+            return inbound.from_core(await adapter.chat(route.model, parsed.core))
 
         outcome = await gw.first(resolution, attempt)
-        gw.bill(admitted.meter, resolution, outcome.route, inbound.usage_of(outcome.value))
+        gw.bill(parsed.admitted.meter, resolution, outcome.route, inbound.usage_of(outcome.value))
         return json_response(orjson.dumps(outcome.value))
 
     async def count_tokens(request: Request) -> Response:
-        _, body, core_body, resolution, forwarded = await parse(request, counting=True)
+        parsed = await parse(request, counting=True)
+        assert parsed.resolution is not None
 
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
             if speaker := native(adapter, inbound):
-                return await speaker.count_tokens(route.model, body, forwarded)
-            return inbound.token_count(count_prompt_tokens(core_body))   # cl100k: an estimate off OpenAI
+                return await speaker.count_tokens(route.model, parsed.body, parsed.forwarded)
+            return inbound.token_count(count_prompt_tokens(parsed.core))   # cl100k: an estimate off OpenAI
 
-        outcome = await gw.first(resolution, attempt)
+        outcome = await gw.first(parsed.resolution, attempt)
         return json_response(orjson.dumps(outcome.value))
 
     def render(err: GatewayError) -> bytes:
@@ -100,12 +121,15 @@ async def _translated(adapter: ChatAdapter, inbound: InboundFormat, model: str, 
         await chunks.aclose()
 
 
-async def _stream(gw: Gateway, meter: Meter, inbound: InboundFormat, body: JSON, core_body: JSON,
-                  resolution: Resolution, forwarded: dict[str, str]) -> Response:
+async def _stream(gw: Gateway, parsed: Parsed) -> Response:
+    inbound, body = parsed.inbound, parsed.body
+    assert parsed.resolution is not None
+
     def open_stream(adapter: ChatAdapter, route: ModelRoute) -> AsyncGenerator[NamedEvent, None]:
         if speaker := native(adapter, inbound):
-            return speaker.native_stream(route.model, body, forwarded)
+            return speaker.native_stream(route.model, body, parsed.forwarded)
         inbound.require_translatable(body)
-        return _translated(adapter, inbound, route.model, body["model"], core_body)
+        return _translated(adapter, inbound, route.model, body["model"], parsed.core)
 
-    return await stream_answer(gw, meter, resolution, open_stream, inbound.stream(), core_body)
+    return await stream_answer(gw, parsed.admitted.meter, parsed.resolution, open_stream, inbound.stream(),
+                               lambda: parsed.core)

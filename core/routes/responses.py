@@ -70,7 +70,7 @@ def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
         check_messages(chat["messages"], settings)
         resolution = gw.resolve(admitted, body["model"], chat)
         require_type(resolution, "chat")
-        check_context(chat, resolution)
+        check_context(resolution, lambda: chat)
         response_id, created_at = f"resp_{secrets.token_hex(24)}", int(time.time())
         upstream = upstream_body(chat)
         if body.get("stream"):
@@ -192,4 +192,4 @@ async def _stream(gw: Gateway, fmt: ResponsesFormat, admitted: Admitted, body: J
 
     wire = ResponsesWire(fmt.events(fmt.skeleton(body, response_id, created_at)), save)
     return await stream_answer(gw, admitted.meter, resolution,
-                               lambda adapter, route: adapter.chat_stream(route.model, asked), wire, upstream)
+                               lambda adapter, route: adapter.chat_stream(route.model, asked), wire, lambda: upstream)

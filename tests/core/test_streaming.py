@@ -36,7 +36,8 @@ async def items(*sent: Any, fail: Exception | None = None) -> AsyncGenerator[Any
 
 def pipeline(first: Any, rest: AsyncGenerator[Any, None], fmt: Any = None) -> tuple[Pipeline[Any], list[JSON]]:
     billed: list[JSON] = []
-    return Pipeline(first, rest, fmt or ChatStream(), Metered(lambda u: billed.append(u or {}), PROMPT), None), billed
+    metered = Metered(lambda u: billed.append(u or {}), lambda: PROMPT)
+    return Pipeline(first, rest, fmt or ChatStream(), metered, None), billed
 
 
 async def drain(body: Pipeline[Any]) -> bytes:
