@@ -101,7 +101,12 @@ class DynamoDB:
         self._region = region or "us-east-1"
         self._url = (endpoint_url or f"https://dynamodb.{self._region}.amazonaws.com").rstrip("/") + "/"
         self._host = self._url.split("://", 1)[1].split("/", 1)[0]
-        self._credentials = (*credentials, None) if credentials else None
+        if credentials:
+            self._credentials: tuple[str, str, str | None] | None = (*credentials, None)
+        elif (access := os.environ.get("AWS_ACCESS_KEY_ID")) and (secret := os.environ.get("AWS_SECRET_ACCESS_KEY")):
+            self._credentials = (access, secret, os.environ.get("AWS_SESSION_TOKEN"))   # as Lambda sets them
+        else:
+            self._credentials = None
         self._chain: Any = None          # botocore's credentials, when neither given nor in the environment
         self._session: Any = None
         self._timeout: Any = None
@@ -119,9 +124,6 @@ class DynamoDB:
     def _current_credentials(self) -> tuple[str, str, str | None]:
         if self._credentials is not None:
             return self._credentials
-        access, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
-        if access and secret:
-            return access, secret, os.environ.get("AWS_SESSION_TOKEN")
         if self._chain is None:
             import botocore.session
 
