@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 SAM_VENV := .venv-sam
 SAM      := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
-.PHONY: serve test lint sam-check lambda-runtime bench clean
+.PHONY: serve test lint sam-check lambda-runtime clients bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,14 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update -qq && apt-get install -y -qq chromium
 
-test: $(VENV)/.dev $(SAM_VENV)/bin/sam $(CHROMIUM) lint sam-check lambda-runtime
+# The real clients the suite drives against `apex serve` (tests/clients/), from the npm registry.
+CLIENTS := .clients
+$(CLIENTS)/node_modules/.bin/claude:
+	npm install --silent --no-audit --no-fund --prefix $(CLIENTS) @anthropic-ai/claude-code
+
+clients: $(CLIENTS)/node_modules/.bin/claude
+
+test: $(VENV)/.dev $(SAM_VENV)/bin/sam $(CHROMIUM) lint sam-check lambda-runtime clients
 	$(BIN)/pytest -n 2
 
 bench: $(VENV)/.dev
@@ -49,7 +56,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/coldstart.py
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam $(CLIENTS)
 
 # `sam build` (BuildMethod: makefile): functions get only our code, compiled to bytecode; the layer
 # gets the dependencies listed in pyproject.toml, as wheels for Amazon Linux 2023 (glibc 2.34).

@@ -121,7 +121,7 @@ class Metered:
     def read(self, reading: Reading) -> None:
         usage, text = reading
         if usage:
-            self._prompt_seen = self._prompt_seen or bool(usage.get("prompt_tokens"))
+            self._prompt_seen = self._prompt_seen or "prompt_tokens" in usage
             self._completion_seen = self._completion_seen or "completion_tokens" in usage
             self._bill(usage)
         if text:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -52,16 +53,25 @@ class ImagesAdapter(ChatAdapter, Protocol):
     async def images(self, model: str, body: JSON) -> JSON: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Forwarded:
+    """What of a client's request a native route passes upstream as it came: the format's own headers
+    (`anthropic-version`, `anthropic-beta`) and query parameters (`beta=true`), nothing else."""
+
+    headers: Mapping[str, str]
+    query: str = ""
+
+
 class NativeAdapter(ChatAdapter, Protocol):
     """An adapter that also speaks an inbound format natively (an Anthropic provider behind
     `/v1/messages`; it lists the format's name in `serves`): the request passes through
     untranslated, nothing is lost on the way."""
 
-    async def native(self, model: str, body: JSON, headers: Mapping[str, str]) -> JSON: ...
+    async def native(self, model: str, body: JSON, forwarded: Forwarded) -> JSON: ...
 
-    def native_stream(self, model: str, body: JSON, headers: Mapping[str, str]) -> AsyncGenerator[NamedEvent, None]: ...
+    def native_stream(self, model: str, body: JSON, forwarded: Forwarded) -> AsyncGenerator[NamedEvent, None]: ...
 
-    async def count_tokens(self, model: str, body: JSON, headers: Mapping[str, str]) -> JSON: ...
+    async def count_tokens(self, model: str, body: JSON, forwarded: Forwarded) -> JSON: ...
 
 
 class StreamTranslator(Protocol):
@@ -77,6 +87,7 @@ class InboundFormat(Protocol):
 
     name: str
     forwarded_headers: tuple[str, ...]   # request headers a native route passes upstream
+    forwarded_query: tuple[str, ...]     # and query parameters
 
     def check(self, body: JSON, counting: bool = False) -> None: ...
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import cast
+from urllib.parse import urlencode
 
 import orjson
 from starlette.requests import Request
@@ -27,7 +28,7 @@ from core.gateway import Admitted, Gateway
 from core.http import endpoint, json_response
 from core.streaming import stream_answer, with_usage
 from core.tokens import count_prompt_tokens
-from core.types import JSON, ChatAdapter, InboundFormat, NamedEvent, NativeAdapter
+from core.types import JSON, ChatAdapter, Forwarded, InboundFormat, NamedEvent, NativeAdapter
 
 
 def native(adapter: ChatAdapter, inbound: InboundFormat) -> NativeAdapter | None:
@@ -42,7 +43,7 @@ class Parsed:
     admitted: Admitted
     body: JSON
     raw_bytes: int
-    forwarded: dict[str, str]
+    forwarded: Forwarded
     inbound: InboundFormat
     resolution: Resolution | None = None
 
@@ -61,7 +62,9 @@ def messages_routes(gw: Gateway, inbound: InboundFormat) -> list[Route]:
         model = require_model(body)
         inbound.check(body, counting)
         check_messages(body["messages"], settings)       # the same counts and sizes as any chat request
-        forwarded = {h: v for h in inbound.forwarded_headers if (v := request.headers.get(h))}
+        forwarded = Forwarded({h: v for h in inbound.forwarded_headers if (v := request.headers.get(h))},
+                              urlencode([(k, v) for k, v in request.query_params.multi_items()
+                                         if k in inbound.forwarded_query]))
         parsed = Parsed(admitted, body, len(raw), forwarded, inbound)
         parsed.resolution = gw.resolve(admitted, model, parsed.core if model == "auto" else None)
         require_type(parsed.resolution, "chat")

@@ -13,7 +13,7 @@ import orjson
 from core.config import ProviderConfig
 from core.errors import ProviderError, ProviderFailed
 from core.sse import read_events
-from core.types import JSON, NamedEvent
+from core.types import JSON, Forwarded, NamedEvent
 from providers.anthropic.stream import OpenAIChunks
 from providers.anthropic.translate import request_to_anthropic, response_to_openai
 from providers.http import Answer, HttpClient, status_error
@@ -21,6 +21,7 @@ from providers.http import Answer, HttpClient, status_error
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
 FORWARDED = ("anthropic-version", "anthropic-beta")
+FORWARDED_QUERY = ("beta",)        # `?beta=true`, as the SDK's beta namespace and Claude Code send it
 
 
 def error_fields(content: bytes) -> tuple[str, str | None]:
@@ -48,8 +49,11 @@ class AnthropicAdapter:
         if key:
             self._headers["x-api-key"] = key
 
-    def _headers_with(self, forwarded: Mapping[str, str]) -> dict[str, str]:
-        return {**self._headers, **{k: v for k, v in forwarded.items() if k in FORWARDED}}
+    def _headers_with(self, forwarded: Forwarded) -> dict[str, str]:
+        return {**self._headers, **{k: v for k, v in forwarded.headers.items() if k in FORWARDED}}
+
+    def _url_with(self, forwarded: Forwarded, path: str = "") -> str:
+        return f"{self._url}{path}?{forwarded.query}" if forwarded.query else f"{self._url}{path}"
 
     def _error(self, answer: Answer) -> ProviderError:
         message, kind = error_fields(answer.body)
@@ -58,9 +62,10 @@ class AnthropicAdapter:
     async def _post(self, url: str, payload: JSON, headers: Mapping[str, str]) -> JSON:
         return await self._client.post_json(url, payload, headers, self._error)
 
-    async def _events(self, payload: JSON, headers: Mapping[str, str]) -> AsyncGenerator[NamedEvent, None]:
+    async def _events(self, payload: JSON, headers: Mapping[str, str],
+                      url: str | None = None) -> AsyncGenerator[NamedEvent, None]:
         """The upstream's stream as (event, data) pairs; raises before the first if it never started."""
-        async with self._client.stream(self._url, orjson.dumps(payload),
+        async with self._client.stream(url or self._url, orjson.dumps(payload),
                                        {**headers, "accept": "text/event-stream"}) as answer:
             if answer.status != 200:
                 raise self._error(Answer(answer.status, answer.headers, await answer.read()))
@@ -97,16 +102,18 @@ class AnthropicAdapter:
             await events.aclose()
 
     # -- behind /v1/messages: native -------------------------------------------------------------
-    async def native(self, model: str, body: JSON, headers: Mapping[str, str]) -> JSON:
-        return await self._post(self._url, {**body, "model": model}, self._headers_with(headers))
+    async def native(self, model: str, body: JSON, forwarded: Forwarded) -> JSON:
+        return await self._post(self._url_with(forwarded), {**body, "model": model}, self._headers_with(forwarded))
 
-    def native_stream(self, model: str, body: JSON, headers: Mapping[str, str]) -> AsyncGenerator[NamedEvent, None]:
-        return self._events({**body, "model": model, "stream": True}, self._headers_with(headers))
+    def native_stream(self, model: str, body: JSON, forwarded: Forwarded) -> AsyncGenerator[NamedEvent, None]:
+        return self._events({**body, "model": model, "stream": True}, self._headers_with(forwarded),
+                            self._url_with(forwarded))
 
-    async def count_tokens(self, model: str, body: JSON, headers: Mapping[str, str]) -> JSON:
+    async def count_tokens(self, model: str, body: JSON, forwarded: Forwarded) -> JSON:
         payload = {k: v for k, v in body.items() if k not in ("max_tokens", "stream", "stop_sequences",
                                                               "temperature", "top_p", "top_k", "metadata")}
-        return await self._post(f"{self._url}/count_tokens", {**payload, "model": model}, self._headers_with(headers))
+        return await self._post(self._url_with(forwarded, "/count_tokens"), {**payload, "model": model},
+                                self._headers_with(forwarded))
 
     async def aclose(self) -> None:
         await self._client.aclose()

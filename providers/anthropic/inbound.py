@@ -9,7 +9,7 @@ from core import sse
 from core.errors import GatewayError, RequestError
 from core.shapes import ARRAY, BOOL, INT, NUMBER, OBJECT, STR, Shape, check, each, parts
 from core.types import JSON, NamedEvent
-from providers.anthropic import FORWARDED
+from providers.anthropic import FORWARDED, FORWARDED_QUERY
 from providers.anthropic.stream import AnthropicEvents
 from providers.anthropic.translate import (
     request_to_openai,
@@ -22,6 +22,10 @@ from providers.anthropic.translate import (
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
                403: "permission_error", 404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
                503: "overloaded_error", 504: "timeout_error", 529: "overloaded_error"}
+# Turn roles: a `system` turn mid-conversation is Anthropic's beta `mid-conversation-system-2026-04-07`,
+# which Claude Code sends for models it does not know (every model behind a gateway): an Anthropic
+# upstream judges it; a translation puts it in place as a system message.
+ROLES = ("user", "assistant", "system")
 # The shapes of what the gateway, or a translation to core's format, reads of a Messages request.
 FIELDS: Shape = {"system": ((STR, ARRAY), False), "tools": (ARRAY, False), "tool_choice": (OBJECT, False),
                  "stop_sequences": (ARRAY, False), "temperature": (NUMBER, False), "top_p": (NUMBER, False),
@@ -96,6 +100,7 @@ def _invalid(message: str, param: str = "messages") -> RequestError:
 class MessagesFormat:
     name = "anthropic"
     forwarded_headers = FORWARDED
+    forwarded_query = FORWARDED_QUERY
 
     def check(self, body: JSON, counting: bool = False) -> None:
         """Raises the first RequestError; `counting` (count_tokens) needs no max_tokens."""
@@ -103,8 +108,8 @@ class MessagesFormat:
         if not isinstance(messages, list) or not messages:
             raise _invalid("messages: must be a non-empty array of user and assistant turns")
         for i, turn in enumerate(messages):
-            if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant"):
-                raise _invalid(f"messages.{i}.role: must be 'user' or 'assistant'", f"messages[{i}]")
+            if not isinstance(turn, dict) or turn.get("role") not in ROLES:
+                raise _invalid(f"messages.{i}.role: must be 'user', 'assistant' or 'system'", f"messages[{i}]")
             content = turn.get("content")
             if isinstance(content, list):
                 _blocks(content, f"messages[{i}].content")

@@ -191,6 +191,9 @@ def request_to_openai(body: JSON) -> JSON:
     for turn in body.get("messages") or ():
         content = turn.get("content")
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content or ())
+        if turn.get("role") == "system":      # a mid-conversation system turn stays where it was
+            messages.append({"role": "system", "content": _system_text(blocks)})
+            continue
         if turn.get("role") == "assistant":
             text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
             calls = [{"id": b["id"], "type": "function",

@@ -6,6 +6,7 @@ import pytest
 
 from core.config import ProviderConfig
 from core.errors import ProviderFailed, ProviderRateLimited, ProviderTimeout, UpstreamRejected
+from core.types import Forwarded
 from providers.anthropic import AnthropicAdapter
 from tests.fakes.anthropic import TOOL_INPUT, FakeAnthropic
 from tests.fakes.server import module_fake
@@ -88,14 +89,17 @@ async def test_native_requests_pass_untouched_with_forwarded_headers(adapter, fa
     body = {"model": "alias", "max_tokens": 20, "system": [{"type": "text", "text": "S",
                                                             "cache_control": {"type": "ephemeral"}}],
             "messages": [{"role": "user", "content": "hi"}], "thinking": {"type": "enabled", "budget_tokens": 1024}}
-    headers = {"anthropic-beta": "prompt-caching-2024-07-31", "anthropic-version": "2023-06-01", "x-other": "no"}
+    headers = Forwarded({"anthropic-beta": "prompt-caching-2024-07-31", "anthropic-version": "2023-06-01",
+                         "x-other": "no"}, "beta=true")
     message = await adapter.native("claude-3-5-sonnet", body, headers)
     assert message["content"][0]["text"] == "Hello from claude."
     assert fake.last.body == {**body, "model": "claude-3-5-sonnet"}
     assert fake.last.headers["anthropic-beta"] == "prompt-caching-2024-07-31"
     assert "x-other" not in fake.last.headers
+    assert fake.last.query == {"beta": "true"}
     events = [kind async for kind, _ in adapter.native_stream("claude-3-5-sonnet", body, headers)]
     assert events[0] == "message_start" and events[-1] == "message_stop" and "ping" in events
     counted = await adapter.count_tokens("claude-3-5-sonnet", body, headers)
     assert counted["input_tokens"] >= 1 and "max_tokens" not in fake.last.body
+    assert fake.last.path == "/v1/messages/count_tokens" and fake.last.query == {"beta": "true"}
     await adapter.aclose()
