@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.anthropic import THINKING, FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
 from tests.support import TEST_KEY, Running, config, run_gateway
 
@@ -145,3 +145,35 @@ def test_context_counts_tokens_through_the_gateway(gateway, guard, tmp_path, ups
         assert counted, "count_tokens reached the Anthropic upstream"
     else:
         assert counted == []                                                 # counted by the gateway (cl100k)
+
+
+@pytest.mark.parametrize("model", [None, "gpt-fake"], ids=["pass-through", "translated"])
+def test_a_bash_tool_round_trip(gateway, guard, tmp_path, upstream_claude, upstream_a, model) -> None:
+    command = {"command": "echo tool-ran-$((6 * 7))", "description": "Print a marker"}
+    upstream = upstream_a if model else upstream_claude
+    upstream.call_tool("Bash", command)
+    done = claude(gateway, guard, tmp_path, "run the marker command", "--output-format", "stream-json", "--verbose",
+                  "--allowedTools", "Bash", model=model)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    assert lines[-1]["is_error"] is False and "tool-ran-42" in lines[-1]["result"]   # the shell really ran it
+    answered = upstream.received[-1].body["messages"]
+    if model:                                                         # the tool's output went back upstream
+        assert answered[-1]["role"] == "tool" and "tool-ran-42" in str(answered[-1]["content"])
+    else:
+        results = [b for b in answered[-1]["content"] if b.get("type") == "tool_result"]
+        assert results and "tool-ran-42" in json.dumps(results[0]["content"])
+
+
+def test_thinking_and_its_signature_pass_through_byte_for_byte(gateway, guard, tmp_path, upstream_claude) -> None:
+    upstream_claude.call_tool("Bash", {"command": "echo thought", "description": "Print"})
+    done = claude(gateway, guard, tmp_path, "think, then run it", "--output-format", "stream-json", "--verbose",
+                  "--allowedTools", "Bash")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    shown = [block for line in done.stdout.splitlines() if line.strip() and json.loads(line)["type"] == "assistant"
+             for block in json.loads(line)["message"]["content"] if block["type"] == "thinking"]
+    assert shown and shown[0]["signature"] == THINKING["signature"]
+    second = upstream_claude.received[-1].body["messages"]         # the turn after the tool ran
+    returned = [b for m in second if m["role"] == "assistant" and isinstance(m["content"], list)
+                for b in m["content"] if b.get("type") == "thinking"]
+    assert returned == [THINKING]                                  # as the upstream wrote it, signature and all

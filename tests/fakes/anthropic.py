@@ -18,6 +18,9 @@ from aiohttp import web
 from tests.fakes.server import FakeServer, Fault, drop
 
 TOOL_INPUT = {"city": "Paris", "unit": "celsius"}
+# With thinking on, every answer opens with this block; its signature must come back byte for byte.
+THINKING = {"type": "thinking", "thinking": "The user wants a short answer.",
+            "signature": "EqQBCkYIBxgCKkD0+fake/Signature==\u00e9"}
 
 
 def error_body(kind: str, message: str) -> dict[str, Any]:
@@ -50,6 +53,11 @@ class FakeAnthropic(FakeServer):
     def __init__(self, name: str = "anthropic") -> None:
         super().__init__(name)
         self.stop_reason: str | None = None      # scripted stop reason for the next answers
+        self.tool: tuple[str, dict[str, Any]] | None = None
+
+    def call_tool(self, name: str, arguments: dict[str, Any]) -> None:
+        """From now on (until reset), a request offering tool `name` gets a call to it with `arguments`."""
+        self.tool = (name, arguments)
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self.messages)
@@ -58,14 +66,17 @@ class FakeAnthropic(FakeServer):
     def reset(self) -> None:
         super().reset()
         self.stop_reason = None
+        self.tool = None
 
     def _answer(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, str | None]:
         last = (body.get("messages") or [{}])[-1]
         content = last.get("content")
         results = [b for b in content if b.get("type") == "tool_result"] if isinstance(content, list) else []
         if body.get("tools") and (body.get("tool_choice") or {}).get("type") != "none" and not results:
-            tool = body["tools"][0]["name"]
-            return [{"type": "tool_use", "id": "toolu_fake_1", "name": tool, "input": TOOL_INPUT}], "tool_use", None
+            tool, arguments = body["tools"][0]["name"], TOOL_INPUT
+            if self.tool is not None and any(t.get("name") == self.tool[0] for t in body["tools"]):
+                tool, arguments = self.tool
+            return [{"type": "tool_use", "id": "toolu_fake_1", "name": tool, "input": arguments}], "tool_use", None
         text = f"The tool said: {text_of(results[0].get('content'))}" if results else f"Hello from {self.name}."
         stop = self.stop_reason or "end_turn"
         sequence = (body.get("stop_sequences") or [None])[0] if stop == "stop_sequence" else None
@@ -87,6 +98,8 @@ class FakeAnthropic(FakeServer):
         if refusal is not None:
             return refusal
         blocks, stop, sequence = self._answer(body)
+        if (body.get("thinking") or {}).get("type") in ("enabled", "adaptive"):
+            blocks = [dict(THINKING), *blocks]
         message = {"id": f"msg_{self.name}_{len(self.received)}", "type": "message", "role": "assistant",
                    "model": body.get("model"), "content": blocks, "stop_reason": stop, "stop_sequence": sequence,
                    "usage": self._usage(body, blocks)}
@@ -104,6 +117,10 @@ class FakeAnthropic(FakeServer):
                 opening, deltas = {"type": "text", "text": ""}, [
                     {"type": "text_delta", "text": p if i == 0 else " " + p}
                     for i, p in enumerate(block["text"].split(" "))]
+            elif block["type"] == "thinking":
+                opening = {"type": "thinking", "thinking": "", "signature": ""}
+                deltas = [{"type": "thinking_delta", "thinking": block["thinking"]},
+                          {"type": "signature_delta", "signature": block["signature"]}]
             else:
                 arguments = json.dumps(block["input"])
                 opening = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}

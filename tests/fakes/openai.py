@@ -50,6 +50,7 @@ class FakeOpenAI(FakeServer):
         self.extra_fields: dict[str, Any] = {"system_fingerprint": "fp_fake", "service_tier": "default"}
         self.reply_text: str | None = None
         self.finish_reason: str | None = None     # scripted finish reason for text answers
+        self.tool: tuple[str, dict[str, Any]] | None = None    # scripted tool call (call_tool)
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self.chat)
@@ -61,6 +62,11 @@ class FakeOpenAI(FakeServer):
         super().reset()
         self.finish_reason = None
         self.reply_text = None
+        self.tool = None
+
+    def call_tool(self, name: str, arguments: dict[str, Any]) -> None:
+        """From now on (until reset), a request offering tool `name` gets a call to it with `arguments`."""
+        self.tool = (name, arguments)
 
     @property
     def base_url(self) -> str:
@@ -71,8 +77,10 @@ class FakeOpenAI(FakeServer):
         messages = body.get("messages") or []
         last = messages[-1] if messages else {}
         if body.get("tools") and body.get("tool_choice") != "none" and last.get("role") != "tool":
-            name = body["tools"][0]["function"]["name"]
-            call = {"id": "call_fake_1", "type": "function", "function": {"name": name, "arguments": TOOL_ARGUMENTS}}
+            name, arguments = body["tools"][0]["function"]["name"], TOOL_ARGUMENTS
+            if self.tool is not None and any(t["function"]["name"] == self.tool[0] for t in body["tools"]):
+                name, arguments = self.tool[0], json.dumps(self.tool[1])
+            call = {"id": "call_fake_1", "type": "function", "function": {"name": name, "arguments": arguments}}
             return None, [call], "tool_calls"
         if last.get("role") == "tool":
             return f"The tool said: {last.get('content')}", None, "stop"

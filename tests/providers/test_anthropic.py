@@ -8,7 +8,7 @@ from core.config import ProviderConfig
 from core.errors import ProviderFailed, ProviderRateLimited, ProviderTimeout, UpstreamRejected
 from core.types import Forwarded
 from providers.anthropic import AnthropicAdapter
-from tests.fakes.anthropic import TOOL_INPUT, FakeAnthropic
+from tests.fakes.anthropic import THINKING, TOOL_INPUT, FakeAnthropic
 from tests.fakes.server import module_fake
 
 pytestmark = pytest.mark.anyio
@@ -92,7 +92,7 @@ async def test_native_requests_pass_untouched_with_forwarded_headers(adapter, fa
     headers = Forwarded({"anthropic-beta": "prompt-caching-2024-07-31", "anthropic-version": "2023-06-01",
                          "x-other": "no"}, "beta=true")
     message = await adapter.native("claude-3-5-sonnet", body, headers)
-    assert message["content"][0]["text"] == "Hello from claude."
+    assert message["content"] == [THINKING, {"type": "text", "text": "Hello from claude."}]   # thinking kept whole
     assert fake.last.body == {**body, "model": "claude-3-5-sonnet"}
     assert fake.last.headers["anthropic-beta"] == "prompt-caching-2024-07-31"
     assert "x-other" not in fake.last.headers
