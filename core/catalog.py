@@ -19,6 +19,11 @@ class Route:
     model: str
 
 
+# USD per 1M tokens: input, output, cache reads, cache writes.
+Prices = tuple[float, float, float, float]
+FREE: Prices = (0.0, 0.0, 0.0, 0.0)
+
+
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
     id: str
@@ -32,13 +37,15 @@ class ModelInfo:
     replacement: str | None
     routes: tuple[Route, ...]
     supports: tuple[str, ...] = ("tools", "json")
+    price_cache: tuple[float, float] = (0.0, 0.0)   # cache reads, cache writes: USD per 1M tokens
 
     @property
     def owner(self) -> str:
         return self.routes[0].provider if self.routes else ""
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.price_in + completion_tokens * self.price_out) / 1_000_000
+    @property
+    def prices(self) -> Prices:
+        return (self.price_in, self.price_out, *self.price_cache)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +80,7 @@ class Catalog:
         self.models: dict[str, ModelInfo] = {
             mid: ModelInfo(
                 id=mid, type=m.type, context_window=m.context_window, price_in=m.price.input,
-                price_out=m.price.output, quality=m.quality, latency_ms=m.latency_ms,
+                price_out=m.price.output, price_cache=m.price.per_token[2:], quality=m.quality, latency_ms=m.latency_ms,
                 deprecated=m.deprecated, replacement=m.replacement,
                 routes=tuple(Route(r.provider, r.model) for r in m.routes), supports=tuple(m.supports),
             )

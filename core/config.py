@@ -62,9 +62,23 @@ class RouteConfig(_Frozen):
     model: str
 
 
+# Anthropic's prices for prompt caching, as ratios of the input price: what a model's cache reads and
+# (five-minute) cache writes cost when its config does not say.
+CACHE_READ_RATIO, CACHE_WRITE_RATIO = 0.1, 1.25
+
+
 class Price(_Frozen):
     input: Annotated[float, Field(ge=0)] = 0.0   # USD per 1M tokens
     output: Annotated[float, Field(ge=0)] = 0.0
+    cache_read: Annotated[float, Field(ge=0)] | None = None     # default: input * CACHE_READ_RATIO
+    cache_write: Annotated[float, Field(ge=0)] | None = None    # default: input * CACHE_WRITE_RATIO
+
+    @property
+    def per_token(self) -> tuple[float, float, float, float]:
+        """(input, output, cache read, cache write), USD per 1M tokens, the defaults filled in."""
+        read = self.input * CACHE_READ_RATIO if self.cache_read is None else self.cache_read
+        write = self.input * CACHE_WRITE_RATIO if self.cache_write is None else self.cache_write
+        return self.input, self.output, read, write
 
 
 class ModelConfig(_Frozen):

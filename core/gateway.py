@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from core import context
 from core.cache import ResponseCache
-from core.catalog import Catalog, Resolution, Route
+from core.catalog import FREE, Catalog, Resolution, Route
 from core.config import Config, GatewaySettings
 from core.fallback import Outcome, Policy, first_stream, first_success
 from core.keys import ApiKey, Authenticator, KeyStore
@@ -98,7 +98,7 @@ class Gateway:
         """Who served the request, and what it used at the model's prices."""
         meter.provider, meter.mapped_model = route.provider, route.model
         info = resolution.info or self.catalog.info_of(route)
-        meter.used(usage, info.price_in if info else 0.0, info.price_out if info else 0.0)
+        meter.used(usage, info.prices if info else FREE)
 
     async def aclose(self) -> None:
         if self.usage is not None:

@@ -41,18 +41,29 @@ class Meter:
     model: str = ""
     provider: str = ""
     mapped_model: str = ""
-    prompt_tokens: int = 0
+    prompt_tokens: int = 0         # cache reads and writes included
     completion_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
     cost: float = 0.0              # USD
     cached: bool = False
     billable: bool = True          # False: rate-limited and headed, but no usage record (reads)
 
-    def used(self, usage: dict[str, Any] | None, price_in: float, price_out: float) -> None:
-        """Take a `usage` object in core's terms (prompt and completion tokens); what it lacks stays."""
+    def used(self, usage: dict[str, Any] | None, prices: tuple[float, float, float, float]) -> None:
+        """Take a `usage` object in core's terms — OpenAI's: prompt and completion tokens, the prompt's
+        cache reads in `prompt_tokens_details.cached_tokens`, and its cache writes, which OpenAI has
+        no word for, in `prompt_tokens_details.cache_write_tokens` —; what it lacks stays. The cost
+        puts each kind of prompt token at its price (USD per 1M: input, output, read, write)."""
         if usage:
             self.prompt_tokens = int(usage.get("prompt_tokens") or self.prompt_tokens)
             self.completion_tokens = int(usage.get("completion_tokens") or self.completion_tokens)
-        self.cost = (self.prompt_tokens * price_in + self.completion_tokens * price_out) / 1_000_000
+            if details := usage.get("prompt_tokens_details"):
+                self.cache_read_tokens = int(details.get("cached_tokens") or self.cache_read_tokens)
+                self.cache_write_tokens = int(details.get("cache_write_tokens") or self.cache_write_tokens)
+        price_in, price_out, price_read, price_write = prices
+        plain = max(0, self.prompt_tokens - self.cache_read_tokens - self.cache_write_tokens)
+        self.cost = (plain * price_in + self.cache_read_tokens * price_read + self.cache_write_tokens * price_write
+                     + self.completion_tokens * price_out) / 1_000_000
 
 
 class UsageEvent(NamedTuple):

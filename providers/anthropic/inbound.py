@@ -65,7 +65,9 @@ class MessagesStream:
     def reading(self, event: NamedEvent) -> tuple[JSON | None, str]:
         name, data = event
         if name == "message_start" and (usage := (data.get("message") or {}).get("usage")):
-            return {"prompt_tokens": usage_to_openai(usage)["prompt_tokens"]}, ""
+            counted = usage_to_openai(usage)
+            return {"prompt_tokens": counted["prompt_tokens"],
+                    "prompt_tokens_details": counted["prompt_tokens_details"]}, ""
         if name == "message_delta" and (usage := data.get("usage")):
             counted = usage_to_openai(usage)
             return ({"completion_tokens": counted["completion_tokens"]} if "input_tokens" not in usage

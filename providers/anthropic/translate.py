@@ -237,19 +237,24 @@ def request_to_openai(body: JSON) -> JSON:
 
 # -- responses -----------------------------------------------------------------------------------
 def usage_to_openai(usage: JSON) -> JSON:
-    cached = usage.get("cache_read_input_tokens") or 0
-    prompt = (usage.get("input_tokens") or 0) + (usage.get("cache_creation_input_tokens") or 0) + cached
+    """Anthropic's usage in OpenAI's words: cache reads and writes are prompt tokens; reads are
+    OpenAI's `cached_tokens`, writes (no OpenAI word) the gateway's `cache_write_tokens` beside them,
+    when there are any."""
+    cached, written = usage.get("cache_read_input_tokens") or 0, usage.get("cache_creation_input_tokens") or 0
+    prompt = (usage.get("input_tokens") or 0) + written + cached
     completion = usage.get("output_tokens") or 0
+    details = {"cached_tokens": cached, **({"cache_write_tokens": written} if written else {})}
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": cached}}
+            "prompt_tokens_details": details}
 
 
 def usage_to_anthropic(usage: JSON | None) -> JSON:
     usage = usage or {}
-    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-    return {"input_tokens": (usage.get("prompt_tokens") or 0) - cached,
+    details = usage.get("prompt_tokens_details") or {}
+    cached, written = details.get("cached_tokens") or 0, details.get("cache_write_tokens") or 0
+    return {"input_tokens": (usage.get("prompt_tokens") or 0) - cached - written,
             "output_tokens": usage.get("completion_tokens") or 0,
-            "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}
+            "cache_read_input_tokens": cached, "cache_creation_input_tokens": written}
 
 
 def response_to_openai(message: JSON, created: int) -> JSON:

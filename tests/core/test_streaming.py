@@ -113,7 +113,8 @@ async def test_anthropic_events_tell_the_prompt_at_the_start_and_the_output_at_t
     wire = MessagesStream()
     start = ("message_start", {"message": {"usage": {"input_tokens": 12, "cache_creation_input_tokens": 100,
                                                      "cache_read_input_tokens": 50, "output_tokens": 1}}})
-    assert wire.reading(start) == ({"prompt_tokens": 162}, "")     # cache tokens are prompt tokens; 1 is a placeholder
+    assert wire.reading(start) == ({"prompt_tokens": 162, "prompt_tokens_details": {     # 1 output: a placeholder
+        "cached_tokens": 50, "cache_write_tokens": 100}}, "")
     assert wire.reading(("content_block_delta", {"delta": {"type": "thinking_delta", "thinking": "Hm."}})) == (
         None, "Hm.")
     assert wire.reading(("message_delta", {"usage": {"output_tokens": 30}})) == ({"completion_tokens": 30}, "")

@@ -50,7 +50,7 @@ async def test_records_survive_a_failing_store_and_are_written_once_it_answers(d
 
 async def test_a_meter_becomes_an_event_with_its_latency() -> None:
     meter = Meter("key_1", "req_1", started=time.monotonic() - 0.25, model="alias")
-    meter.used({"prompt_tokens": 3, "completion_tokens": 4}, price_in=1.0, price_out=2.0)
+    meter.used({"prompt_tokens": 3, "completion_tokens": 4}, (1.0, 2.0, 0.1, 1.25))
     recorded = event_of(meter, 200, now=1_800_000_000.0)
     assert (recorded.tokens, recorded.cost, recorded.day) == (7, 11e-6, "2027-01-15")
     assert recorded.latency_ms >= 250
@@ -58,11 +58,20 @@ async def test_a_meter_becomes_an_event_with_its_latency() -> None:
 
 async def test_usage_told_in_parts_adds_up() -> None:
     meter = Meter("key_1", "req_1")
-    meter.used({"prompt_tokens": 12}, 0, 0)          # a stream's start tells the prompt
-    meter.used({"completion_tokens": 30}, 1, 1)      # its end the completion
+    meter.used({"prompt_tokens": 12}, (0, 0, 0, 0))          # a stream's start tells the prompt
+    meter.used({"completion_tokens": 30}, (1, 1, 1, 1))      # its end the completion
     assert (meter.prompt_tokens, meter.completion_tokens, meter.cost) == (12, 30, 42e-6)
-    meter.used({"input_tokens": 99}, 0, 0)           # another format's words: read by its plug-in, not here
+    meter.used({"input_tokens": 99}, (0, 0, 0, 0))   # another format's words: read by its plug-in, not here
     assert meter.prompt_tokens == 12
+
+
+async def test_cache_reads_and_writes_are_prompt_tokens_at_their_own_prices() -> None:
+    meter = Meter("key_1", "req_1")
+    usage = {"prompt_tokens": 100_000 + 1_000 + 10, "completion_tokens": 20,
+             "prompt_tokens_details": {"cached_tokens": 100_000, "cache_write_tokens": 1_000}}
+    meter.used(usage, (3.0, 15.0, 0.3, 3.75))        # Claude Sonnet's prices
+    assert meter.prompt_tokens == 101_010
+    assert meter.cost == pytest.approx((10 * 3.0 + 100_000 * 0.3 + 1_000 * 3.75 + 20 * 15.0) / 1e6)
 
 
 async def test_summary_groups_and_quantiles() -> None:

@@ -55,7 +55,8 @@ def gateway(flaky: FakeOpenAI, upstream_b: FakeOpenAI, upstream_claude: FakeAnth
              "claude": {"kind": "anthropic", "base_url": upstream_claude.url, "timeout_s": 2}},
             {"both": {"routes": [{"provider": "flaky", "model": "f-1"}, {"provider": "healthy", "model": "h-1"}]},
              "flaky-only": {"price": {"input": 1, "output": 2}, "routes": [{"provider": "flaky", "model": "f-1"}]},
-             "claude-only": {"routes": [{"provider": "claude", "model": "claude-sonnet"}]}},
+             "claude-only": {"price": {"input": 3, "output": 15},
+                             "routes": [{"provider": "claude", "model": "claude-sonnet"}]}},
             plans={"ten": {"rpm": 10}, "tokens": {"monthly_tokens": 1_000_000}},
             gateway={"key_cache_ttl_s": 60, "quota_refresh_s": 0})
         with run_gateway(cfg, dynamo_url, db) as running:
@@ -191,6 +192,25 @@ def test_a_client_leaving_before_the_first_token_still_pays_for_its_prompt(gatew
     record = usage.get(timeout=5)
     assert record.status == 499 and record.completion_tokens == 0
     assert record.prompt_tokens > 0 and record.cost > 0     # the provider read the prompt: it is billed
+
+
+# -- prompt caching, billed exactly ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stream", [False, True], ids=["buffered", "streamed"])
+def test_anthropic_cache_reads_and_writes_are_billed_at_their_prices(gateway: Running, upstream_claude, usage,
+                                                                    stream: bool) -> None:
+    upstream_claude.cache_tokens = (1_000, 100_000)           # written, read
+    with anthropic.Anthropic(base_url=gateway.url, api_key=TEST_KEY, max_retries=0, timeout=10) as client:
+        if stream:
+            with client.messages.stream(model="claude-only", max_tokens=64, messages=HI) as answer:
+                answer.until_done()
+        else:
+            client.messages.create(model="claude-only", max_tokens=64, messages=HI)
+    record = usage.get(timeout=5)
+    plain = record.prompt_tokens - 101_000                    # the fake counts "hi" as one input token
+    assert plain == 1 and record.completion_tokens == 3
+    # at Claude's input price 3 and output 15; reads at 0.1x, writes at 1.25x the input price
+    assert record.cost == pytest.approx((plain * 3 + 100_000 * 0.3 + 1_000 * 3.75 + 3 * 15) / 1e6)
 
 
 # -- DynamoDB throttling or unreachable -------------------------------------------------------------------------

@@ -54,6 +54,7 @@ class FakeAnthropic(FakeServer):
         super().__init__(name)
         self.stop_reason: str | None = None      # scripted stop reason for the next answers
         self.tool: tuple[str, dict[str, Any]] | None = None
+        self.cache_tokens = (0, 0)               # (written, read) the next answers report
 
     def call_tool(self, name: str, arguments: dict[str, Any]) -> None:
         """From now on (until reset), a request offering tool `name` gets a call to it with `arguments`."""
@@ -67,6 +68,7 @@ class FakeAnthropic(FakeServer):
         super().reset()
         self.stop_reason = None
         self.tool = None
+        self.cache_tokens = (0, 0)
 
     def _answer(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, str | None]:
         last = (body.get("messages") or [{}])[-1]
@@ -85,8 +87,8 @@ class FakeAnthropic(FakeServer):
     def _usage(self, body: dict[str, Any], blocks: list[dict[str, Any]]) -> dict[str, int]:
         prompt = sum(words(text_of(m.get("content"))) for m in body.get("messages") or [])
         output = sum(words(b.get("text") or json.dumps(b.get("input"))) for b in blocks)
-        return {"input_tokens": prompt, "output_tokens": output, "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0}
+        return {"input_tokens": prompt, "output_tokens": output, "cache_creation_input_tokens": self.cache_tokens[0],
+                "cache_read_input_tokens": self.cache_tokens[1]}
 
     async def count_tokens(self, request: web.Request) -> web.Response:
         body = await self.record(request)

@@ -174,8 +174,8 @@ def test_cached_prompt_tokens_cross_both_ways() -> None:
     usage = {"input_tokens": 4, "output_tokens": 2, "cache_creation_input_tokens": 3, "cache_read_input_tokens": 5}
     completion = response_to_openai({**RESPONSES[0][1], "usage": usage}, 7)
     assert completion["usage"] == {"prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14,
-                                   "prompt_tokens_details": {"cached_tokens": 5}}
-    assert response_to_anthropic(completion)["usage"]["cache_read_input_tokens"] == 5
+                                   "prompt_tokens_details": {"cached_tokens": 5, "cache_write_tokens": 3}}
+    assert response_to_anthropic(completion)["usage"] == usage               # and back, each kind in its place
 
 
 def test_broken_tool_arguments_from_an_upstream_are_kept_not_lost() -> None:
