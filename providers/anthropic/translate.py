@@ -18,6 +18,7 @@ from core.errors import RequestError
 from core.types import JSON
 
 DEFAULT_MAX_TOKENS = 4096   # Anthropic requires max_tokens; every Claude 3+ model allows this many
+OPENAI_USER_MAX = 64        # the longest `user` OpenAI takes (Claude Code's JSON user_id is ~150)
 
 STOP_TO_OPENAI = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
                   "pause_turn": "stop", "refusal": "content_filter", "model_context_window_exceeded": "length"}
@@ -95,6 +96,9 @@ def merge_turns(messages: list[JSON]) -> list[JSON]:
 
 def request_to_anthropic(body: JSON) -> JSON:
     """An OpenAI chat request as an Anthropic Messages request (model set by the caller)."""
+    if isinstance(body.get("n"), int) and body["n"] > 1:
+        raise RequestError("n: an Anthropic model gives one choice per request; ask n times, or use n = 1",
+                           code="unsupported_parameter", param="n")
     system: list[str] = []
     turns: list[JSON] = []
     for i, message in enumerate(body.get("messages") or ()):
@@ -230,7 +234,7 @@ def request_to_openai(body: JSON) -> JSON:
         if choice.get("disable_parallel_tool_use"):
             out["parallel_tool_calls"] = False
     user = (body.get("metadata") or {}).get("user_id")
-    if user:
+    if user and len(user) <= OPENAI_USER_MAX:       # a longer one would make OpenAI refuse the request
         out["user"] = user
     return out
 

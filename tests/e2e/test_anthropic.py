@@ -348,3 +348,15 @@ def test_a_bug_in_a_translator_is_a_logged_500_in_the_endpoints_format(gateway, 
                                                           "message": "The gateway failed to handle this request"}}
     assert response.headers["x-request-id"] in caplog.text and "KeyError" in caplog.text
     assert upstream_a.received == []
+
+
+
+@pytest.mark.parametrize(("model", "upstream_name"), [("claude-x", "upstream_claude"), ("gpt-x", "upstream_a")])
+def test_upstream_connections_are_reused_after_streams(claude_sdk, request, model: str, upstream_name: str) -> None:
+    upstream = request.getfixturevalue(upstream_name)
+    upstream.received.clear()
+    for _ in range(20):
+        with claude_sdk.messages.stream(model=model, max_tokens=16, messages=[{"role": "user", "content": "hi"}]) as s:
+            s.until_done()
+    connections = {r.peer for r in upstream.received}
+    assert len(upstream.received) == 20 and len(connections) <= 2, len(connections)   # read to the end, pooled

@@ -32,6 +32,7 @@ class Received:
     body: Any
     query: dict[str, str] = field(default_factory=dict)
     raw_path: str = ""              # as sent, still percent-encoded
+    peer: Any = None                # the client's (host, port): one per TCP connection
 
 
 F = TypeVar("F", bound="FakeServer")
@@ -167,8 +168,9 @@ class FakeServer(abc.ABC):
             body: Any = await request.json() if raw else None
         except ValueError:
             body = raw
+        peer = request.transport.get_extra_info("peername") if request.transport is not None else None
         self.received.append(Received(request.path, dict(request.headers), body, dict(request.query),
-                                      request.raw_path.partition("?")[0]))
+                                      request.raw_path.partition("?")[0], peer))
         if isinstance(body, dict):
             for field, (low, high) in self.bounds.items():
                 value = body.get(field)

@@ -109,11 +109,24 @@ def test_lossy_request_decisions(openai: dict, expected: dict) -> None:
 
 
 def test_fields_without_an_anthropic_counterpart_are_dropped() -> None:
-    translated = request_to_anthropic({"messages": [{"role": "user", "content": "x"}], "n": 2, "seed": 1,
+    translated = request_to_anthropic({"messages": [{"role": "user", "content": "x"}], "n": 1, "seed": 1,
                                        "logprobs": True, "top_logprobs": 2, "presence_penalty": 1,
                                        "frequency_penalty": 1, "logit_bias": {"1": 1},
                                        "response_format": {"type": "json_object"}})
     assert not set(DROPPED) & set(translated)
+
+
+def test_more_than_one_choice_cannot_reach_anthropic() -> None:
+    with pytest.raises(RequestError) as refused:
+        request_to_anthropic({"messages": [{"role": "user", "content": "x"}], "n": 2})
+    assert (refused.value.status, refused.value.code, refused.value.param) == (400, "unsupported_parameter", "n")
+
+
+@pytest.mark.parametrize(("user_id", "user"), [("u-123", "u-123"), ('{"device_id":"' + "d" * 140 + '"}', None)])
+def test_a_user_id_becomes_openais_user_only_if_it_fits(user_id: str, user: str | None) -> None:
+    back = request_to_openai({"model": "m", "max_tokens": 5, "metadata": {"user_id": user_id},
+                              "messages": [{"role": "user", "content": "x"}]})
+    assert back.get("user") == user
 
 
 def test_top_k_and_thinking_do_not_reach_openai() -> None:
