@@ -11,6 +11,7 @@ which a Lambda function that never calls an upstream should not pay at cold star
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email.utils
 import time
@@ -92,15 +93,31 @@ class HttpClient:
 
     @contextlib.asynccontextmanager
     async def stream(self, url: str, body: bytes, headers: Mapping[str, str]) -> AsyncIterator[StreamingAnswer]:
+        """A streamed answer. A reader that stops at the stream's own end ([DONE], message_stop) leaves
+        the body's last bytes unread; they are read here, so the connection goes back to the pool
+        instead of being closed (a reader stopped by an error or a client gone closes it)."""
         pool = self._pool()
         with transport_errors(self.provider):
             async with pool.post(url, data=body, headers=headers, timeout=self._streaming) as response:
                 yield StreamingAnswer(self.provider, response)
+                await _drained(response)
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+DRAIN_BYTES, DRAIN_S = 64 * 1024, 1.0
+
+
+async def _drained(response: aiohttp.ClientResponse) -> None:
+    """What is left of a finished stream (its terminating chunk), read within bounds."""
+    left = DRAIN_BYTES
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_S):
+            while left > 0 and (piece := await response.content.readany()):
+                left -= len(piece)
 
 
 class StreamingAnswer:

@@ -3,8 +3,8 @@
 The same functions serve an Anthropic provider behind the OpenAI endpoints and the `/v1/messages`
 endpoint in front of any provider. What cannot cross is a decision, named where it is made:
 OpenAI's system messages anywhere → Anthropic's one top-level `system`; `temperature` above 1 →
-1; `n`, `seed`, `logprobs`, penalties, `logit_bias` and `response_format` have no Anthropic
-counterpart and are dropped; Anthropic's `top_k` and `thinking` have no OpenAI counterpart and are
+1; `response_format` ↔ `output_config.format`; `seed`, `logprobs`, penalties and `logit_bias` have no
+Anthropic counterpart and are dropped; Anthropic's `top_k` and `thinking` have no OpenAI counterpart and are
 dropped; which stop sequence ended an OpenAI answer is unknown (`stop_sequence: null`).
 """
 
@@ -143,7 +143,35 @@ def request_to_anthropic(body: JSON) -> JSON:
             out.setdefault("tool_choice", {"type": "auto"})["disable_parallel_tool_use"] = True
     if isinstance(body.get("user"), str):
         out["metadata"] = {"user_id": body["user"]}
+    if output_format := _format_to_anthropic(body.get("response_format")):
+        out["output_config"] = {"format": output_format}
     return out
+
+
+# Structured output: OpenAI's `response_format` ↔ Anthropic's `output_config.format` (constrained
+# decoding, strict by nature). `json_object` has no Anthropic twin: a schema that takes any object.
+ANY_OBJECT: JSON = {"type": "object", "additionalProperties": True}
+
+
+def _format_to_anthropic(response_format: Any) -> JSON | None:
+    if not isinstance(response_format, dict):
+        return None
+    if response_format.get("type") == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        return {"type": "json_schema", "schema": schema if isinstance(schema, dict) else ANY_OBJECT}
+    if response_format.get("type") == "json_object":
+        return {"type": "json_schema", "schema": ANY_OBJECT}
+    return None
+
+
+def _format_to_openai(output_config: Any) -> JSON | None:
+    output_format = output_config.get("format") if isinstance(output_config, dict) else None
+    if not isinstance(output_format, dict) or output_format.get("type") != "json_schema":
+        return None
+    schema = output_format.get("schema")
+    if not isinstance(schema, dict) or schema == ANY_OBJECT:
+        return {"type": "json_object"}
+    return {"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": True}}
 
 
 # -- requests: Anthropic → OpenAI ----------------------------------------------------------------
@@ -236,6 +264,8 @@ def request_to_openai(body: JSON) -> JSON:
     user = (body.get("metadata") or {}).get("user_id")
     if user and len(user) <= OPENAI_USER_MAX:       # a longer one would make OpenAI refuse the request
         out["user"] = user
+    if response_format := _format_to_openai(body.get("output_config")):
+        out["response_format"] = response_format
     return out
 
 

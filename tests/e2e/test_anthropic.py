@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import anthropic
 import httpx
 import openai
+import pydantic
 import pytest
 
 from tests.e2e.conftest import closed_port_url
@@ -360,3 +361,36 @@ def test_upstream_connections_are_reused_after_streams(claude_sdk, request, mode
             s.until_done()
     connections = {r.peer for r in upstream.received}
     assert len(upstream.received) == 20 and len(connections) <= 2, len(connections)   # read to the end, pooled
+
+
+
+class Title(pydantic.BaseModel):
+    title: str
+    words: int
+
+
+@pytest.mark.parametrize("model", ["gpt-x", "claude-x"], ids=["pass-through", "translated"])
+def test_openai_structured_output_reaches_either_provider(openai_sdk, upstream_a, upstream_claude, model) -> None:
+    parsed = openai_sdk.chat.completions.parse(model=model, response_format=Title,
+                                               messages=[{"role": "user", "content": "a title please"}])
+    assert parsed.choices[0].message.parsed == Title(title="x", words=1)
+    if model == "claude-x":                                       # as Anthropic's structured output
+        output_format = upstream_claude.last.body["output_config"]["format"]
+        assert output_format["type"] == "json_schema" and output_format["schema"]["required"] == ["title", "words"]
+    else:
+        assert upstream_a.last.body["response_format"]["json_schema"]["strict"] is True
+
+
+@pytest.mark.parametrize("model", ["claude-x", "gpt-x"], ids=["pass-through", "translated"])
+def test_anthropic_structured_output_reaches_either_provider(claude_sdk, upstream_a, upstream_claude, model) -> None:
+    schema = {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"],
+              "additionalProperties": False}
+    message = claude_sdk.messages.create(model=model, max_tokens=64, messages=[{"role": "user", "content": "title?"}],
+                                         extra_body={"output_config": {"format": {"type": "json_schema",
+                                                                                  "schema": schema}}})
+    assert json.loads(message.content[0].text) == {"title": "x"}
+    if model == "gpt-x":                                          # as OpenAI's response_format, strict
+        assert upstream_a.last.body["response_format"] == {
+            "type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": True}}
+    else:
+        assert upstream_claude.last.body["output_config"]["format"]["schema"] == schema

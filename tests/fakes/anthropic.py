@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.server import FakeServer, Fault, drop
+from tests.fakes.server import FakeServer, Fault, drop, example_of
 
 TOOL_INPUT = {"city": "Paris", "unit": "celsius"}
 # With thinking on, every answer opens with this block; its signature must come back byte for byte.
@@ -80,6 +80,9 @@ class FakeAnthropic(FakeServer):
                 tool, arguments = self.tool
             return [{"type": "tool_use", "id": "toolu_fake_1", "name": tool, "input": arguments}], "tool_use", None
         text = f"The tool said: {text_of(results[0].get('content'))}" if results else f"Hello from {self.name}."
+        output_format = (body.get("output_config") or {}).get("format") or {}
+        if output_format.get("type") == "json_schema" and not results:      # structured output: a valid instance
+            text = json.dumps(example_of(output_format.get("schema")))
         stop = self.stop_reason or "end_turn"
         sequence = (body.get("stop_sequences") or [None])[0] if stop == "stop_sequence" else None
         return [{"type": "text", "text": text}], stop, sequence

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.server import FakeServer, Fault, drop
+from tests.fakes.server import FakeServer, Fault, drop, example_of
 
 TOOL_ARGUMENTS = '{"city": "Paris", "unit": "celsius"}'
 
@@ -84,6 +84,9 @@ class FakeOpenAI(FakeServer):
             return None, [call], "tool_calls"
         if last.get("role") == "tool":
             return f"The tool said: {last.get('content')}", None, "stop"
+        response_format = body.get("response_format") or {}
+        if response_format.get("type") == "json_schema":                  # structured output: a valid instance
+            return json.dumps(example_of(response_format["json_schema"].get("schema"))), None, "stop"
         return self.reply_text or f"Hello from {self.name}.", None, self.finish_reason or "stop"
 
     def _usage(self, body: dict[str, Any], text: str | None) -> dict[str, int]:

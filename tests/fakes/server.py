@@ -241,6 +241,17 @@ class FakeServer(abc.ABC):
             raise
 
 
+def example_of(schema: Any) -> Any:
+    """The smallest value a JSON schema accepts: what a fake answers when structured output is asked."""
+    if not isinstance(schema, dict):
+        return {}
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        return {name: example_of(schema["properties"][name]) for name in schema.get("required", ())
+                if name in schema.get("properties", {})}
+    return {"string": "x", "integer": 1, "number": 1.5, "boolean": True, "array": []}.get(str(kind))
+
+
 class Dropped(Exception):
     """Raised after a fake cuts its connection, so the handler writes nothing more."""
 

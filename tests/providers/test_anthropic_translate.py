@@ -98,8 +98,7 @@ DECISIONS = [
     ("a single stop string becomes a list", {"messages": [{"role": "user", "content": "x"}], "stop": "END"},
      {"stop_sequences": ["END"]}),
 ]
-DROPPED = ("n", "seed", "logprobs", "top_logprobs", "presence_penalty", "frequency_penalty", "logit_bias",
-           "response_format")
+DROPPED = ("n", "seed", "logprobs", "top_logprobs", "presence_penalty", "frequency_penalty", "logit_bias")
 
 
 @pytest.mark.parametrize(("openai", "expected"), [d[1:] for d in DECISIONS], ids=[d[0] for d in DECISIONS])
@@ -111,9 +110,30 @@ def test_lossy_request_decisions(openai: dict, expected: dict) -> None:
 def test_fields_without_an_anthropic_counterpart_are_dropped() -> None:
     translated = request_to_anthropic({"messages": [{"role": "user", "content": "x"}], "n": 1, "seed": 1,
                                        "logprobs": True, "top_logprobs": 2, "presence_penalty": 1,
-                                       "frequency_penalty": 1, "logit_bias": {"1": 1},
-                                       "response_format": {"type": "json_object"}})
+                                       "frequency_penalty": 1, "logit_bias": {"1": 1}})
     assert not set(DROPPED) & set(translated)
+
+
+SCHEMA = {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"],
+          "additionalProperties": False}
+
+
+@pytest.mark.parametrize(("response_format", "output_format"), [
+    ({"type": "json_schema", "json_schema": {"name": "title", "schema": SCHEMA, "strict": True}},
+     {"type": "json_schema", "schema": SCHEMA}),
+    ({"type": "json_object"}, {"type": "json_schema", "schema": {"type": "object", "additionalProperties": True}}),
+])
+def test_structured_output_crosses_both_ways(response_format: dict, output_format: dict) -> None:
+    to_anthropic = request_to_anthropic({"messages": [{"role": "user", "content": "x"}],
+                                         "response_format": response_format})
+    assert to_anthropic["output_config"] == {"format": output_format}
+    back = request_to_openai({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
+                              "output_config": {"format": output_format, "effort": "high"}})
+    if response_format["type"] == "json_schema":      # Anthropic's schemas are strict: they stay strict
+        assert back["response_format"] == {"type": "json_schema",
+                                           "json_schema": {"name": "output", "schema": SCHEMA, "strict": True}}
+    else:
+        assert back["response_format"] == {"type": "json_object"}
 
 
 def test_more_than_one_choice_cannot_reach_anthropic() -> None:
