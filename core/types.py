@@ -109,6 +109,10 @@ class InboundFormat(Protocol):
 
     def openapi(self) -> tuple[JSON, JSON]: ...     # its schemas and paths in the gateway's document
 
+    def model_list(self, models: list[JSON]) -> JSON: ...   # `GET /v1/models` (OpenAI model objects in)
+
+    def model_view(self, model: JSON) -> JSON: ...
+
 
 class ResponseStream(Protocol):
     """Core-format chunks in, a Responses event stream out (sequence numbers and all)."""

@@ -6,6 +6,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,10 @@ from providers import build_adapters
 RouteGroup = Callable[[Gateway], list[BaseRoute]]
 
 
-# The formats clients may speak besides OpenAI's, by their route group.
+# The formats clients may speak besides OpenAI's, by their route group; and the header only their
+# clients send, by which the shared routes (models) know them.
 INBOUND = {"messages": "providers.anthropic.inbound:MessagesFormat"}
+SPOKEN_BY_HEADER = {"anthropic-version": "providers.anthropic.inbound:MessagesFormat"}
 
 
 def inbound_formats() -> list[InboundFormat]:
@@ -47,7 +50,8 @@ def inbound_formats() -> list[InboundFormat]:
 # Every endpoint group, by the name its Lambda function goes by.
 GROUPS: dict[str, RouteGroup] = {
     "chat": lambda gw: load("core.routes.chat:chat_routes")(gw),
-    "models": lambda gw: load("core.routes.models:models_routes")(gw),
+    "models": lambda gw: load("core.routes.models:models_routes")(
+        gw, {header: cache(lambda spec=spec: load(spec)()) for header, spec in SPOKEN_BY_HEADER.items()}),
     "completions": lambda gw: load("core.routes.completions:completions_routes")(gw),
     "embeddings": lambda gw: load("core.routes.embeddings:embeddings_routes")(gw),
     "images": lambda gw: load("core.routes.images:images_routes")(gw),

@@ -1,7 +1,9 @@
-"""`GET /v1/models` and `GET /v1/models/{id}`: the configured models a client can reach."""
+"""`GET /v1/models` and `GET /v1/models/{id}`: the configured models a client can reach, in OpenAI's
+shape, or in an inbound format's when the request speaks it (the Anthropic SDK's `models.list()`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -13,6 +15,7 @@ from core.catalog import ModelInfo
 from core.errors import RequestError
 from core.gateway import Gateway
 from core.http import endpoint, json_response
+from core.types import InboundFormat
 
 TYPES = ("chat", "completion", "embedding", "image")
 
@@ -31,7 +34,18 @@ def model_object(model_id: str, info: ModelInfo | None, provider: str, created: 
     }
 
 
-def models_routes(gw: Gateway) -> list[Route]:
+def spoken(request: Request, formats: Mapping[str, Callable[[], InboundFormat]]) -> InboundFormat | None:
+    """The inbound format a request speaks, by the header only its clients send (the Anthropic SDK's
+    `anthropic-version`); None for OpenAI's."""
+    for header, make in formats.items():
+        if header in request.headers:
+            return make()
+    return None
+
+
+def models_routes(gw: Gateway, formats: Mapping[str, Callable[[], InboundFormat]] | None = None) -> list[Route]:
+    formats = formats or {}
+
     async def list_models(request: Request) -> Response:
         await gw.admit(request, billable=False)
         provider = request.query_params.get("provider") or None
@@ -40,6 +54,8 @@ def models_routes(gw: Gateway) -> list[Route]:
             raise RequestError(f"type must be one of {', '.join(TYPES)}", code="invalid_type", param="type")
         data = [model_object(m.id, m, provider or m.owner, gw.started_at)
                 for m in gw.catalog.listed(provider=provider, type=kind)]
+        if fmt := spoken(request, formats):
+            return json_response(orjson.dumps(fmt.model_list(data)))
         return json_response(orjson.dumps({"object": "list", "data": data}))
 
     async def retrieve_model(request: Request) -> Response:
@@ -47,7 +63,10 @@ def models_routes(gw: Gateway) -> list[Route]:
         model_id = request.path_params["model_id"]
         resolution = gw.catalog.resolve(model_id)
         provider = resolution.routes[0].provider
-        return json_response(orjson.dumps(model_object(model_id, resolution.info, provider, gw.started_at)))
+        found = model_object(model_id, resolution.info, provider, gw.started_at)
+        if fmt := spoken(request, formats):
+            return json_response(orjson.dumps(fmt.model_view(found)))
+        return json_response(orjson.dumps(found))
 
     return [
         Route("/v1/models", endpoint(list_models), methods=["GET"]),

@@ -3,6 +3,8 @@ core's format and back, and how its errors read."""
 
 from __future__ import annotations
 
+import datetime
+
 import orjson
 
 from core import sse
@@ -160,6 +162,16 @@ class MessagesFormat:
 
     def error_body(self, err: GatewayError) -> bytes:
         return orjson.dumps(_error(err))
+
+    def model_view(self, model: JSON) -> JSON:
+        created = datetime.datetime.fromtimestamp(model["created"], datetime.UTC)
+        return {"type": "model", "id": model["id"], "display_name": model["id"],
+                "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+    def model_list(self, models: list[JSON]) -> JSON:
+        data = [self.model_view(m) for m in models]
+        return {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None}
 
     def openapi(self) -> tuple[JSON, JSON]:
         from providers.anthropic.openapi import part  # the document is built on its first request

@@ -394,3 +394,12 @@ def test_anthropic_structured_output_reaches_either_provider(claude_sdk, upstrea
             "type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": True}}
     else:
         assert upstream_claude.last.body["output_config"]["format"]["schema"] == schema
+
+
+def test_the_anthropic_sdk_lists_models_in_anthropics_shape(claude_sdk, openai_sdk) -> None:
+    listed = claude_sdk.models.list()
+    assert [m.id for m in listed.data] == ["claude-x", "gpt-x", "claude-then-gpt", "gpt-then-claude"]
+    assert listed.data[0].type == "model" and listed.has_more is False and listed.last_id == "gpt-then-claude"
+    one = claude_sdk.models.retrieve("claude-x")
+    assert one.id == "claude-x" and one.display_name == "claude-x" and one.created_at.year >= 2026
+    assert [m.id for m in openai_sdk.models.list()][:2] == ["claude-x", "gpt-x"]     # OpenAI's shape unchanged
