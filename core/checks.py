@@ -26,7 +26,9 @@ CHAT_FIELDS: Shape = {
     "max_completion_tokens": (INT, False), "n": (INT, False), "stop": ((STR, ARRAY), False), "tools": (ARRAY, False),
     "tool_choice": ((STR, OBJECT), False), "parallel_tool_calls": (BOOL, False), "user": (STR, False),
 }
-CHAT_PARTS: dict[str, Shape] = {"text": {"text": (STR, True)}, "image_url": {"image_url": ((STR, OBJECT), True)}}
+CHAT_PARTS: dict[str, Shape] = {"text": {"text": (STR, True)}, "image_url": {"image_url": ((STR, OBJECT), True)},
+                                 "file": {"file": (OBJECT, True)}}
+FILE: Shape = {"file_data": (STR, False), "file_id": (STR, False), "filename": (STR, False)}
 TOOLS: dict[str, Shape] = {"function": {"function": (OBJECT, True)}}
 FUNCTION: Shape = {"name": (STR, True), "description": (STR, False), "parameters": (OBJECT, False)}
 
@@ -129,6 +131,8 @@ def _check_message_shape(message: dict[str, Any], i: int) -> None:
             image = part.get("image_url") if part["type"] == "image_url" else None
             if isinstance(image, dict):
                 check(image, f"{path}[{j}].image_url", {"url": (STR, True)})
+            elif part["type"] == "file":
+                check(part["file"], f"{path}[{j}].file", FILE)
     for name in ("tool_call_id", "name"):
         if (value := message.get(name)) is not None and not isinstance(value, str):
             raise invalid(f"messages[{i}].{name}", "must be a string")

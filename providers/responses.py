@@ -25,7 +25,8 @@ FIELDS: Shape = {"tools": (ARRAY, False), "tool_choice": ((STR, OBJECT), False),
                  "user": (STR, False), "text": (OBJECT, False)}
 TEXT_PART: Shape = {"text": (STR, True)}
 PARTS: dict[str, Shape] = {"input_text": TEXT_PART, "output_text": TEXT_PART, "text": TEXT_PART,
-                           "input_image": {"image_url": (STR, False), "detail": (STR, False)}}
+                           "input_image": {"image_url": (STR, False), "detail": (STR, False)},
+    "input_file": {"file_data": (STR, False), "filename": (STR, False)}}
 ITEM_TYPES = frozenset({"message", "function_call", "function_call_output"})
 
 
@@ -90,6 +91,12 @@ def _chat_content(parts: list[JSON]) -> str | list[JSON]:
         kind = part.get("type")
         if kind in ("input_text", "output_text", "text"):
             converted.append({"type": "text", "text": part.get("text", "")})
+        elif kind == "input_file":
+            if not isinstance(part.get("file_data"), str):
+                raise RequestError("an input_file given by id or URL (not inline as file_data) cannot be sent to a "
+                                   "chat model", code="unsupported_content", param="input")
+            converted.append({"type": "file", "file": {"file_data": part["file_data"],
+                                                       "filename": part.get("filename") or "document.pdf"}})
         elif kind == "input_image":
             converted.append({"type": "image_url", "image_url": {"url": part.get("image_url", ""),
                                                                  **({"detail": part["detail"]} if part.get("detail")

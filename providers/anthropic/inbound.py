@@ -35,6 +35,7 @@ FIELDS: Shape = {"system": ((STR, ARRAY), False), "tools": (ARRAY, False), "tool
 BLOCKS: dict[str, Shape] = {
     "text": {"text": (STR, True)},
     "image": {"source": (OBJECT, True)},
+    "document": {"source": (OBJECT, True), "title": (STR, False)},
     "tool_use": {"id": (STR, True), "name": (STR, True), "input": (OBJECT, True)},
     "tool_result": {"tool_use_id": (STR, True), "content": ((STR, ARRAY), False)},
     "thinking": {"thinking": (STR, True)},
@@ -91,7 +92,7 @@ def _blocks(blocks: list[JSON], path: str) -> None:
     content, and image sources, too."""
     parts(blocks, path, BLOCKS)
     for i, block in enumerate(blocks):
-        if block["type"] == "image":
+        if block["type"] in ("image", "document"):
             check(block["source"], f"{path}[{i}].source", SOURCE)
         elif block["type"] == "tool_result" and isinstance(block.get("content"), list):
             _blocks(block["content"], f"{path}[{i}].content")

@@ -39,19 +39,41 @@ def _image_block(url: str) -> JSON:
     return {"type": "image", "source": {"type": "url", "url": url}}
 
 
-def _blocks_from_openai(content: Any) -> list[JSON]:
+def unsupported(part: str, where: str) -> RequestError:
+    return RequestError(f"{where}: {part} cannot be translated for this model's provider",
+                        code="unsupported_content", param=where)
+
+
+def _document_block(file: JSON, where: str) -> JSON:
+    """A chat `file` part (its data inline, as a data URL) as an Anthropic `document` block."""
+    data_url = file.get("file_data")
+    if not isinstance(data_url, str) or not data_url.startswith("data:"):
+        raise unsupported("a file given by id (not inline as file_data)", where)
+    header, _, data = data_url.partition(",")
+    media_type = header.removeprefix("data:").split(";")[0] or "application/pdf"
+    block: JSON = {"type": "document", "source": {"type": "base64", "media_type": media_type, "data": data}}
+    if isinstance(file.get("filename"), str):
+        block["title"] = file["filename"]
+    return block
+
+
+def _blocks_from_openai(content: Any, where: str = "messages") -> list[JSON]:
     if content is None:
         return []
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
     blocks = []
-    for part in content:
+    for j, part in enumerate(content):
         kind = part.get("type")
         if kind == "text":
             blocks.append({"type": "text", "text": part.get("text", "")})
         elif kind == "image_url":
             image = part.get("image_url")
             blocks.append(_image_block(image if isinstance(image, str) else image.get("url", "")))
+        elif kind == "file" and isinstance(part.get("file"), dict):
+            blocks.append(_document_block(part["file"], f"{where}.content[{j}]"))
+        else:
+            raise unsupported(f"a {kind!r} content part", f"{where}.content[{j}]")
     return blocks
 
 
@@ -109,15 +131,15 @@ def request_to_anthropic(body: JSON) -> JSON:
             result = message.get("content")
             turns.append({"role": "user", "content": [{
                 "type": "tool_result", "tool_use_id": message.get("tool_call_id") or message.get("name", ""),
-                "content": result if isinstance(result, str) else _blocks_from_openai(result)}]})
+                "content": result if isinstance(result, str) else _blocks_from_openai(result, f"messages[{i}]")}]})
         elif role == "assistant":
-            blocks = _blocks_from_openai(message.get("content"))
+            blocks = _blocks_from_openai(message.get("content"), f"messages[{i}]")
             blocks += [{"type": "tool_use", "id": call["id"], "name": call["function"]["name"],
                         "input": _arguments(call["function"].get("arguments"), i)}
                        for call in message.get("tool_calls") or ()]
             turns.append({"role": "assistant", "content": blocks})
         else:
-            turns.append({"role": "user", "content": _blocks_from_openai(message.get("content"))})
+            turns.append({"role": "user", "content": _blocks_from_openai(message.get("content"), f"messages[{i}]")})
     out: JSON = {"messages": merge_turns(turns),
                  "max_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS}
     if system:
@@ -178,7 +200,8 @@ def _format_to_openai(output_config: Any) -> JSON | None:
 # Block types a translation to core's format drops by decision (no counterpart there); any other type
 # it does not carry is refused, never dropped.
 DROPPED = frozenset({"thinking", "redacted_thinking"})
-CARRIED = frozenset({"text", "image", "tool_use", "tool_result"})
+CARRIED = frozenset({"text", "image", "tool_use", "tool_result", "document"})
+DOCUMENT_SOURCES = frozenset({"base64", "text"})     # a URL or file id has no inline chat equivalent
 
 
 def require_translatable(body: JSON) -> None:
@@ -186,11 +209,13 @@ def require_translatable(body: JSON) -> None:
     (a block type it does not carry): a 400 that names it, never a silent drop."""
     for i, turn in enumerate(body.get("messages") or ()):
         for j, block in enumerate(turn["content"] if isinstance(turn.get("content"), list) else ()):
+            where = f"messages[{i}].content[{j}]"
             if block["type"] not in CARRIED | DROPPED:
-                where = f"messages[{i}].content[{j}]"
                 raise RequestError(f"{where}: a {block['type']!r} content block cannot be translated for this "
                                    "model's provider; only an Anthropic model takes it",
                                    code="unsupported_content", param=where)
+            if block["type"] == "document" and block["source"]["type"] not in DOCUMENT_SOURCES:
+                raise unsupported(f"a document from a {block['source']['type']!r} source", where)
 
 
 def _openai_parts(blocks: list[JSON]) -> str | list[JSON]:
@@ -203,9 +228,22 @@ def _openai_parts(blocks: list[JSON]) -> str | list[JSON]:
             url = source.get("url") if source.get("type") == "url" else \
                 f"data:{source.get('media_type', 'image/png')};base64,{source.get('data', '')}"
             parts.append({"type": "image_url", "image_url": {"url": url}})
+        elif block.get("type") == "document":
+            parts.append(_file_part(block))
     if all(p["type"] == "text" for p in parts):
         return "".join(p["text"] for p in parts)
     return parts
+
+
+def _file_part(document: JSON) -> JSON:
+    """An Anthropic `document` as a chat part: a PDF or other base64 source as a `file` part, a plain
+    text source as text (require_translatable has refused the sources OpenAI cannot take)."""
+    source = document["source"]
+    if source["type"] == "text":
+        return {"type": "text", "text": source.get("data", "")}
+    file = {"file_data": f"data:{source.get('media_type', 'application/pdf')};base64,{source.get('data', '')}",
+            "filename": document.get("title") or "document.pdf"}
+    return {"type": "file", "file": file}
 
 
 def _tool_result_text(content: Any) -> str:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
 import orjson
 
 from core.errors import RequestError
 from core.types import JSON
-from providers.anthropic.translate import input_from_arguments, merge_turns
+from providers.anthropic.translate import input_from_arguments, merge_turns, unsupported
 
 STOP_TO_OPENAI = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
                   "content_filtered": "content_filter", "guardrail_intervened": "content_filter"}
@@ -37,18 +38,44 @@ def _image(url: str) -> JSON:
     return {"image": {"format": IMAGE_FORMATS[media_type], "source": {"bytes": raw}}}
 
 
-def _blocks(content: Any) -> list[JSON]:
+# What Converse takes as a document, by media type.
+DOCUMENT_FORMATS = {"application/pdf": "pdf", "text/plain": "txt", "text/csv": "csv", "text/html": "html",
+                    "text/markdown": "md", "application/msword": "doc", "application/vnd.ms-excel": "xls",
+                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx"}
+
+
+def _document(file: JSON, where: str) -> JSON:
+    """A chat `file` part as a Converse document: inline data only, of a format Converse reads."""
+    data_url = file.get("file_data")
+    media_type = data_url.partition(",")[0].removeprefix("data:").split(";")[0] if isinstance(data_url, str) else ""
+    if not isinstance(data_url, str) or not data_url.startswith("data:") or media_type not in DOCUMENT_FORMATS:
+        raise unsupported("a file that is not inline data of a format Bedrock reads (pdf, txt, csv, html, md, "
+                          "doc, docx, xls, xlsx)", where)
+    try:
+        raw = base64.b64decode(data_url.partition(",")[2], validate=True)
+    except binascii.Error:
+        raise RequestError("a file data URL is not valid base64", code="invalid_messages", param=where) from None
+    name = re.sub(r"[^A-Za-z0-9 ()\[\]-]+", " ", str(file.get("filename") or "document").rsplit(".", 1)[0]).strip()
+    return {"document": {"format": DOCUMENT_FORMATS[media_type], "name": name or "document", "source": {"bytes": raw}}}
+
+
+def _blocks(content: Any, where: str = "messages") -> list[JSON]:
     if content is None:
         return []
     if isinstance(content, str):
         return [{"text": content}] if content else []
     blocks = []
-    for part in content:
+    for j, part in enumerate(content):
         if part.get("type") == "text":
             blocks.append({"text": part.get("text", "")})
         elif part.get("type") == "image_url":
             image = part.get("image_url")
             blocks.append(_image(image if isinstance(image, str) else image.get("url", "")))
+        elif part.get("type") == "file" and isinstance(part.get("file"), dict):
+            blocks.append(_document(part["file"], f"{where}.content[{j}]"))
+        else:
+            raise unsupported(f"a {part.get('type')!r} content part", f"{where}.content[{j}]")
     return blocks
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 
@@ -403,3 +404,46 @@ def test_the_anthropic_sdk_lists_models_in_anthropics_shape(claude_sdk, openai_s
     one = claude_sdk.models.retrieve("claude-x")
     assert one.id == "claude-x" and one.display_name == "claude-x" and one.created_at.year >= 2026
     assert [m.id for m in openai_sdk.models.list()][:2] == ["claude-x", "gpt-x"]     # OpenAI's shape unchanged
+
+
+PDF = base64.b64encode(b"%PDF-1.4\n2 0 obj\n<</Length 3>>\nstream\nHi\nendstream\nendobj\n%%EOF\n").decode()
+
+
+@pytest.mark.parametrize("model", ["gpt-x", "claude-x"], ids=["pass-through", "translated"])
+def test_a_pdf_from_the_openai_sdk_reaches_either_provider(openai_sdk, upstream_a, upstream_claude, model) -> None:
+    part = {"type": "file", "file": {"file_data": f"data:application/pdf;base64,{PDF}", "filename": "brief.pdf"}}
+    openai_sdk.chat.completions.create(model=model, messages=[{"role": "user", "content": [
+        {"type": "text", "text": "summarize"}, part]}])
+    if model == "claude-x":                                   # as an Anthropic document block, never dropped
+        sent = upstream_claude.last.body["messages"][0]["content"]
+        assert sent[1] == {"type": "document", "title": "brief.pdf",
+                           "source": {"type": "base64", "media_type": "application/pdf", "data": PDF}}
+    else:
+        assert upstream_a.last.body["messages"][0]["content"][1] == part
+
+
+@pytest.mark.parametrize("model", ["claude-x", "gpt-x"], ids=["pass-through", "translated"])
+def test_a_pdf_from_the_anthropic_sdk_reaches_either_provider(claude_sdk, upstream_a, upstream_claude, model) -> None:
+    document = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": PDF},
+                "title": "brief.pdf"}
+    claude_sdk.messages.create(model=model, max_tokens=32, messages=[{"role": "user", "content": [
+        {"type": "text", "text": "summarize"}, document]}])
+    if model == "gpt-x":                                      # as a chat file part
+        sent = upstream_a.last.body["messages"][0]["content"]
+        assert sent[1] == {"type": "file", "file": {"file_data": f"data:application/pdf;base64,{PDF}",
+                                                    "filename": "brief.pdf"}}
+    else:
+        assert upstream_claude.last.body["messages"][0]["content"][1] == document
+
+
+def test_content_a_translation_cannot_carry_is_refused_by_name_never_dropped(gateway, openai_sdk, upstream_claude,
+                                                                              upstream_a) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        openai_sdk.chat.completions.create(model="claude-x", messages=[{"role": "user", "content": [
+            {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}]}])
+    assert refused.value.body["code"] == "unsupported_content" and "'input_audio'" in refused.value.body["message"]
+    linked = {"type": "document", "source": {"type": "url", "url": "https://example.invalid/a.pdf"}}
+    response = post_messages(gateway, {"model": "gpt-x", "max_tokens": 5,
+                                       "messages": [{"role": "user", "content": [linked]}]})
+    assert response.status_code == 400 and "'url' source" in response.json()["error"]["message"]
+    assert upstream_claude.received == [] and upstream_a.received == []

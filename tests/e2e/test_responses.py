@@ -226,3 +226,19 @@ def test_bad_pagination(client) -> None:
         with pytest.raises(openai.BadRequestError) as caught:
             client.responses.input_items.list(response.id, **kwargs)
         assert caught.value.body["param"] == param
+
+
+@pytest.mark.parametrize("model", ["gpt-x", "claude-x"])
+def test_an_input_file_reaches_the_provider_as_its_own_kind_of_document(client, upstream_a, upstream_claude,
+                                                                        model) -> None:
+    pdf = "JVBERi0xLjQKJSVFT0YK"
+    client.responses.create(model=model, store=False, input=[{"role": "user", "content": [
+        {"type": "input_text", "text": "summarize"},
+        {"type": "input_file", "filename": "brief.pdf", "file_data": f"data:application/pdf;base64,{pdf}"}]}])
+    if model == "gpt-x":
+        part = upstream_a.last.body["messages"][-1]["content"][1]
+        assert part == {"type": "file", "file": {"file_data": f"data:application/pdf;base64,{pdf}",
+                                                 "filename": "brief.pdf"}}
+    else:
+        block = upstream_claude.last.body["messages"][-1]["content"][1]
+        assert block["type"] == "document" and block["source"]["data"] == pdf and block["title"] == "brief.pdf"
