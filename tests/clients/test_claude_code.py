@@ -111,6 +111,9 @@ def test_the_default_model_passes_through_with_its_system_turns_and_betas(gatewa
     assert SYSTEM_TURNS_BETA in first.headers["anthropic-beta"]              # forwarded unchanged
     assert first.headers["anthropic-version"] == "2023-06-01"
     assert system_turns(first.body["messages"]), "Claude Code's system turn went upstream as it sent it"
+    marked = [b for b in [*first.body["system"], *(b for m in first.body["messages"] if isinstance(m["content"], list)
+                                                   for b in m["content"])] if "cache_control" in b]
+    assert marked, "its cache_control marks reach Anthropic"
     assert TEST_KEY not in json.dumps(first.headers)                        # the client's key stays here
 
 
