@@ -70,7 +70,9 @@ class OpenAIChunks:
 
 
 class AnthropicEvents:
-    """OpenAI chunks in, Anthropic stream events out (`/v1/messages` in front of any provider)."""
+    """OpenAI chunks in, Anthropic stream events out (`/v1/messages` in front of any provider). The
+    message's `model` is the upstream's name for the model that answered, as in a buffered answer
+    and on a route to Anthropic; `model` stands in when the upstream names none."""
 
     def __init__(self, model: str) -> None:
         self._model = model
@@ -101,7 +103,7 @@ class AnthropicEvents:
             message_id = str(chunk.get("id") or "")
             events += [("message_start", {"type": "message_start", "message": {
                 "id": message_id if message_id.startswith("msg_") else f"msg_{message_id}", "type": "message",
-                "role": "assistant", "model": self._model, "content": [], "stop_reason": None,
+                "role": "assistant", "model": chunk.get("model") or self._model, "content": [], "stop_reason": None,
                 "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0}}}),
                 ("ping", {"type": "ping"})]
         if chunk.get("usage"):

@@ -447,3 +447,12 @@ def test_content_a_translation_cannot_carry_is_refused_by_name_never_dropped(gat
                                        "messages": [{"role": "user", "content": [linked]}]})
     assert response.status_code == 400 and "'url' source" in response.json()["error"]["message"]
     assert upstream_claude.received == [] and upstream_a.received == []
+
+
+@pytest.mark.parametrize("model", ["claude-x", "gpt-x"])
+def test_the_answers_model_is_the_same_buffered_and_streamed(claude_sdk, model: str) -> None:
+    hi = [{"role": "user", "content": "hi"}]
+    buffered = claude_sdk.messages.create(model=model, max_tokens=16, messages=hi)
+    with claude_sdk.messages.stream(model=model, max_tokens=16, messages=hi) as stream:
+        streamed = stream.get_final_message()
+    assert buffered.model == streamed.model == ("claude-sonnet" if model == "claude-x" else "gpt-4o")
