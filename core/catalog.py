@@ -38,6 +38,7 @@ class ModelInfo:
     routes: tuple[Route, ...]
     supports: tuple[str, ...] = ("tools", "json")
     price_cache: tuple[float, float] = (0.0, 0.0)   # cache reads, cache writes: USD per 1M tokens
+    reasoning: bool = False
 
     @property
     def owner(self) -> str:
@@ -83,6 +84,7 @@ class Catalog:
                 price_out=m.price.output, price_cache=m.price.per_token[2:], quality=m.quality, latency_ms=m.latency_ms,
                 deprecated=m.deprecated, replacement=m.replacement,
                 routes=tuple(Route(r.provider, r.model) for r in m.routes), supports=tuple(m.supports),
+                reasoning=m.reasoning,
             )
             for mid, m in config.models.items()
         }

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from core.catalog import Resolution
+from core.catalog import ModelInfo, Resolution
 from core.config import GatewaySettings
 from core.errors import RequestError, shown
 from core.shapes import ARRAY, BOOL, INT, NUMBER, OBJECT, STR, Shape, check, each, invalid, parts
@@ -193,6 +193,18 @@ def check_context(resolution: Resolution, prompt: Callable[[], dict[str, Any]], 
         raise RequestError(
             f"This model's maximum context length is {window} tokens. However, your messages "
             f"resulted in {tokens} tokens.", code="context_length_exceeded", param="messages")
+
+
+def for_model(body: dict[str, Any], info: ModelInfo | None) -> dict[str, Any]:
+    """A request translated into core's format, fitted to the model a route reaches: an OpenAI
+    reasoning model takes `max_completion_tokens` (it refuses `max_tokens`); any other model is not
+    sent `reasoning_effort` (it would refuse it). What a client sent in core's format is not fitted."""
+    if info is not None and info.reasoning:
+        if "max_tokens" not in body:
+            return body
+        fitted = {k: v for k, v in body.items() if k != "max_tokens"}
+        return {**fitted, "max_completion_tokens": body["max_tokens"]}
+    return {k: v for k, v in body.items() if k != "reasoning_effort"} if "reasoning_effort" in body else body
 
 
 def upstream_body(body: dict[str, Any]) -> dict[str, Any]:

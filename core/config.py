@@ -88,6 +88,7 @@ class ModelConfig(_Frozen):
     quality: Annotated[int, Field(ge=1, le=5)] = 3
     latency_ms: Annotated[float, Field(gt=0)] | None = None   # seeds speed routing until observed
     supports: list[Capability] = ["tools", "json"]             # what `auto` may route here
+    reasoning: bool = False        # an OpenAI reasoning model: max_completion_tokens, reasoning_effort
     deprecated: bool = False
     replacement: str | None = None
     routes: list[RouteConfig] = []

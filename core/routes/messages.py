@@ -22,7 +22,7 @@ from starlette.routing import Route
 from core.body import read_body
 from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
-from core.checks import check_context, check_messages, load_object, require_model
+from core.checks import check_context, check_messages, for_model, load_object, require_model
 from core.errors import GatewayError
 from core.gateway import Admitted, Gateway
 from core.http import endpoint, json_response
@@ -82,7 +82,8 @@ def messages_routes(gw: Gateway, inbound: InboundFormat) -> list[Route]:
             if speaker := native(adapter, inbound):
                 return await speaker.native(route.model, body, parsed.forwarded)
             inbound.require_translatable(body)
-            return inbound.from_core(await adapter.chat(route.model, parsed.core))
+            fitted = for_model(parsed.core, resolution.info or gw.catalog.info_of(route))
+            return inbound.from_core(await adapter.chat(route.model, fitted))
 
         outcome = await gw.first(resolution, attempt)
         gw.bill(parsed.admitted.meter, resolution, outcome.route, inbound.usage_of(outcome.value))
@@ -125,14 +126,15 @@ async def _translated(adapter: ChatAdapter, inbound: InboundFormat, model: str, 
 
 
 async def _stream(gw: Gateway, parsed: Parsed) -> Response:
-    inbound, body = parsed.inbound, parsed.body
-    assert parsed.resolution is not None
+    inbound, body, resolution = parsed.inbound, parsed.body, parsed.resolution
+    assert resolution is not None
 
     def open_stream(adapter: ChatAdapter, route: ModelRoute) -> AsyncGenerator[NamedEvent, None]:
         if speaker := native(adapter, inbound):
             return speaker.native_stream(route.model, body, parsed.forwarded)
         inbound.require_translatable(body)
-        return _translated(adapter, inbound, route.model, body["model"], parsed.core)
+        fitted = for_model(parsed.core, resolution.info or gw.catalog.info_of(route))
+        return _translated(adapter, inbound, route.model, body["model"], fitted)
 
-    return await stream_answer(gw, parsed.admitted.meter, parsed.resolution, open_stream, inbound.stream(),
+    return await stream_answer(gw, parsed.admitted.meter, resolution, open_stream, inbound.stream(),
                                lambda: parsed.core)

@@ -26,6 +26,12 @@ STOP_TO_ANTHROPIC = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "
                      "function_call": "tool_use", "content_filter": "refusal"}
 TOOL_CHOICE_TO_ANTHROPIC = {"auto": {"type": "auto"}, "none": {"type": "none"}, "required": {"type": "any"}}
 TOOL_CHOICE_TO_OPENAI = {"auto": "auto", "none": "none", "any": "required"}
+# Thinking ↔ reasoning effort: a budget's effort by its upper bound, an effort's budget, and adaptive
+# thinking's effort (`output_config.effort`) as OpenAI names it.
+EFFORT_BY_BUDGET = ((4096, "low"), (16384, "medium"))
+BUDGET_BY_EFFORT = {"minimal": 0, "low": 2048, "medium": 8192, "high": 24576}
+EFFORTS = {"low": "low", "medium": "medium", "high": "high", "max": "high"}
+MIN_BUDGET = 1024                         # Anthropic's smallest thinking budget
 # Fields that mean the same on both sides.
 SAME_FIELDS = ("top_p", "stream")
 
@@ -167,6 +173,10 @@ def request_to_anthropic(body: JSON) -> JSON:
         out["metadata"] = {"user_id": body["user"]}
     if output_format := _format_to_anthropic(body.get("response_format")):
         out["output_config"] = {"format": output_format}
+    budget = min(BUDGET_BY_EFFORT.get(str(body.get("reasoning_effort")), 0), out["max_tokens"] - 1)
+    if budget >= MIN_BUDGET:               # thinking takes no temperature but 1
+        out["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        out.pop("temperature", None)
     return out
 
 
@@ -304,7 +314,21 @@ def request_to_openai(body: JSON) -> JSON:
         out["user"] = user
     if response_format := _format_to_openai(body.get("output_config")):
         out["response_format"] = response_format
+    if effort := _effort(body.get("thinking"), body.get("output_config")):
+        out["reasoning_effort"] = effort       # sent only to a reasoning model (core.checks.for_model)
     return out
+
+
+def _effort(thinking: Any, output_config: Any) -> str | None:
+    if not isinstance(thinking, dict):
+        return None
+    if thinking.get("type") == "adaptive":
+        asked = output_config.get("effort") if isinstance(output_config, dict) else None
+        return EFFORTS.get(str(asked), "medium")
+    budget = thinking.get("budget_tokens")
+    if thinking.get("type") != "enabled" or not isinstance(budget, int):
+        return None
+    return next((effort for bound, effort in EFFORT_BY_BUDGET if budget <= bound), "high")
 
 
 # -- responses -----------------------------------------------------------------------------------

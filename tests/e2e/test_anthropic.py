@@ -34,7 +34,8 @@ def gateway(upstream_a: FakeOpenAI, upstream_claude: FakeAnthropic, dynamo_url: 
          "claude-then-gpt": {"routes": [{"provider": "claude", "model": "claude-sonnet"},
                                         {"provider": "gpt", "model": "gpt-4o"}]},
          "gpt-then-claude": {"routes": [{"provider": "gpt", "model": "gpt-4o"},
-                                        {"provider": "claude", "model": "claude-sonnet"}]}},
+                                        {"provider": "claude", "model": "claude-sonnet"}]},
+         "gpt-reasoning": {"reasoning": True, "routes": [{"provider": "gpt", "model": "o4-mini"}]}},
         gateway={"key_cache_ttl_s": 0})
     with run_gateway(cfg, dynamo_url) as running:
         yield running
@@ -399,8 +400,8 @@ def test_anthropic_structured_output_reaches_either_provider(claude_sdk, upstrea
 
 def test_the_anthropic_sdk_lists_models_in_anthropics_shape(claude_sdk, openai_sdk) -> None:
     listed = claude_sdk.models.list()
-    assert [m.id for m in listed.data] == ["claude-x", "gpt-x", "claude-then-gpt", "gpt-then-claude"]
-    assert listed.data[0].type == "model" and listed.has_more is False and listed.last_id == "gpt-then-claude"
+    assert [m.id for m in listed.data] == ["claude-x", "gpt-x", "claude-then-gpt", "gpt-then-claude", "gpt-reasoning"]
+    assert listed.data[0].type == "model" and listed.has_more is False and listed.last_id == "gpt-reasoning"
     one = claude_sdk.models.retrieve("claude-x")
     assert one.id == "claude-x" and one.display_name == "claude-x" and one.created_at.year >= 2026
     assert [m.id for m in openai_sdk.models.list()][:2] == ["claude-x", "gpt-x"]     # OpenAI's shape unchanged
@@ -456,3 +457,22 @@ def test_the_answers_model_is_the_same_buffered_and_streamed(claude_sdk, model: 
     with claude_sdk.messages.stream(model=model, max_tokens=16, messages=hi) as stream:
         streamed = stream.get_final_message()
     assert buffered.model == streamed.model == ("claude-sonnet" if model == "claude-x" else "gpt-4o")
+
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["buffered", "streamed"])
+def test_thinking_reaches_an_openai_reasoning_model_as_its_effort(claude_sdk, upstream_a, stream: bool) -> None:
+    asked = {"max_tokens": 32000, "thinking": {"type": "enabled", "budget_tokens": 10000},
+             "messages": [{"role": "user", "content": "hi"}]}
+    for model in ("gpt-reasoning", "gpt-x"):
+        if stream:
+            with claude_sdk.messages.stream(model=model, **asked) as answer:
+                answer.until_done()
+        else:
+            claude_sdk.messages.create(model=model, **asked)
+        sent = upstream_a.last.body
+        if model == "gpt-reasoning":         # a reasoning model: its token limit's name, and the effort
+            assert sent["reasoning_effort"] == "medium" and sent["max_completion_tokens"] == 32000
+            assert "max_tokens" not in sent
+        else:                                # any other would refuse reasoning_effort
+            assert "reasoning_effort" not in sent and sent["max_tokens"] == 32000

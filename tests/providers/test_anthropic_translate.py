@@ -283,3 +283,31 @@ def test_a_system_block_list_becomes_one_openai_system_message() -> None:
                               "system": [{"type": "text", "text": "A", "cache_control": {"type": "ephemeral"}},
                                          {"type": "text", "text": "B"}]})
     assert back["messages"][0] == {"role": "system", "content": "A\nB"}
+
+
+@pytest.mark.parametrize(("thinking", "output_config", "effort"), [
+    ({"type": "enabled", "budget_tokens": 2048}, None, "low"),
+    ({"type": "enabled", "budget_tokens": 10000}, None, "medium"),
+    ({"type": "enabled", "budget_tokens": 31999}, None, "high"),
+    ({"type": "adaptive"}, {"effort": "max"}, "high"),
+    ({"type": "adaptive"}, None, "medium"),
+    ({"type": "disabled"}, None, None),
+])
+def test_thinking_becomes_a_reasoning_effort(thinking: dict, output_config: dict | None, effort: str | None) -> None:
+    back = request_to_openai({"model": "m", "max_tokens": 32000, "thinking": thinking,
+                              "messages": [{"role": "user", "content": "x"}],
+                              **({"output_config": output_config} if output_config else {})})
+    assert back.get("reasoning_effort") == effort
+
+
+@pytest.mark.parametrize(("effort", "max_tokens", "thinking"), [
+    ("high", 32000, {"type": "enabled", "budget_tokens": 24576}),
+    ("medium", 4096, {"type": "enabled", "budget_tokens": 4095}),     # under max_tokens, as Anthropic requires
+    ("low", 1000, None),                                               # no room for the smallest budget
+    ("minimal", 32000, None),
+])
+def test_a_reasoning_effort_becomes_thinking_that_fits(effort: str, max_tokens: int, thinking: dict | None) -> None:
+    out = request_to_anthropic({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": effort,
+                                "max_tokens": max_tokens, "temperature": 0.2})
+    assert out.get("thinking") == thinking
+    assert ("temperature" in out) == (thinking is None)              # thinking takes no temperature
