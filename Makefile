@@ -41,12 +41,14 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update -qq && apt-get install -y -qq chromium
 
-# The real clients the suite drives against `apex serve` (tests/clients/), from the npm registry.
+# The real clients the suite drives against the gateway (tests/clients/), from the npm registry.
 CLIENTS := .clients
-$(CLIENTS)/node_modules/.bin/claude:
-	npm install --silent --no-audit --no-fund --prefix $(CLIENTS) @anthropic-ai/claude-code
+NODE_CLIENTS := @anthropic-ai/claude-code ai @ai-sdk/openai @ai-sdk/anthropic openai @anthropic-ai/sdk zod
+$(CLIENTS)/.installed: Makefile
+	npm install --silent --no-audit --no-fund --prefix $(CLIENTS) $(NODE_CLIENTS)
+	touch $@
 
-clients: $(CLIENTS)/node_modules/.bin/claude
+clients: $(CLIENTS)/.installed
 
 test: $(VENV)/.dev $(SAM_VENV)/bin/sam $(CHROMIUM) lint sam-check lambda-runtime clients
 	$(BIN)/pytest -n 2
