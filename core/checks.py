@@ -11,7 +11,7 @@ import orjson
 
 from core.catalog import ModelInfo, Resolution
 from core.config import GatewaySettings
-from core.errors import RequestError, shown
+from core.errors import ContextTooLong, RequestError, shown
 from core.shapes import ARRAY, BOOL, INT, NUMBER, OBJECT, STR, Shape, check, each, invalid, parts
 from core.tokens import exceeds_window
 
@@ -190,9 +190,7 @@ def check_context(resolution: Resolution, prompt: Callable[[], dict[str, Any]], 
     if not window or (raw_bytes is not None and raw_bytes <= window):
         return
     if tokens := exceeds_window(prompt(), window):
-        raise RequestError(
-            f"This model's maximum context length is {window} tokens. However, your messages "
-            f"resulted in {tokens} tokens.", code="context_length_exceeded", param="messages")
+        raise ContextTooLong(tokens, window)
 
 
 def for_model(body: dict[str, Any], info: ModelInfo | None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
     GatewayError                 status, code, message, param; rendered per endpoint family
     ├── RequestError             the client can fix the request (4xx)
+    │   └── ContextTooLong       400 context_length_exceeded, with the counts
     ├── AuthError                401 invalid_api_key
     ├── LimitError               429/402 from the key's plan (carries Retry-After)
     ├── StorageError             503: DynamoDB could not be reached; keys fail closed
@@ -67,6 +68,18 @@ class GatewayError(Exception):
 class RequestError(GatewayError):
     status = 400
     code = "invalid_request"
+
+
+class ContextTooLong(RequestError):
+    """A prompt over the model's context window (each format words it its own way: Claude Code
+    compacts its conversation when Anthropic's wording comes back)."""
+
+    code = "context_length_exceeded"
+
+    def __init__(self, tokens: int, window: int) -> None:
+        super().__init__(f"This model's maximum context length is {window} tokens. However, your messages "
+                         f"resulted in {tokens} tokens.", param="messages")
+        self.tokens, self.window = tokens, window
 
 
 class AuthError(GatewayError):

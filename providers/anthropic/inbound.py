@@ -8,7 +8,7 @@ import datetime
 import orjson
 
 from core import sse
-from core.errors import GatewayError, RequestError
+from core.errors import ContextTooLong, GatewayError, RequestError
 from core.shapes import ARRAY, BOOL, INT, NUMBER, OBJECT, STR, Shape, check, each, parts
 from core.types import JSON, NamedEvent
 from providers.anthropic import FORWARDED, FORWARDED_QUERY
@@ -51,7 +51,15 @@ def usage_of(usage: JSON | None) -> JSON | None:
 
 def _error(err: GatewayError) -> JSON:
     kind = ERROR_TYPES.get(err.status, "api_error" if err.status >= 500 else "invalid_request_error")
-    return {"type": "error", "error": {"type": kind, "message": err.message}}
+    return {"type": "error", "error": {"type": kind, "message": _worded(err)}}
+
+
+def _worded(err: GatewayError) -> str:
+    """Anthropic's own words where a client acts on them: Claude Code compacts its conversation on
+    "prompt is too long"."""
+    if isinstance(err, ContextTooLong):
+        return f"prompt is too long: {err.tokens} tokens > {err.window} maximum"
+    return err.message
 
 
 class MessagesStream:

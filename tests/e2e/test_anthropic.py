@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 
 import anthropic
@@ -35,7 +36,8 @@ def gateway(upstream_a: FakeOpenAI, upstream_claude: FakeAnthropic, dynamo_url: 
                                         {"provider": "gpt", "model": "gpt-4o"}]},
          "gpt-then-claude": {"routes": [{"provider": "gpt", "model": "gpt-4o"},
                                         {"provider": "claude", "model": "claude-sonnet"}]},
-         "gpt-reasoning": {"reasoning": True, "routes": [{"provider": "gpt", "model": "o4-mini"}]}},
+         "gpt-reasoning": {"reasoning": True, "routes": [{"provider": "gpt", "model": "o4-mini"}]},
+         "claude-tiny": {"context_window": 20, "routes": [{"provider": "claude", "model": "claude-sonnet"}]}},
         gateway={"key_cache_ttl_s": 0})
     with run_gateway(cfg, dynamo_url) as running:
         yield running
@@ -400,8 +402,9 @@ def test_anthropic_structured_output_reaches_either_provider(claude_sdk, upstrea
 
 def test_the_anthropic_sdk_lists_models_in_anthropics_shape(claude_sdk, openai_sdk) -> None:
     listed = claude_sdk.models.list()
-    assert [m.id for m in listed.data] == ["claude-x", "gpt-x", "claude-then-gpt", "gpt-then-claude", "gpt-reasoning"]
-    assert listed.data[0].type == "model" and listed.has_more is False and listed.last_id == "gpt-reasoning"
+    assert [m.id for m in listed.data] == ["claude-x", "gpt-x", "claude-then-gpt", "gpt-then-claude", "gpt-reasoning",
+                                           "claude-tiny"]
+    assert listed.data[0].type == "model" and listed.has_more is False and listed.last_id == "claude-tiny"
     one = claude_sdk.models.retrieve("claude-x")
     assert one.id == "claude-x" and one.display_name == "claude-x" and one.created_at.year >= 2026
     assert [m.id for m in openai_sdk.models.list()][:2] == ["claude-x", "gpt-x"]     # OpenAI's shape unchanged
@@ -476,3 +479,13 @@ def test_thinking_reaches_an_openai_reasoning_model_as_its_effort(claude_sdk, up
             assert "max_tokens" not in sent
         else:                                # any other would refuse reasoning_effort
             assert "reasoning_effort" not in sent and sent["max_tokens"] == 32000
+
+
+
+def test_a_prompt_over_the_window_is_refused_in_anthropics_words(claude_sdk, upstream_claude) -> None:
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        claude_sdk.messages.create(model="claude-tiny", max_tokens=5,
+                                   messages=[{"role": "user", "content": "many words here " * 20}])
+    message = refused.value.body["error"]["message"]
+    assert re.fullmatch(r"prompt is too long: \d+ tokens > 20 maximum", message), message   # Claude Code compacts
+    assert upstream_claude.received == []
