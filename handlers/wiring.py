@@ -40,7 +40,7 @@ RouteGroup = Callable[[Gateway], list[BaseRoute]]
 # The formats clients may speak besides OpenAI's, by their route group; and the header only their
 # clients send, by which the shared routes (models) know them.
 INBOUND = {"messages": "providers.anthropic.inbound:MessagesFormat"}
-SPOKEN_BY_HEADER = {"anthropic-version": "providers.anthropic.inbound:MessagesFormat"}
+SPOKEN_BY_HEADER = {"anthropic-version": INBOUND["messages"]}
 
 
 def inbound_formats() -> list[InboundFormat]:
