@@ -29,7 +29,7 @@ CHAT_FIELDS: Shape = {
 CHAT_PARTS: dict[str, Shape] = {"text": {"text": (STR, True)}, "image_url": {"image_url": ((STR, OBJECT), True)},
                                  "file": {"file": (OBJECT, True)}}
 FILE: Shape = {"file_data": (STR, False), "file_id": (STR, False), "filename": (STR, False)}
-TOOLS: dict[str, Shape] = {"function": {"function": (OBJECT, True)}}
+FUNCTION_TOOL: Shape = {"function": (OBJECT, True)}
 FUNCTION: Shape = {"name": (STR, True), "description": (STR, False), "parameters": (OBJECT, False)}
 
 
@@ -163,7 +163,7 @@ def check_chat_fields(body: dict[str, Any]) -> None:
         if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
             raise invalid(f"tools[{i}]", "must be an object with a string type")
         if tool["type"] == "function":
-            check(tool, f"tools[{i}]", TOOLS["function"])
+            check(tool, f"tools[{i}]", FUNCTION_TOOL)
             check(tool["function"], f"tools[{i}].function", FUNCTION)
     choice = body.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") == "function":

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.anthropic import THINKING, FakeAnthropic
+from tests.fakes.offhost import OffHostGuard
 from tests.fakes.openai import FakeOpenAI
 from tests.support import TEST_KEY, Running, config, run_gateway
 
@@ -25,34 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CLAUDE = ROOT / ".clients" / "node_modules" / ".bin" / "claude"
 DEFAULT_MODEL = "claude-opus-4-8"       # Claude Code's own default
 SYSTEM_TURNS_BETA = "mid-conversation-system-2026-04-07"
-
-
-class OffHostGuard:
-    """A proxy that lets nothing through and remembers who asked: with HTTP(S)_PROXY pointing here and
-    only loopback exempt, any connection a client tries to make elsewhere is recorded."""
-
-    def __init__(self) -> None:
-        self.attempts: list[str] = []
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self._server.accept()
-            except OSError:
-                return
-            with connection:
-                connection.settimeout(2)
-                try:
-                    self.attempts.append(connection.recv(4096).split(b"\r\n", 1)[0].decode(errors="replace"))
-                    connection.sendall(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n")
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self._server.close()
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.clients.test_claude_code import OffHostGuard
 from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.offhost import OffHostGuard
 from tests.fakes.openai import FakeOpenAI
 from tests.support import TEST_KEY, Running, config, run_gateway
 
