@@ -48,7 +48,18 @@ $(CLIENTS)/.installed: Makefile
 	npm install --silent --no-audit --no-fund --prefix $(CLIENTS) $(NODE_CLIENTS)
 	touch $@
 
-clients: $(CLIENTS)/.installed
+# The Python clients get environments of their own, made by uv (pip took over ten minutes to resolve them
+# together, uv seconds): the newest of each, and pydantic-ai apart, on the last anthropic SDK it runs with
+# (from 1.17 a message param is a Union, which pydantic-ai 2.38 calls as a class).
+PYTHON_CLIENTS := openai anthropic langchain-openai langchain-anthropic instructor llm litellm openai-agents
+PYDANTIC_AI := 'pydantic-ai-slim[openai,anthropic]' 'anthropic<1.17'
+$(CLIENTS)/%/.installed: Makefile | $(BIN)/python
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv venv --quiet --allow-existing --python $(PYTHON) $(CLIENTS)/$*
+	$(BIN)/uv pip install --quiet --python $(CLIENTS)/$*/bin/python $(if $(filter pydantic-ai,$*),$(PYDANTIC_AI),$(PYTHON_CLIENTS))
+	touch $@
+
+clients: $(CLIENTS)/.installed $(CLIENTS)/python/.installed $(CLIENTS)/pydantic-ai/.installed
 
 test: $(VENV)/.dev $(SAM_VENV)/bin/sam $(CHROMIUM) lint sam-check lambda-runtime clients
 	$(BIN)/pytest -n 2

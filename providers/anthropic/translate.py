@@ -196,8 +196,11 @@ def _format_to_anthropic(response_format: Any) -> JSON | None:
     return None
 
 
-def _format_to_openai(output_config: Any) -> JSON | None:
+def _format_to_openai(output_config: Any, beta_format: Any) -> JSON | None:
+    """`beta_format` is the top-level `output_format` of the structured-outputs beta, which Anthropic
+    still serves (litellm sends it)."""
     output_format = output_config.get("format") if isinstance(output_config, dict) else None
+    output_format = output_format or beta_format
     if not isinstance(output_format, dict) or output_format.get("type") != "json_schema":
         return None
     schema = output_format.get("schema")
@@ -312,7 +315,7 @@ def request_to_openai(body: JSON) -> JSON:
     user = (body.get("metadata") or {}).get("user_id")
     if user and len(user) <= OPENAI_USER_MAX:       # a longer one would make OpenAI refuse the request
         out["user"] = user
-    if response_format := _format_to_openai(body.get("output_config")):
+    if response_format := _format_to_openai(body.get("output_config"), body.get("output_format")):
         out["response_format"] = response_format
     if effort := _effort(body.get("thinking"), body.get("output_config")):
         out["reasoning_effort"] = effort       # sent only to a reasoning model (core.checks.for_model)

@@ -80,7 +80,8 @@ class FakeAnthropic(FakeServer):
                 tool, arguments = self.tool
             return [{"type": "tool_use", "id": "toolu_fake_1", "name": tool, "input": arguments}], "tool_use", None
         text = f"The tool said: {text_of(results[0].get('content'))}" if results else f"Hello from {self.name}."
-        output_format = (body.get("output_config") or {}).get("format") or {}
+        # `output_format`: the structured-outputs beta's name for it, still served
+        output_format = (body.get("output_config") or {}).get("format") or body.get("output_format") or {}
         if output_format.get("type") == "json_schema" and not results:      # structured output: a valid instance
             text = json.dumps(example_of(output_format.get("schema")))
         stop = self.stop_reason or "end_turn"

@@ -136,6 +136,14 @@ def test_structured_output_crosses_both_ways(response_format: dict, output_forma
         assert back["response_format"] == {"type": "json_object"}
 
 
+def test_the_structured_outputs_betas_output_format_reaches_openai_too() -> None:
+    """litellm still sends the beta's top-level `output_format`, which Anthropic serves."""
+    back = request_to_openai({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
+                              "output_format": {"type": "json_schema", "schema": SCHEMA}})
+    assert back["response_format"] == {"type": "json_schema",
+                                       "json_schema": {"name": "output", "schema": SCHEMA, "strict": True}}
+
+
 def test_more_than_one_choice_cannot_reach_anthropic() -> None:
     with pytest.raises(RequestError) as refused:
         request_to_anthropic({"messages": [{"role": "user", "content": "x"}], "n": 2})
