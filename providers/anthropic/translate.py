@@ -135,9 +135,12 @@ def request_to_anthropic(body: JSON) -> JSON:
             system.append(_system_text(message.get("content")))
         elif role in ("tool", "function"):
             result = message.get("content")
-            turns.append({"role": "user", "content": [{
-                "type": "tool_result", "tool_use_id": message.get("tool_call_id") or message.get("name", ""),
-                "content": result if isinstance(result, str) else _blocks_from_openai(result, f"messages[{i}]")}]})
+            block: JSON = {"type": "tool_result", "tool_use_id": message.get("tool_call_id") or message.get("name", "")}
+            if isinstance(result, str) and result.startswith(TOOL_ERROR):
+                block |= {"content": result.removeprefix(TOOL_ERROR), "is_error": True}
+            else:
+                block["content"] = result if isinstance(result, str) else _blocks_from_openai(result, f"messages[{i}]")
+            turns.append({"role": "user", "content": [block]})
         elif role == "assistant":
             blocks = _blocks_from_openai(message.get("content"), f"messages[{i}]")
             blocks += [{"type": "tool_use", "id": call["id"], "name": call["function"]["name"],
@@ -259,10 +262,17 @@ def _file_part(document: JSON) -> JSON:
     return {"type": "file", "file": file}
 
 
-def _tool_result_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return "".join(b.get("text", "") for b in content or () if b.get("type") == "text")
+# A failed tool's result: Anthropic flags it (`is_error`), OpenAI has no field for it, so the flag
+# travels as this prefix of the tool message's text, which a model reads as plainly as the flag and
+# which comes back as the flag when the conversation returns to Anthropic.
+TOOL_ERROR = "Error: "
+
+
+def _tool_result_text(result: JSON) -> str:
+    content = result.get("content")
+    text = content if isinstance(content, str) else "".join(
+        b.get("text", "") for b in content or () if b.get("type") == "text")
+    return TOOL_ERROR + text.removeprefix(TOOL_ERROR) if result.get("is_error") else text
 
 
 def request_to_openai(body: JSON) -> JSON:
@@ -288,7 +298,7 @@ def request_to_openai(body: JSON) -> JSON:
             messages.append(message)
             continue
         messages += [{"role": "tool", "tool_call_id": b.get("tool_use_id", ""),
-                      "content": _tool_result_text(b.get("content"))}
+                      "content": _tool_result_text(b)}
                      for b in blocks if b.get("type") == "tool_result"]
         rest = [b for b in blocks if b.get("type") != "tool_result"]
         if rest:

@@ -106,6 +106,18 @@ def test_a_tool_round_trip(claude_sdk, model: str, reply: str) -> None:
     assert second.content[0].text == "The tool said: 18 degrees"
 
 
+def test_a_failed_tool_reaches_openai_as_an_error(claude_sdk, upstream_a) -> None:
+    """`is_error` has no OpenAI field: the tool message says "Error: " and the model reads it."""
+    claude_sdk.messages.create(model="gpt-x", max_tokens=64, tools=TOOLS, messages=[
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+                                           "input": TOOL_INPUT}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "is_error": True,
+                                      "content": "weather service down"}]}])
+    assert upstream_a.last.body["messages"][-1] == {"role": "tool", "tool_call_id": "toolu_1",
+                                                     "content": "Error: weather service down"}
+
+
 @pytest.mark.parametrize(("model", "reply"), MODELS)
 def test_streaming_text(claude_sdk, model: str, reply: str) -> None:
     with claude_sdk.messages.stream(model=model, max_tokens=64, messages=[{"role": "user", "content": "hi"}]) as s:

@@ -136,6 +136,22 @@ def test_structured_output_crosses_both_ways(response_format: dict, output_forma
         assert back["response_format"] == {"type": "json_object"}
 
 
+@pytest.mark.parametrize("content", ["exit 1: no such file", [{"type": "text", "text": "exit 1: no such file"}],
+                                     "Error: exit 1: no such file"])
+def test_a_failed_tool_result_survives_openai_and_back(content) -> None:
+    """OpenAI has no `is_error`: the flag travels as the tool message's "Error: " prefix and returns."""
+    anthropic = {"model": "m", "max_tokens": 5, "messages": [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "ls", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": content,
+                                      "is_error": True}]}]}
+    openai = request_to_openai(anthropic)
+    assert openai["messages"][-1] == {"role": "tool", "tool_call_id": "t1", "content": "Error: exit 1: no such file"}
+    back = request_to_anthropic(openai)["messages"][-1]["content"]
+    assert back == [{"type": "tool_result", "tool_use_id": "t1", "content": "exit 1: no such file", "is_error": True}]
+    fine = request_to_anthropic({"messages": [{"role": "tool", "tool_call_id": "t1", "content": "ok"}]})
+    assert "is_error" not in fine["messages"][-1]["content"][0]
+
+
 def test_the_structured_outputs_betas_output_format_reaches_openai_too() -> None:
     """litellm still sends the beta's top-level `output_format`, which Anthropic serves."""
     back = request_to_openai({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
