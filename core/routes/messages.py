@@ -8,6 +8,7 @@ translation, errors — is handed in by the handlers (`InboundFormat`); core kno
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from functools import cached_property
@@ -28,7 +29,7 @@ from core.gateway import Admitted, Gateway
 from core.http import endpoint, json_response
 from core.streaming import stream_answer, with_usage
 from core.tokens import count_prompt_tokens
-from core.types import JSON, ChatAdapter, Forwarded, InboundFormat, NamedEvent, NativeAdapter
+from core.types import JSON, ChatAdapter, Forwarded, InboundFormat, NamedEvent, NativeAdapter, StreamTranslator
 
 
 def native(adapter: ChatAdapter, inbound: InboundFormat) -> NativeAdapter | None:
@@ -112,14 +113,18 @@ def messages_routes(gw: Gateway, inbound: InboundFormat) -> list[Route]:
 
 async def _translated(adapter: ChatAdapter, inbound: InboundFormat, model: str, requested: str,
                       core_body: JSON) -> AsyncGenerator[NamedEvent, None]:
-    """A core-format stream as the inbound format's events; usage is asked for so it can be told."""
-    translator = inbound.stream_from_core(requested)
+    """A core-format stream as the inbound format's events; usage is asked for so it can be told. The
+    first event tells the prompt's tokens, which the upstream tells only at the end: they are counted
+    on a worker thread while the upstream prepares its first chunk (cl100k, an estimate)."""
+    counting = asyncio.get_running_loop().run_in_executor(None, count_prompt_tokens, core_body)
+    translator: StreamTranslator | None = None
     chunks = adapter.chat_stream(model, with_usage(core_body))
     try:
         async for chunk in chunks:
+            translator = translator or inbound.stream_from_core(requested, await counting)
             for event in translator.feed(chunk):
                 yield event
-        for event in translator.finish():
+        for event in (translator or inbound.stream_from_core(requested, await counting)).finish():
             yield event
     finally:
         await chunks.aclose()

@@ -1,5 +1,6 @@
 """`GET /v1/models` and `GET /v1/models/{id}`: the configured models a client can reach, in OpenAI's
-shape, or in an inbound format's when the request speaks it (the Anthropic SDK's `models.list()`)."""
+shape, or in an inbound format's when the request speaks it (the Anthropic SDK's `models.list()`), errors
+included."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from core.catalog import ModelInfo
-from core.errors import RequestError
+from core.errors import GatewayError, RequestError
 from core.gateway import Gateway
-from core.http import endpoint, json_response
+from core.http import Endpoint, endpoint, error_response, json_response
 from core.types import InboundFormat
 
 TYPES = ("chat", "completion", "embedding", "image")
@@ -46,6 +47,20 @@ def spoken(request: Request, formats: Mapping[str, Callable[[], InboundFormat]])
 def models_routes(gw: Gateway, formats: Mapping[str, Callable[[], InboundFormat]] | None = None) -> list[Route]:
     formats = formats or {}
 
+    def in_spoken_format(handler: Endpoint) -> Endpoint:
+        """Errors in the format the request speaks, as its answers are (the Anthropic SDK reads
+        Anthropic's error shape)."""
+        async def run(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except GatewayError as err:
+                if fmt := spoken(request, formats):
+                    return error_response(err, fmt.error_body)
+                raise
+
+        run.__name__ = handler.__name__
+        return run
+
     async def list_models(request: Request) -> Response:
         await gw.admit(request, billable=False)
         provider = request.query_params.get("provider") or None
@@ -69,6 +84,6 @@ def models_routes(gw: Gateway, formats: Mapping[str, Callable[[], InboundFormat]
         return json_response(orjson.dumps(found))
 
     return [
-        Route("/v1/models", endpoint(list_models), methods=["GET"]),
-        Route("/v1/models/{model_id:path}", endpoint(retrieve_model), methods=["GET"]),
+        Route("/v1/models", endpoint(in_spoken_format(list_models)), methods=["GET"]),
+        Route("/v1/models/{model_id:path}", endpoint(in_spoken_format(retrieve_model)), methods=["GET"]),
     ]

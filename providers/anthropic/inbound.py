@@ -157,8 +157,8 @@ class MessagesFormat:
     def from_core(self, completion: JSON) -> JSON:
         return response_to_anthropic(completion)
 
-    def stream_from_core(self, model: str) -> AnthropicEvents:
-        return AnthropicEvents(model)
+    def stream_from_core(self, model: str, prompt_tokens: int) -> AnthropicEvents:
+        return AnthropicEvents(model, prompt_tokens)
 
     def usage_of(self, answer: JSON) -> JSON | None:
         return usage_of(answer.get("usage"))

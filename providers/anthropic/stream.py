@@ -72,10 +72,13 @@ class OpenAIChunks:
 class AnthropicEvents:
     """OpenAI chunks in, Anthropic stream events out (`/v1/messages` in front of any provider). The
     message's `model` is the upstream's name for the model that answered, as in a buffered answer
-    and on a route to Anthropic; `model` stands in when the upstream names none."""
+    and on a route to Anthropic; `model` stands in when the upstream names none. An OpenAI upstream
+    tells its usage only at the end: message_start says `input_tokens`, the prompt as counted by the
+    gateway, and message_delta the upstream's own figures."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, input_tokens: int = 0) -> None:
         self._model = model
+        self._input_tokens = input_tokens
         self._started = False
         self._index = -1                      # the current content block
         self._open: str | None = None         # its type, while open
@@ -104,7 +107,7 @@ class AnthropicEvents:
             events += [("message_start", {"type": "message_start", "message": {
                 "id": message_id if message_id.startswith("msg_") else f"msg_{message_id}", "type": "message",
                 "role": "assistant", "model": chunk.get("model") or self._model, "content": [], "stop_reason": None,
-                "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0}}}),
+                "stop_sequence": None, "usage": {"input_tokens": self._input_tokens, "output_tokens": 0}}}),
                 ("ping", {"type": "ping"})]
         if chunk.get("usage"):
             self._usage = chunk["usage"]

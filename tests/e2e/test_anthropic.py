@@ -121,15 +121,13 @@ def test_a_failed_tool_reaches_openai_as_an_error(claude_sdk, upstream_a) -> Non
 @pytest.mark.parametrize(("model", "reply"), MODELS)
 def test_streaming_text(claude_sdk, model: str, reply: str) -> None:
     with claude_sdk.messages.stream(model=model, max_tokens=64, messages=[{"role": "user", "content": "hi"}]) as s:
-        kinds = []
-        text = ""
-        for event in s:
-            kinds.append(event.type)
-            if event.type == "content_block_delta":
-                text += event.delta.text
+        events = list(s)
         final = s.get_final_message()
+    kinds = [event.type for event in events]
+    text = "".join(event.delta.text for event in events if event.type == "content_block_delta")
     assert text == reply and final.content[0].text == reply
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    assert events[0].message.usage.input_tokens > 0       # told first, as Anthropic does, on either route
     assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0
 
 
@@ -420,6 +418,16 @@ def test_the_anthropic_sdk_lists_models_in_anthropics_shape(claude_sdk, openai_s
     one = claude_sdk.models.retrieve("claude-x")
     assert one.id == "claude-x" and one.display_name == "claude-x" and one.created_at.year >= 2026
     assert [m.id for m in openai_sdk.models.list()][:2] == ["claude-x", "gpt-x"]     # OpenAI's shape unchanged
+
+
+def test_the_anthropic_sdk_gets_model_errors_in_anthropics_format(gateway: Running, claude_sdk) -> None:
+    with pytest.raises(anthropic.NotFoundError) as missing:
+        claude_sdk.models.retrieve("no-such-model")
+    assert missing.value.body["error"]["type"] == "not_found_error"
+    with (anthropic.Anthropic(base_url=gateway.url, api_key="sk-wrong-0123456789", max_retries=0) as stranger,
+          pytest.raises(anthropic.AuthenticationError) as refused):
+        stranger.models.list()
+    assert refused.value.response.json()["error"]["type"] == "authentication_error"
 
 
 PDF = base64.b64encode(b"%PDF-1.4\n2 0 obj\n<</Length 3>>\nstream\nHi\nendstream\nendobj\n%%EOF\n").decode()
