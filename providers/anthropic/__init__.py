@@ -15,7 +15,7 @@ from core.errors import ProviderError, ProviderFailed
 from core.sse import read_events
 from core.types import JSON, Forwarded, NamedEvent
 from providers.anthropic.stream import OpenAIChunks
-from providers.anthropic.translate import request_to_anthropic, response_to_openai
+from providers.anthropic.translate import answers_by_tool, request_to_anthropic, response_to_openai
 from providers.http import Answer, HttpClient, status_error
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -86,13 +86,15 @@ class AnthropicAdapter:
 
     # -- behind the OpenAI endpoints: translated -------------------------------------------------
     async def chat(self, model: str, body: JSON) -> JSON:
-        message = await self._post(self._url, {**request_to_anthropic(body), "model": model}, self._headers)
-        return response_to_openai(message, int(time.time()))
+        by_tool = answers_by_tool(model, body)
+        message = await self._post(self._url, {**request_to_anthropic(body, by_tool), "model": model}, self._headers)
+        return response_to_openai(message, int(time.time()), by_tool)
 
     async def chat_stream(self, model: str, body: JSON) -> AsyncGenerator[JSON, None]:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        chunks = OpenAIChunks(self.name, int(time.time()), include_usage)
-        payload = {**request_to_anthropic(body), "model": model, "stream": True}
+        by_tool = answers_by_tool(model, body)
+        chunks = OpenAIChunks(self.name, int(time.time()), include_usage, by_tool)
+        payload = {**request_to_anthropic(body, by_tool), "model": model, "stream": True}
         events = self._events(payload, self._headers)
         try:
             async for kind, data in events:

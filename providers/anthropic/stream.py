@@ -10,19 +10,29 @@ from __future__ import annotations
 
 from core.errors import ProviderFailed
 from core.types import JSON
-from providers.anthropic.translate import STOP_TO_ANTHROPIC, STOP_TO_OPENAI, usage_to_anthropic, usage_to_openai
+from providers.anthropic.translate import (
+    ANSWER_TOOL,
+    STOP_TO_ANTHROPIC,
+    STOP_TO_OPENAI,
+    usage_to_anthropic,
+    usage_to_openai,
+)
 
 Event = tuple[str, JSON]
 
 
 class OpenAIChunks:
-    """Anthropic stream events in, OpenAI chunks out (an Anthropic provider behind /chat/completions)."""
+    """Anthropic stream events in, OpenAI chunks out (an Anthropic provider behind /chat/completions).
+    With `answer_tool`, the answer tool's input streams as the message's text (structured output
+    asked as a tool)."""
 
-    def __init__(self, provider: str, created: int, include_usage: bool) -> None:
+    def __init__(self, provider: str, created: int, include_usage: bool, answer_tool: bool = False) -> None:
         self._provider, self._created, self._include_usage = provider, created, include_usage
+        self._answer_tool = answer_tool
         self._id, self._model = "", ""
         self._usage: JSON = {}
         self._tools: dict[int, int] = {}      # Anthropic block index → OpenAI tool_calls index
+        self._answer: int | None = None       # the answer tool's block index
         self.finished = False
 
     def _chunk(self, delta: JSON, finish_reason: str | None = None) -> JSON:
@@ -37,6 +47,9 @@ class OpenAIChunks:
             return [self._chunk({"role": "assistant", "content": ""})]
         if kind == "content_block_start":
             block = data.get("content_block") or {}
+            if self._answer_tool and block.get("type") == "tool_use" and block.get("name") == ANSWER_TOOL:
+                self._answer = data.get("index", 0)
+                return []
             if block.get("type") == "tool_use":
                 index = self._tools[data.get("index", 0)] = len(self._tools)
                 return [self._chunk({"tool_calls": [{"index": index, "id": block.get("id"), "type": "function",
@@ -48,6 +61,8 @@ class OpenAIChunks:
             delta = data.get("delta") or {}
             if delta.get("type") == "text_delta":
                 return [self._chunk({"content": delta.get("text", "")})]
+            if delta.get("type") == "input_json_delta" and data.get("index", 0) == self._answer:
+                return [self._chunk({"content": delta.get("partial_json", "")})]
             if delta.get("type") == "input_json_delta" and data.get("index", 0) in self._tools:
                 index = self._tools[data.get("index", 0)]
                 return [self._chunk({"tool_calls": [{"index": index,
@@ -56,6 +71,8 @@ class OpenAIChunks:
         if kind == "message_delta":
             self._usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
             reason = (data.get("delta") or {}).get("stop_reason") or "end_turn"
+            if reason == "tool_use" and self._answer is not None and not self._tools:
+                reason = "end_turn"           # the answer tool's call was the answer
             return [self._chunk({}, STOP_TO_OPENAI.get(reason, "stop"))]
         if kind == "message_stop":
             self.finished = True

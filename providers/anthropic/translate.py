@@ -122,8 +122,9 @@ def merge_turns(messages: list[JSON]) -> list[JSON]:
     return merged
 
 
-def request_to_anthropic(body: JSON) -> JSON:
-    """An OpenAI chat request as an Anthropic Messages request (model set by the caller)."""
+def request_to_anthropic(body: JSON, answer_tool: bool = False) -> JSON:
+    """An OpenAI chat request as an Anthropic Messages request (model set by the caller). With
+    `answer_tool`, structured output is asked as a tool the model must call (see `answers_by_tool`)."""
     if isinstance(body.get("n"), int) and body["n"] > 1:
         raise RequestError("n: an Anthropic model gives one choice per request; ask n times, or use n = 1",
                            code="unsupported_parameter", param="n")
@@ -174,18 +175,40 @@ def request_to_anthropic(body: JSON) -> JSON:
             out.setdefault("tool_choice", {"type": "auto"})["disable_parallel_tool_use"] = True
     if isinstance(body.get("user"), str):
         out["metadata"] = {"user_id": body["user"]}
-    if output_format := _format_to_anthropic(body.get("response_format")):
+    output_format = _format_to_anthropic(body.get("response_format"))
+    if output_format and answer_tool:
+        out["tools"] = [*out.get("tools", ()), {"name": ANSWER_TOOL, "description": ANSWER_TOOL_DESCRIPTION,
+                                                "input_schema": output_format["schema"]}]
+        if not body.get("tools"):          # the client's own tools stay the model's to choose among
+            out["tool_choice"] = {"type": "tool", "name": ANSWER_TOOL}
+    elif output_format:
         out["output_config"] = {"format": output_format}
     budget = min(BUDGET_BY_EFFORT.get(str(body.get("reasoning_effort")), 0), out["max_tokens"] - 1)
-    if budget >= MIN_BUDGET:               # thinking takes no temperature but 1
+    if budget >= MIN_BUDGET:               # thinking takes no temperature but 1, and no forced tool
         out["thinking"] = {"type": "enabled", "budget_tokens": budget}
         out.pop("temperature", None)
+        if out.get("tool_choice", {}).get("type") in ("tool", "any"):
+            out["tool_choice"] = {**out["tool_choice"], "type": "auto"}
+            out["tool_choice"].pop("name", None)
     return out
 
 
 # Structured output: OpenAI's `response_format` ↔ Anthropic's `output_config.format` (constrained
 # decoding, strict by nature). `json_object` has no Anthropic twin: a schema that takes any object.
 ANY_OBJECT: JSON = {"type": "object", "additionalProperties": True}
+
+
+# Models from before Anthropic's structured output (Claude 2 and 3, Sonnet 4 and Opus 4) get a
+# `response_format` as a tool they must call, whose input comes back as the message text.
+BEFORE_STRUCTURED_OUTPUT = ("claude-2", "claude-instant", "claude-3", "claude-sonnet-4-0", "claude-sonnet-4-2025",
+                            "claude-opus-4-0", "claude-opus-4-2025")
+ANSWER_TOOL = "json_answer"
+ANSWER_TOOL_DESCRIPTION = "Give your answer by calling this tool: its input is the answer, in the required schema."
+
+
+def answers_by_tool(model: str, body: JSON) -> bool:
+    """Whether structured output reaches `model` as a forced tool rather than `output_config.format`."""
+    return model.startswith(BEFORE_STRUCTURED_OUTPUT) and _format_to_anthropic(body.get("response_format")) is not None
 
 
 def _format_to_anthropic(response_format: Any) -> JSON | None:
@@ -366,20 +389,24 @@ def usage_to_anthropic(usage: JSON | None) -> JSON:
             "cache_read_input_tokens": cached, "cache_creation_input_tokens": written}
 
 
-def response_to_openai(message: JSON, created: int) -> JSON:
-    """An Anthropic message as an OpenAI chat completion."""
+def response_to_openai(message: JSON, created: int, answer_tool: bool = False) -> JSON:
+    """An Anthropic message as an OpenAI chat completion; with `answer_tool`, a call to the answer
+    tool is the message's text (structured output asked as a tool)."""
     blocks = message.get("content") or []
+    answered = [b for b in blocks if answer_tool and b.get("type") == "tool_use" and b.get("name") == ANSWER_TOOL]
     text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
+    text = orjson.dumps(answered[0].get("input", {})).decode() if answered else text
     calls = [{"id": b["id"], "type": "function",
               "function": {"name": b["name"], "arguments": orjson.dumps(b.get("input", {})).decode()}}
-             for b in blocks if b.get("type") == "tool_use"]
+             for b in blocks if b.get("type") == "tool_use" and b not in answered]
     reply: JSON = {"role": "assistant", "content": text or None, "refusal": None}
     if calls:
         reply["tool_calls"] = calls
+    stop = message.get("stop_reason") or "end_turn"
     return {
         "id": message.get("id", ""), "object": "chat.completion", "created": created, "model": message.get("model", ""),
         "choices": [{"index": 0, "message": reply, "logprobs": None,
-                     "finish_reason": STOP_TO_OPENAI.get(message.get("stop_reason") or "end_turn", "stop")}],
+                     "finish_reason": "stop" if answered and not calls else STOP_TO_OPENAI.get(stop, "stop")}],
         "usage": usage_to_openai(message.get("usage") or {}),
     }
 

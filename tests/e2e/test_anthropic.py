@@ -37,7 +37,8 @@ def gateway(upstream_a: FakeOpenAI, upstream_claude: FakeAnthropic, dynamo_url: 
          "gpt-then-claude": {"routes": [{"provider": "gpt", "model": "gpt-4o"},
                                         {"provider": "claude", "model": "claude-sonnet"}]},
          "gpt-reasoning": {"reasoning": True, "routes": [{"provider": "gpt", "model": "o4-mini"}]},
-         "claude-tiny": {"context_window": 20, "routes": [{"provider": "claude", "model": "claude-sonnet"}]}},
+         "claude-tiny": {"context_window": 20, "routes": [{"provider": "claude", "model": "claude-sonnet"}]},
+         "claude-old": {"routes": [{"provider": "claude", "model": "claude-3-5-haiku-20241022"}]}},
         gateway={"key_cache_ttl_s": 0})
     with run_gateway(cfg, dynamo_url) as running:
         yield running
@@ -395,6 +396,33 @@ def test_openai_structured_output_reaches_either_provider(openai_sdk, upstream_a
         assert upstream_a.last.body["response_format"]["json_schema"]["strict"] is True
 
 
+class Weather(pydantic.BaseModel):
+    city: str
+    unit: str
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["buffered", "streamed"])
+def test_structured_output_reaches_a_claude_without_it_as_a_forced_tool(openai_sdk, upstream_claude, stream) -> None:
+    """Claude 3.5 Haiku predates `output_config.format`: the schema goes as a tool it must call, and
+    the call's input comes back as the message's text."""
+    if stream:
+        with openai_sdk.chat.completions.stream(model="claude-old", response_format=Weather,
+                                                messages=[{"role": "user", "content": "weather?"}]) as s:
+            deltas = [e.delta for e in s if e.type == "content.delta"]
+            completion = s.get_final_completion()
+        assert len(deltas) > 1                                     # streamed as text, piece by piece
+    else:
+        completion = openai_sdk.chat.completions.parse(model="claude-old", response_format=Weather,
+                                                       messages=[{"role": "user", "content": "weather?"}])
+    choice = completion.choices[0]
+    assert choice.message.parsed == Weather(**TOOL_INPUT) and choice.finish_reason == "stop"
+    assert not choice.message.tool_calls
+    sent = upstream_claude.last.body
+    assert "output_config" not in sent and sent["tool_choice"] == {"type": "tool", "name": "json_answer"}
+    assert [t["name"] for t in sent["tools"]] == ["json_answer"]
+    assert sent["tools"][0]["input_schema"]["required"] == ["city", "unit"]
+
+
 @pytest.mark.parametrize("model", ["claude-x", "gpt-x"], ids=["pass-through", "translated"])
 def test_anthropic_structured_output_reaches_either_provider(claude_sdk, upstream_a, upstream_claude, model) -> None:
     schema = {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"],
@@ -413,8 +441,8 @@ def test_anthropic_structured_output_reaches_either_provider(claude_sdk, upstrea
 def test_the_anthropic_sdk_lists_models_in_anthropics_shape(claude_sdk, openai_sdk) -> None:
     listed = claude_sdk.models.list()
     assert [m.id for m in listed.data] == ["claude-x", "gpt-x", "claude-then-gpt", "gpt-then-claude", "gpt-reasoning",
-                                           "claude-tiny"]
-    assert listed.data[0].type == "model" and listed.has_more is False and listed.last_id == "claude-tiny"
+                                           "claude-tiny", "claude-old"]
+    assert listed.data[0].type == "model" and listed.has_more is False and listed.last_id == "claude-old"
     one = claude_sdk.models.retrieve("claude-x")
     assert one.id == "claude-x" and one.display_name == "claude-x" and one.created_at.year >= 2026
     assert [m.id for m in openai_sdk.models.list()][:2] == ["claude-x", "gpt-x"]     # OpenAI's shape unchanged

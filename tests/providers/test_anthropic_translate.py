@@ -10,6 +10,7 @@ import pytest
 from core.errors import RequestError
 from providers.anthropic.stream import AnthropicEvents, OpenAIChunks
 from providers.anthropic.translate import (
+    answers_by_tool,
     request_to_anthropic,
     request_to_openai,
     response_to_anthropic,
@@ -150,6 +151,16 @@ def test_a_failed_tool_result_survives_openai_and_back(content) -> None:
     assert back == [{"type": "tool_result", "tool_use_id": "t1", "content": "exit 1: no such file", "is_error": True}]
     fine = request_to_anthropic({"messages": [{"role": "tool", "tool_call_id": "t1", "content": "ok"}]})
     assert "is_error" not in fine["messages"][-1]["content"][0]
+
+
+def test_an_answer_tool_is_not_forced_on_a_thinking_model() -> None:
+    """Anthropic refuses a forced tool with thinking on: the answer tool is then offered, not forced."""
+    body = {"messages": [{"role": "user", "content": "x"}], "max_tokens": 30000, "reasoning_effort": "high",
+            "response_format": {"type": "json_schema", "json_schema": {"name": "t", "schema": SCHEMA}}}
+    assert answers_by_tool("claude-3-7-sonnet-20250219", body) and not answers_by_tool("claude-sonnet-4-5", body)
+    sent = request_to_anthropic(body, answer_tool=True)
+    assert sent["thinking"]["type"] == "enabled" and sent["tool_choice"] == {"type": "auto"}
+    assert sent["tools"][0]["input_schema"] == SCHEMA and "output_config" not in sent
 
 
 def test_the_structured_outputs_betas_output_format_reaches_openai_too() -> None:
