@@ -82,6 +82,9 @@ class App:
         if scope["type"] == "lifespan":
             await self._serve_lifespan(receive, send)
             return
+        if scope["type"] == "websocket":       # a server that accepts upgrades: refused before the handshake
+            await send({"type": "websocket.close", "code": 1008})
+            return
         path, method = scope["path"], scope["method"]
         methods = self._fixed.get(path)
         if methods is None:

@@ -91,7 +91,8 @@ def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
 
 
 def stored_responses_routes(gw: Gateway) -> list[Route]:
-    """Reading and deleting stored responses: buffered, and no provider involved."""
+    """Reading and deleting stored responses, and refusing the WebSocket transport: buffered, and no
+    provider involved."""
 
     async def record(request: Request) -> JSON:
         """The caller's own stored record named in the path, or 404."""
@@ -108,6 +109,12 @@ def stored_responses_routes(gw: Gateway) -> list[Route]:
     async def input_items(request: Request) -> Response:
         return json_response(orjson.dumps(_page((await record(request))["input_items"], request.query_params)))
 
+    async def transport(request: Request) -> Response:
+        """`GET /v1/responses` is how Codex asks for the Responses WebSocket transport: a 426 makes it
+        fall back to HTTPS at once (any other answer makes it retry for seconds)."""
+        raise RequestError("The Responses API is served over HTTPS here: POST /v1/responses (no WebSocket "
+                           "transport).", code="websocket_not_supported", status=426)
+
     async def delete(request: Request) -> Response:
         key = (await gw.admit(request, billable=False)).key
         response_id = request.path_params["response_id"]
@@ -116,6 +123,7 @@ def stored_responses_routes(gw: Gateway) -> list[Route]:
         return json_response(orjson.dumps({"id": response_id, "object": "response", "deleted": True}))
 
     return [
+        Route("/v1/responses", endpoint(transport), methods=["GET"]),
         Route("/v1/responses/{response_id}", endpoint(retrieve), methods=["GET"]),
         Route("/v1/responses/{response_id}/input_items", endpoint(input_items), methods=["GET"]),
         Route("/v1/responses/{response_id}", endpoint(delete), methods=["DELETE"]),

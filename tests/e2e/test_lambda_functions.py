@@ -262,6 +262,8 @@ def test_a_response_stored_by_one_function_is_read_and_deleted_by_another(runnin
     assert status == 200 and items["data"][0]["content"][0]["text"] == "Say hello in five words."
     assert call("stored_responses-delete.json")[0] == 200
     assert call("stored_responses.json")[0] == 404
+    status, _, body = relayed(reader.invoke(event("stored_responses-websocket.json", key)), False)
+    assert status == 426 and json.loads(body)["error"]["code"] == "websocket_not_supported"   # Codex's probe
 
 
 # -- streaming as it happens -------------------------------------------------------------------------

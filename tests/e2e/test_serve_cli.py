@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from openai import OpenAI
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from tests.fakes.openai import FakeOpenAI
 from tests.processes import APEX, ENV, Output
@@ -53,6 +56,12 @@ def test_serve_prints_its_url_and_a_local_key_that_works(serve) -> None:
                                                   stream=True)
         assert "".join(c.choices[0].delta.content or "" for c in streamed) == "Hello from alpha."
         assert [m.id for m in client.models.list()] == ["house"]
+    # Codex's probe for the Responses WebSocket transport: a 426 at once, which it falls back from
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url.replace("http://", "ws://") + "/responses", additional_headers={"Authorization": f"Bearer {key}"},
+                open_timeout=5)
+    assert refused.value.response.status_code == 426
+    assert json.loads(refused.value.response.body)["error"]["code"] == "websocket_not_supported"
     process.terminate()
     # uvicorn shuts down gracefully, then re-raises the signal it caught as the exit status.
     assert process.wait(15) in (0, -signal.SIGTERM)
