@@ -43,7 +43,7 @@ $(CHROMIUM):
 
 # The real clients the suite drives against the gateway (tests/clients/), from the npm registry.
 CLIENTS := .clients
-NODE_CLIENTS := @anthropic-ai/claude-code ai @ai-sdk/openai @ai-sdk/anthropic openai @anthropic-ai/sdk zod
+NODE_CLIENTS := @anthropic-ai/claude-code @openai/codex ai @ai-sdk/openai @ai-sdk/anthropic openai @anthropic-ai/sdk zod
 $(CLIENTS)/.installed: Makefile
 	npm install --silent --no-audit --no-fund --prefix $(CLIENTS) $(NODE_CLIENTS)
 	touch $@

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from core.errors import RequestError
 from core.gateway import Gateway
 from core.heap import settle_heap
-from core.http import INTERNAL_ERROR, Endpoint, error_response, json_response
+from core.http import INTERNAL_ERROR, WEBSOCKET_REFUSED, Endpoint, error_response, json_response
 from core.middleware import GatewayMiddleware
 from core.types import InboundFormat
 
@@ -82,8 +82,8 @@ class App:
         if scope["type"] == "lifespan":
             await self._serve_lifespan(receive, send)
             return
-        if scope["type"] == "websocket":       # a server that accepts upgrades: refused before the handshake
-            await send({"type": "websocket.close", "code": 1008})
+        if scope["type"] == "websocket":
+            await self._refuse_websocket(scope, send)
             return
         path, method = scope["path"], scope["method"]
         methods = self._fixed.get(path)
@@ -107,6 +107,19 @@ class App:
             response = error_response(RequestError(f"{method} {path} is not an endpoint of this gateway",
                                                    code=code, status=status))
         await response(scope, receive, send)
+
+    @staticmethod
+    async def _refuse_websocket(scope: Scope, send: Send) -> None:
+        """No endpoint speaks WebSocket: an upgrade is answered 426 before the handshake (Codex, probing
+        for the Responses WebSocket transport, then falls back to HTTPS at once), or closed where the
+        server cannot send an HTTP answer."""
+        if "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        response = error_response(WEBSOCKET_REFUSED)
+        await send({"type": "websocket.http.response.start", "status": response.status_code,
+                    "headers": response.raw_headers})
+        await send({"type": "websocket.http.response.body", "body": response.body})
 
     async def _serve_lifespan(self, receive: Receive, send: Send) -> None:
         await receive()                                   # lifespan.startup

@@ -18,6 +18,7 @@ from core.tokens import exceeds_window
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 # Fields only the gateway reads; they never reach an upstream.
 GATEWAY_FIELDS = ("routing", "optimize")
+REASONING_ONLY = ("reasoning_effort", "verbosity")   # what only a reasoning model takes
 
 # The shapes of what the gateway (and a translation to another format) reads of a chat request.
 CHAT_FIELDS: Shape = {
@@ -196,13 +197,16 @@ def check_context(resolution: Resolution, prompt: Callable[[], dict[str, Any]], 
 def for_model(body: dict[str, Any], info: ModelInfo | None) -> dict[str, Any]:
     """A request translated into core's format, fitted to the model a route reaches: an OpenAI
     reasoning model takes `max_completion_tokens` (it refuses `max_tokens`); any other model is not
-    sent `reasoning_effort` (it would refuse it). What a client sent in core's format is not fitted."""
+    sent `reasoning_effort` or `verbosity` (it would refuse them). What a client sent in core's format
+    is not fitted."""
     if info is not None and info.reasoning:
         if "max_tokens" not in body:
             return body
         fitted = {k: v for k, v in body.items() if k != "max_tokens"}
         return {**fitted, "max_completion_tokens": body["max_tokens"]}
-    return {k: v for k, v in body.items() if k != "reasoning_effort"} if "reasoning_effort" in body else body
+    if "reasoning_effort" in body or "verbosity" in body:
+        return {k: v for k, v in body.items() if k not in REASONING_ONLY}
+    return body
 
 
 def upstream_body(body: dict[str, Any]) -> dict[str, Any]:

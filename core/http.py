@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from core import context
 from core.context import CLIENT_GONE
-from core.errors import GatewayError, openai_error_bytes
+from core.errors import GatewayError, RequestError, openai_error_bytes
 
 log = logging.getLogger("apex")
 
@@ -122,6 +122,10 @@ class JSONBody(Response):
 
 # A bug of ours, as the client sees it: a 500 it cannot fix (the log has the rest).
 INTERNAL_ERROR = GatewayError("The gateway failed to handle this request", code="internal_error")
+# No endpoint speaks WebSocket. 426 is the answer Codex falls back to HTTPS from at once (it retries
+# any other for seconds).
+WEBSOCKET_REFUSED = RequestError("This gateway serves HTTPS only, no WebSocket transport: the Responses API is "
+                                 "POST /v1/responses.", code="websocket_not_supported", status=426)
 
 
 def json_response(payload: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:

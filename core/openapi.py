@@ -190,8 +190,13 @@ def document(models: list[str] | None = None, parts: list[Part] | None = None) -
             "/v1/embeddings": {"post": operation("Embeddings", OPENAI_ERRORS, "EmbeddingList", "EmbeddingRequest")},
             "/v1/images/generations": {"post": operation("Image generation", OPENAI_ERRORS, "Images",
                                                          "ImageRequest")},
-            "/v1/responses": {"post": operation("OpenAI Responses: create", OPENAI_ERRORS, "Response",
-                                                "ResponsesRequest", streams=True)},
+            "/v1/responses": {
+                "post": operation("OpenAI Responses: create", OPENAI_ERRORS, "Response", "ResponsesRequest",
+                                  streams=True),
+                "get": {"summary": "The WebSocket transport, which is not served: 426, for clients to fall back "
+                                   "to HTTPS", "security": [],
+                        "responses": {"426": {"description": "Upgrade Required", "content": {"application/json": {
+                            "schema": ref(OPENAI_ERRORS[0])}}}}}},
             "/v1/responses/{response_id}": {
                 "get": operation("Retrieve a stored response", READ_ERRORS, "Response",
                                  parameters=[path_param("response_id")]),

@@ -85,7 +85,7 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8000) -> None:
     if local.generated_key:
         print(f"No key configured; use this local key: {local.generated_key}", flush=True)
     server = uvicorn.Server(uvicorn.Config(
-        local.app, loop="uvloop", http="httptools", ws="none", lifespan="on", access_log=False, log_level="warning",
+        local.app, loop="uvloop", http="httptools", lifespan="on", access_log=False, log_level="warning",
         timeout_graceful_shutdown=5,
     ))
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -22,13 +22,13 @@ from core import sse
 from core.body import read_body
 from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
-from core.checks import check_context, check_messages, load_object, require_model, upstream_body
+from core.checks import check_context, check_messages, for_model, load_object, require_model, upstream_body
 from core.errors import GatewayError, RequestError, shown
 from core.gateway import Admitted, Gateway
-from core.http import endpoint, json_response
+from core.http import WEBSOCKET_REFUSED, endpoint, json_response
 from core.storage.responses import ResponseStore
 from core.streaming import Reading, chat_reading, stream_answer, with_usage
-from core.types import JSON, ChatAdapter, ResponsesFormat, ResponseStream
+from core.types import JSON, ChatAdapter, ResponsesFormat, ResponsesTranslation, ResponseStream
 
 ORDERS = ("asc", "desc")
 
@@ -66,7 +66,8 @@ def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
             if record is None:
                 raise not_found(previous, "previous_response_id")
             history = record["conversation"]
-        chat = fmt.to_chat(body, history, new_items)
+        translation = fmt.translation(body, history, new_items)
+        chat = translation.chat
         check_messages(chat["messages"], settings)
         resolution = gw.resolve(admitted, body["model"], chat)
         require_type(resolution, "chat")
@@ -74,18 +75,18 @@ def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
         response_id, created_at = f"resp_{secrets.token_hex(24)}", int(time.time())
         upstream = upstream_body(chat)
         if body.get("stream"):
-            return await _stream(gw, fmt, admitted, body, upstream, resolution, history, new_items, response_id,
+            return await _stream(gw, translation, admitted, upstream, resolution, history, new_items, response_id,
                                  created_at)
 
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
-            return await adapter.chat(route.model, upstream)
+            return await adapter.chat(route.model, for_model(upstream, resolution.info or gw.catalog.info_of(route)))
 
         outcome = await gw.first(resolution, attempt)
         gw.bill(admitted.meter, resolution, outcome.route, outcome.value.get("usage"))
-        response = fmt.from_chat(body, outcome.value, response_id, created_at)
+        response = translation.from_chat(outcome.value, response_id, created_at)
         if response["store"]:
             await _store(gw).put(key.id, response_id, _record(response, history, new_items))
-        return json_response(orjson.dumps(response))
+        return json_response(orjson.dumps(response), headers=translation.headers or None)
 
     return [Route("/v1/responses", endpoint(create), methods=["POST"])]
 
@@ -112,8 +113,7 @@ def stored_responses_routes(gw: Gateway) -> list[Route]:
     async def transport(request: Request) -> Response:
         """`GET /v1/responses` is how Codex asks for the Responses WebSocket transport: a 426 makes it
         fall back to HTTPS at once (any other answer makes it retry for seconds)."""
-        raise RequestError("The Responses API is served over HTTPS here: POST /v1/responses (no WebSocket "
-                           "transport).", code="websocket_not_supported", status=426)
+        raise WEBSOCKET_REFUSED
 
     async def delete(request: Request) -> Response:
         key = (await gw.admit(request, billable=False)).key
@@ -188,7 +188,7 @@ def _encode(named: list[tuple[str, JSON]]) -> bytes:
     return b"".join(sse.encode(orjson.dumps(data), kind) for kind, data in named)
 
 
-async def _stream(gw: Gateway, fmt: ResponsesFormat, admitted: Admitted, body: JSON, upstream: JSON,
+async def _stream(gw: Gateway, translation: ResponsesTranslation, admitted: Admitted, upstream: JSON,
                   resolution: Resolution, history: list[JSON], new_items: list[JSON], response_id: str,
                   created_at: int) -> Response:
     asked = with_usage(upstream)      # the usage chunk passes on, as response.completed carries it
@@ -198,6 +198,9 @@ async def _stream(gw: Gateway, fmt: ResponsesFormat, admitted: Admitted, body: J
         if response["store"] and store is not None:
             await store.put(key_id, response["id"], _record(response, history, new_items))
 
-    wire = ResponsesWire(fmt.events(fmt.skeleton(body, response_id, created_at)), save)
-    return await stream_answer(gw, admitted.meter, resolution,
-                               lambda adapter, route: adapter.chat_stream(route.model, asked), wire, lambda: upstream)
+    def open_stream(adapter: ChatAdapter, route: ModelRoute) -> AsyncGenerator[JSON, None]:
+        return adapter.chat_stream(route.model, for_model(asked, resolution.info or gw.catalog.info_of(route)))
+
+    wire = ResponsesWire(translation.events(translation.skeleton(response_id, created_at)), save)
+    return await stream_answer(gw, admitted.meter, resolution, open_stream, wire, lambda: upstream,
+                               headers=translation.headers or None)
