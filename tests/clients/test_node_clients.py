@@ -61,6 +61,8 @@ def run(script: Path, gateway: Running, scenario: str, model: str) -> dict[str, 
 
 # (scenario, the format it speaks): each runs on the route that passes through and the one that translates.
 SCENARIOS = [("ai-openai-text", "openai"), ("ai-openai-stream", "openai"), ("ai-openai-object", "openai"),
+             ("ai-openai-responses-text", "openai"), ("ai-openai-responses-stream", "openai"),
+             ("ai-openai-responses-object", "openai"),
              ("ai-anthropic-text", "anthropic"), ("ai-anthropic-stream", "anthropic"),
              ("ai-anthropic-object", "anthropic"), ("anthropic-sdk-stream", "anthropic"),
              ("openai-sdk-stream", "openai")]

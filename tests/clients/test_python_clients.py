@@ -69,7 +69,10 @@ SCENARIOS = [
     ("litellm-openai-structured", "openai", "structured"), ("litellm-openai-stream", "openai", "stream"),
     ("litellm-anthropic-structured", "anthropic", "structured"),
     ("litellm-anthropic-stream", "anthropic", "stream"),
-    ("agents-output-type", "responses", "structured"),
+    ("agents-output-type", "responses", "structured"), ("agents-tools", "responses", "tools"),
+    ("agents-streamed", "responses", "stream"), ("agents-previous-response", "responses", "continued"),
+    ("agents-session", "responses", "continued"), ("pydantic-ai-responses-tool", "responses", "tools"),
+    ("langchain-responses-tool", "responses", "tools"),
 ]
 
 
@@ -106,6 +109,9 @@ def test_a_python_client_on_each_route(gateway, upstream_a, upstream_claude, tmp
     elif exercises == "tools":
         assert "sunny in Paris" in result["text"], result          # the fake quotes the tool result it got
         assert len(upstream.received) == 2
+    elif exercises == "continued":                                 # the second turn carried the first
+        assert result["text"].startswith("Hello from"), result
+        assert len(upstream.received) == 2 and result["continued"] in json.dumps(sent)
     else:
         assert result["text"].startswith("Hello from"), result
         assert sent["stream"] is True

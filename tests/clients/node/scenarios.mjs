@@ -27,6 +27,21 @@ const scenarios = {
     const { object } = await generateObject({ model: openaiProvider.chat(model), schema: weather, prompt: "weather" });
     return { object };
   },
+  async "ai-openai-responses-text"() {
+    const { text } = await generateText({ model: openaiProvider.responses(model), prompt: "hi" });
+    return { text };
+  },
+  async "ai-openai-responses-stream"() {
+    const result = streamText({ model: openaiProvider.responses(model), prompt: "hi" });
+    let text = "";
+    for await (const piece of result.textStream) text += piece;
+    return { text };
+  },
+  async "ai-openai-responses-object"() {
+    const { object } = await generateObject({
+      model: openaiProvider.responses(model), schema: weather, prompt: "weather" });
+    return { object };
+  },
   async "ai-anthropic-text"() {
     const { text } = await generateText({ model: anthropicProvider(model), prompt: "hi" });
     return { text };

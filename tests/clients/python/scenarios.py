@@ -296,14 +296,88 @@ def litellm_anthropic_stream() -> dict[str, Any]:
 
 
 # -- openai-agents (the Responses API) ---------------------------------------------------------------------
+def agents() -> Any:
+    import agents
+    from openai import AsyncOpenAI
+    agents.set_tracing_disabled(True)      # its traces go to api.openai.com otherwise
+    agents.set_default_openai_client(AsyncOpenAI(base_url=f"{URL}/v1", api_key=KEY, max_retries=0))
+    return agents
+
+
 @scenario
 def agents_output_type() -> dict[str, Any]:
-    from agents import Agent, Runner, set_default_openai_client, set_tracing_disabled
-    from openai import AsyncOpenAI
-    set_tracing_disabled(True)      # its traces go to api.openai.com otherwise
-    set_default_openai_client(AsyncOpenAI(base_url=f"{URL}/v1", api_key=KEY, max_retries=0))
-    result = asyncio.run(Runner.run(Agent(name="weather", model=MODEL, output_type=Weather), PROMPT))
+    sdk = agents()
+    result = asyncio.run(sdk.Runner.run(sdk.Agent(name="weather", model=MODEL, output_type=Weather), PROMPT))
     return {"object": result.final_output.model_dump()}
+
+
+@scenario
+def agents_tools() -> dict[str, Any]:
+    sdk = agents()
+    agent = sdk.Agent(name="weather", model=MODEL, tools=[sdk.function_tool(get_weather)])
+    return {"text": asyncio.run(sdk.Runner.run(agent, PROMPT)).final_output}
+
+
+@scenario
+def agents_streamed() -> dict[str, Any]:
+    sdk = agents()
+    from openai.types.responses import ResponseTextDeltaEvent
+
+    async def run() -> str:
+        result = sdk.Runner.run_streamed(sdk.Agent(name="greeter", model=MODEL), "hi")
+        return "".join([event.data.delta async for event in result.stream_events()
+                        if event.type == "raw_response_event" and isinstance(event.data, ResponseTextDeltaEvent)])
+
+    return {"text": asyncio.run(run())}
+
+
+@scenario
+def agents_previous_response() -> dict[str, Any]:
+    """The second turn continues the first by `previous_response_id` (stored by the gateway)."""
+    sdk = agents()
+    agent = sdk.Agent(name="greeter", model=MODEL)
+
+    async def run() -> str:
+        first = await sdk.Runner.run(agent, "My name is Ada.")
+        return str((await sdk.Runner.run(agent, "hi", previous_response_id=first.last_response_id)).final_output)
+
+    return {"text": asyncio.run(run()), "continued": "My name is Ada."}
+
+
+@scenario
+def agents_session() -> dict[str, Any]:
+    """A session (SQLite, kept by the SDK) replays the first turn in the second."""
+    sdk = agents()
+    agent, session = sdk.Agent(name="greeter", model=MODEL), sdk.SQLiteSession("weather")
+
+    async def run() -> str:
+        await sdk.Runner.run(agent, "My name is Ada.", session=session)
+        return str((await sdk.Runner.run(agent, "hi", session=session)).final_output)
+
+    return {"text": asyncio.run(run()), "continued": "My name is Ada."}
+
+
+# -- the Responses API through other SDKs --------------------------------------------------------------------
+@scenario
+def pydantic_ai_responses_tool() -> dict[str, Any]:
+    from pydantic_ai import Agent
+    from pydantic_ai.models.openai import OpenAIResponsesModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+    model = OpenAIResponsesModel(MODEL, provider=OpenAIProvider(base_url=f"{URL}/v1", api_key=KEY))
+    return {"text": Agent(model, tools=[get_weather]).run_sync(PROMPT).output}
+
+
+@scenario
+def langchain_responses_tool() -> dict[str, Any]:
+    from langchain_core.messages import HumanMessage, ToolMessage
+    from langchain_openai import ChatOpenAI
+    model = ChatOpenAI(model=MODEL, base_url=f"{URL}/v1", api_key=KEY, max_retries=0, use_responses_api=True)
+    bound = model.bind_tools([get_weather])
+    messages: list[Any] = [HumanMessage(PROMPT)]
+    first = bound.invoke(messages)
+    call = first.tool_calls[0]
+    messages += [first, ToolMessage(get_weather(**call["args"]), tool_call_id=call["id"])]
+    return {"text": bound.invoke(messages).text}
 
 
 def main() -> None:
