@@ -4,8 +4,8 @@
 
 A coding agent's request is ~120 KB: a 30 KB system prompt, 30 tools with JSON schemas, 40 turns of
 tool calls and their results. It goes, one connection at a time (wrk, p50), through each path —
-chat and messages passed through, chat → Anthropic, messages → OpenAI, Responses → chat (store:
-false) — beside the thin aiohttp proxy (bench/thin.py) on the pass-through paths and the fake
+chat, messages and Responses passed through, chat → Anthropic, messages → OpenAI, Responses → chat
+(store: false) — beside the thin aiohttp proxy (bench/thin.py) on the pass-through paths and the fake
 upstream itself, which answers at once. Each target runs on one core, the load and the upstream on
 the other. Added latency is a target's p50 minus the upstream's p50 for the request it forwards.
 """
@@ -90,6 +90,8 @@ def apex(upstream: str) -> Target:
                       f'[models.bench]\ncontext_window = 400000\nroutes = [{{ provider = "up", model = "bench" }}]\n\n'
                       f'[models.bench-claude]\ncontext_window = 400000\n'
                       f'routes = [{{ provider = "claude", model = "bench" }}]\n\n'
+                      f'[providers.native]\nkind = "openai"\nbase_url = "{upstream}"\nresponses = true\n\n'
+                      f'[models.bench-native]\nroutes = [{{ provider = "native", model = "bench" }}]\n\n'
                       f'[[keys]]\nkey = "{KEY}"\nplan = "unlimited"\n')
     return Target("apex", [str(Path(sys.executable).parent / "apex"), "serve", "--port", str(port), "--config",
                            str(config)], f"http://127.0.0.1:{port}/v1", {"Authorization": f"Bearer {KEY}"})
@@ -109,6 +111,7 @@ def main() -> None:
     ensure_wrk()
     chat = chat_request()
     anthropic = messages_request(chat)
+    responses = responses_request(chat)
     sizes = {"chat": len(json.dumps(chat)), "messages": len(json.dumps(anthropic))}
     # path name: (endpoint, body, the upstream request it becomes: endpoint and body)
     paths = {
@@ -116,7 +119,9 @@ def main() -> None:
         "messages, passed through": ("/messages", anthropic, ("/messages", anthropic)),
         "chat → Anthropic": ("/chat/completions", {**chat, "model": "bench-claude"}, ("/messages", anthropic)),
         "messages → OpenAI": ("/messages", {**anthropic, "model": "bench"}, ("/chat/completions", chat)),
-        "Responses → chat": ("/responses", responses_request(chat), ("/chat/completions", chat)),
+        "Responses, passed through": ("/responses", {**responses, "model": "bench-native"},
+                                      ("/responses", responses)),
+        "Responses → chat": ("/responses", responses, ("/chat/completions", chat)),
     }
     up_port = free_port()
     upstream = subprocess.Popen(pinned(LOAD_CPU, [sys.executable, str(ROOT / "bench" / "upstream.py"), str(up_port)]),
@@ -129,7 +134,8 @@ def main() -> None:
         for _ in range(args.rounds):
             direct = Target("direct", [], upstream_url)
             base = {path: wrk(direct, 1, args.duration, body, path)["p50_ms"]
-                    for path, body in (("/chat/completions", chat), ("/messages", anthropic))}
+                    for path, body in (("/chat/completions", chat), ("/messages", anthropic),
+                                       ("/responses", responses))}
             for make in (apex, thin):
                 target = make(upstream_url)
                 target.start()

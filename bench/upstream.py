@@ -5,7 +5,8 @@ Protocol API, standard library only, so it is never the bottleneck (about 45,000
 
 A request whose body asks for `"stream": true` gets CHUNKS SSE chunks, CHUNK_DELAY_MS apart, as
 chunked transfer encoding; any other request gets one canned answer at once: a chat completion, or
-by its path an embedding list, images, or an Anthropic message (`/v1/messages`).
+by its path an embedding list, images, an Anthropic message (`/v1/messages`) or a response
+(`/v1/responses`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ MESSAGE = json.dumps({
     "stop_sequence": None, "usage": {"input_tokens": 13, "output_tokens": 9},
 }).encode()
 IMAGE = json.dumps({"created": 1700000000, "data": [{"url": "https://images.invalid/bench.png"}]}).encode()
+RESPONSE_OBJECT = json.dumps({
+    "id": "resp_bench", "object": "response", "created_at": 1700000000, "status": "completed", "model": "bench",
+    "output": [{"id": "msg_bench", "type": "message", "status": "completed", "role": "assistant",
+                "content": [{"type": "output_text", "text": "Hello! I am doing well, thank you.", "annotations": []}]}],
+    "store": False, "usage": {"input_tokens": 13, "output_tokens": 9, "total_tokens": 22},
+}).encode()
 
 
 def answer(body: bytes) -> bytes:
@@ -40,7 +47,8 @@ def answer(body: bytes) -> bytes:
 
 
 # By the path's last segment: canned answers of the other endpoints (the cold-start bench calls them).
-OTHER = {b"embeddings": answer(EMBEDDING), b"generations": answer(IMAGE), b"messages": answer(MESSAGE)}
+OTHER = {b"embeddings": answer(EMBEDDING), b"generations": answer(IMAGE), b"messages": answer(MESSAGE),
+         b"responses": answer(RESPONSE_OBJECT)}
 RESPONSE = answer(COMPLETION)
 STREAM_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 HEALTH = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"

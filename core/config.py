@@ -55,6 +55,9 @@ class ProviderConfig(_Frozen):
     api_version: str | None = None
     region: str | None = None
     headers: dict[str, str] = {}
+    # The upstream serves OpenAI's Responses API (`/responses`): Responses requests pass to it as sent.
+    # None: yes for OpenAI's own URL, no elsewhere. Kinds "openai" and "azure" (its /openai/v1 form).
+    responses: bool | None = None
 
 
 class RouteConfig(_Frozen):

@@ -197,6 +197,12 @@ def document(models: list[str] | None = None, parts: list[Part] | None = None) -
                                    "to HTTPS", "security": [],
                         "responses": {"426": {"description": "Upgrade Required", "content": {"application/json": {
                             "schema": ref(OPENAI_ERRORS[0])}}}}}},
+            "/v1/responses/compact": {"post": operation(
+                "Compact a conversation: the upstream's own compaction, or a summary in a compaction item",
+                OPENAI_ERRORS, None, "ResponsesRequest")},
+            "/v1/responses/input_tokens": {"post": operation(
+                "Count a Responses request's input tokens (the upstream's count, or cl100k's)", OPENAI_ERRORS, None,
+                "ResponsesRequest")},
             "/v1/responses/{response_id}": {
                 "get": operation("Retrieve a stored response", READ_ERRORS, "Response",
                                  parameters=[path_param("response_id")]),

@@ -15,7 +15,7 @@ NamedEvent = tuple[str, JSON]          # (SSE event name, its data)
 
 # What an adapter serves beyond chat, declared in its `serves` (with the names of the inbound formats
 # it speaks natively): an endpoint asks for the capability, never sniffs for a method.
-COMPLETIONS, EMBEDDINGS, IMAGES = "completions", "embeddings", "images"
+COMPLETIONS, EMBEDDINGS, IMAGES, RESPONSES = "completions", "embeddings", "images", "responses"
 
 
 class ChatAdapter(Protocol):
@@ -72,6 +72,15 @@ class NativeAdapter(ChatAdapter, Protocol):
     def native_stream(self, model: str, body: JSON, forwarded: Forwarded) -> AsyncGenerator[NamedEvent, None]: ...
 
     async def count_tokens(self, model: str, body: JSON, forwarded: Forwarded) -> JSON: ...
+
+
+class ResponsesAdapter(ChatAdapter, Protocol):
+    """An adapter whose upstream serves OpenAI's Responses API itself (it lists RESPONSES in `serves`):
+    Responses requests pass to it as sent and its events stream back as they come."""
+
+    async def responses(self, model: str, body: JSON, path: str = "responses") -> JSON: ...
+
+    def responses_stream(self, model: str, body: JSON) -> AsyncGenerator[NamedEvent, None]: ...
 
 
 class StreamTranslator(Protocol):
@@ -145,8 +154,17 @@ class ResponsesTranslation(Protocol):
 
 
 class ResponsesFormat(Protocol):
-    """OpenAI's Responses API over core's chat format: input items, and each request's translation."""
+    """OpenAI's Responses API: input items, each request's translation to core's chat format, and what
+    a route to an upstream that serves the API itself needs (the request, the usage, a failure)."""
 
     def input_items(self, body: JSON) -> list[JSON]: ...
 
     def translation(self, body: JSON, history: list[JSON], new_items: list[JSON]) -> ResponsesTranslation: ...
+
+    def native_request(self, body: JSON, history: list[JSON]) -> JSON: ...
+
+    def chat_usage(self, response_usage: JSON | None) -> JSON | None: ...
+
+    def token_count(self, tokens: int) -> JSON: ...
+
+    def failed(self, response: JSON, err: GatewayError) -> JSON: ...

@@ -8,6 +8,7 @@ import re
 
 from core.config import ProviderConfig
 from core.errors import RequestError, shown
+from core.types import RESPONSES
 from providers.http import HttpClient
 from providers.openai import OpenAIAdapter
 
@@ -21,6 +22,8 @@ class AzureAdapter(OpenAIAdapter):
         self._version = config.api_version or DEFAULT_API_VERSION
         self._root = self._base.removesuffix("/openai/v1").removesuffix("/openai")
         self._v1 = self._version == "v1" or self._base.endswith("/openai/v1")
+        if not (config.responses and self._v1):     # Azure serves the Responses API in its v1 form only
+            self.serves = self.serves - {RESPONSES}
 
     def _credentials(self, key: str) -> dict[str, str]:
         return {"api-key": key}

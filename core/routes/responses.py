@@ -11,7 +11,9 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, cast
 
 import orjson
 from starlette.requests import Request
@@ -23,14 +25,27 @@ from core.body import read_body
 from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
 from core.checks import check_context, check_messages, for_model, load_object, require_model, upstream_body
+from core.config import GatewaySettings
 from core.errors import GatewayError, RequestError, shown
+from core.fallback import Outcome
 from core.gateway import Admitted, Gateway
 from core.http import WEBSOCKET_REFUSED, endpoint, json_response
 from core.storage.responses import ResponseStore
 from core.streaming import Reading, chat_reading, stream_answer, with_usage
-from core.types import JSON, ChatAdapter, ResponsesFormat, ResponsesTranslation, ResponseStream
+from core.tokens import count_prompt_tokens
+from core.types import (
+    JSON,
+    RESPONSES,
+    ChatAdapter,
+    NamedEvent,
+    ResponsesAdapter,
+    ResponsesFormat,
+    ResponsesTranslation,
+    ResponseStream,
+)
 
 ORDERS = ("asc", "desc")
+TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
 def _store(gw: Gateway) -> ResponseStore:
@@ -50,45 +65,131 @@ def _check(body: JSON) -> None:
             raise RequestError(f"{field} must be a {kind.__name__}", code="invalid_type", param=field)
 
 
+@dataclass
+class Asked:
+    """One create request, read and checked: its body, its stored history, and (on first need) its
+    translation to chat, which a route to an upstream serving the Responses API never needs."""
+
+    body: JSON
+    history: list[JSON]
+    new_items: list[JSON]
+    fmt: ResponsesFormat
+    settings: GatewaySettings
+    _translation: ResponsesTranslation | None = None
+
+    def translated(self) -> ResponsesTranslation:
+        if self._translation is None:
+            self._translation = self.fmt.translation(self.body, self.history, self.new_items)
+            check_messages(self._translation.chat["messages"], self.settings)
+        return self._translation
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return self._translation.headers or None if self._translation is not None else None
+
+    @cached_property
+    def native(self) -> JSON:
+        """The request for an upstream that serves the Responses API: as sent, the stored conversation
+        (if it continues one) expanded before its input."""
+        return self.fmt.native_request(self.body, self.history)
+
+
 def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
     settings = gw.settings
+
+    async def read(request: Request, admitted: Admitted) -> Asked:
+        """The request checked, and the conversation it continues read."""
+        body = load_object(await read_body(request, settings.max_request_bytes))
+        require_model(body)
+        _check(body)
+        history: list[JSON] = []
+        if previous := body.get("previous_response_id"):
+            record = await _store(gw).get(admitted.key.id, previous)
+            if record is None:
+                raise not_found(previous, "previous_response_id")
+            history = record["conversation"]
+        return Asked(body, history, fmt.input_items(body), fmt, settings)
+
+    def resolve(admitted: Admitted, asked: Asked) -> Resolution:
+        resolution = gw.resolve(admitted, asked.body["model"],
+                                asked.translated().chat if asked.body["model"] == "auto" else None)
+        require_type(resolution, "chat")
+        if not all(RESPONSES in gw.adapters[r.provider].serves for r in resolution.routes if r.provider in gw.adapters):
+            chat = asked.translated().chat     # a chat route may answer: its refusals come before any upstream
+            check_context(resolution, lambda: chat)
+        return resolution
+
+    async def answer(asked: Asked, resolution: Resolution, response_id: str, created_at: int,
+                     path: str = "responses", translated: Asked | None = None) -> Outcome[tuple[JSON, JSON | None]]:
+        """The first route's answer: the response (or what `path` answers natively), and its usage in
+        core's format; a chat route answers `translated` when given."""
+
+        async def attempt(adapter: ChatAdapter, route: ModelRoute) -> tuple[JSON, JSON | None]:
+            if RESPONSES in adapter.serves:
+                answered = await cast(ResponsesAdapter, adapter).responses(route.model, asked.native, path)
+                return answered, fmt.chat_usage(answered.get("usage"))
+            translation = (translated or asked).translated()
+            info = resolution.info or gw.catalog.info_of(route)
+            completion = await adapter.chat(route.model, for_model(upstream_body(translation.chat), info))
+            return translation.from_chat(completion, response_id, created_at), completion.get("usage")
+
+        return await gw.first(resolution, attempt)
 
     async def create(request: Request) -> Response:
         admitted = await gw.admit(request)
         key = admitted.key
-        body = load_object(await read_body(request, settings.max_request_bytes))
-        require_model(body)
-        _check(body)
-        new_items = fmt.input_items(body)
-        history: list[JSON] = []
-        if previous := body.get("previous_response_id"):
-            record = await _store(gw).get(key.id, previous)
-            if record is None:
-                raise not_found(previous, "previous_response_id")
-            history = record["conversation"]
-        translation = fmt.translation(body, history, new_items)
-        chat = translation.chat
-        check_messages(chat["messages"], settings)
-        resolution = gw.resolve(admitted, body["model"], chat)
-        require_type(resolution, "chat")
-        check_context(resolution, lambda: chat)
+        asked = await read(request, admitted)
+        body, history, new_items = asked.body, asked.history, asked.new_items
+        resolution = resolve(admitted, asked)
         response_id, created_at = f"resp_{secrets.token_hex(24)}", int(time.time())
-        upstream = upstream_body(chat)
         if body.get("stream"):
-            return await _stream(gw, translation, admitted, upstream, resolution, history, new_items, response_id,
-                                 created_at)
+            return await _stream(gw, asked, admitted, resolution, response_id, created_at)
+
+        outcome = await answer(asked, resolution, response_id, created_at)
+        response, usage = outcome.value
+        gw.bill(admitted.meter, resolution, outcome.route, usage)
+        if response.get("store", True) is not False and body.get("store", True) is not False:
+            await _store(gw).put(key.id, response["id"], _record(response, history, new_items))
+        return json_response(orjson.dumps(response), headers=asked.headers)
+
+    async def count_input(request: Request) -> Response:
+        """The input's tokens: counted by an upstream that serves the Responses API, else by the
+        gateway (cl100k, an estimate) on the translated request."""
+        admitted = await gw.admit(request, billable=False)
+        asked = await read(request, admitted)
+        resolution = resolve(admitted, asked)
 
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
-            return await adapter.chat(route.model, for_model(upstream, resolution.info or gw.catalog.info_of(route)))
+            if RESPONSES in adapter.serves:
+                return await cast(ResponsesAdapter, adapter).responses(route.model, asked.native,
+                                                                       "responses/input_tokens")
+            return fmt.token_count(count_prompt_tokens(asked.translated().chat))
 
-        outcome = await gw.first(resolution, attempt)
-        gw.bill(admitted.meter, resolution, outcome.route, outcome.value.get("usage"))
-        response = translation.from_chat(outcome.value, response_id, created_at)
-        if response["store"]:
-            await _store(gw).put(key.id, response_id, _record(response, history, new_items))
-        return json_response(orjson.dumps(response), headers=translation.headers or None)
+        return json_response(orjson.dumps((await gw.first(resolution, attempt)).value))
 
-    return [Route("/v1/responses", endpoint(create), methods=["POST"])]
+    async def compact(request: Request) -> Response:
+        """The conversation compacted: by an upstream that serves the Responses API, else as the
+        translation compacts (its summary, in a `compaction` item)."""
+        admitted = await gw.admit(request)
+        asked = await read(request, admitted)
+        raw = asked.body.get("input")
+        items = [{"role": "user", "content": raw}] if isinstance(raw, str) else raw or []
+        body = {**asked.body, "store": False, "input": [*items, {"type": "compaction_trigger"}]}
+        summarizing = Asked(body, asked.history, fmt.input_items(body), fmt, settings)
+        resolution = resolve(admitted, summarizing)
+        created_at = int(time.time())
+        outcome = await answer(asked, resolution, f"cmp_{secrets.token_hex(24)}", created_at, "responses/compact",
+                               summarizing)
+        answered, usage = outcome.value
+        gw.bill(admitted.meter, resolution, outcome.route, usage)
+        if answered.get("object") == "response":        # translated: the response, as a compaction
+            answered = {"id": answered["id"], "object": "response.compaction", "created_at": created_at,
+                        "output": answered["output"], "usage": answered["usage"]}
+        return json_response(orjson.dumps(answered))
+
+    return [Route("/v1/responses", endpoint(create), methods=["POST"]),
+            Route("/v1/responses/compact", endpoint(compact), methods=["POST"]),
+            Route("/v1/responses/input_tokens", endpoint(count_input), methods=["POST"])]
 
 
 def stored_responses_routes(gw: Gateway) -> list[Route]:
@@ -158,49 +259,91 @@ def _page(items: list[JSON], query: Any) -> JSON:
 
 
 class ResponsesWire:
-    """The Responses event stream as a StreamFormat: its translator's events on the wire, and the
-    response stored once whole — completed before `response.completed` says so, or failed."""
+    """The Responses event stream as a StreamFormat, whichever kind of route was committed to: an
+    upstream's own Responses events pass as they come; chat chunks go through the translation's
+    events. Either way the response is stored once whole — before the client is told it is complete
+    (the terminal event waits for the store), or as failed."""
 
-    def __init__(self, events: ResponseStream, save: Callable[[JSON], Awaitable[None]]) -> None:
-        self._events, self._save = events, save
+    def __init__(self, asked: Asked, response_id: str, created_at: int,
+                 save: Callable[[JSON], Awaitable[None]]) -> None:
+        self._asked, self._id, self._created_at, self._save = asked, response_id, created_at, save
+        self._events: ResponseStream | None = None      # the translation's, once a chat chunk came
+        self._native: JSON | None = None                # the upstream's response, as its events tell it
+        self._sequence = 0
+        self._terminal = b""
+
+    def _translated(self) -> tuple[ResponseStream, bytes]:
+        if self._events is not None:
+            return self._events, b""
+        translation = self._asked.translated()
+        self._events = translation.events(translation.skeleton(self._id, self._created_at))
+        return self._events, _encode(self._events.start())
 
     def begin(self) -> bytes:
-        return _encode(self._events.start())
+        return b""          # the first item tells which kind of stream this is
 
-    def encode(self, chunk: JSON) -> bytes:
-        return _encode(self._events.feed(chunk))
+    def encode(self, item: JSON | NamedEvent) -> bytes:
+        if isinstance(item, tuple):
+            kind, data = item
+            if isinstance(data.get("response"), dict):
+                self._native = data["response"]
+            self._sequence = int(data.get("sequence_number") or self._sequence) + 1
+            if kind in TERMINAL_EVENTS:
+                self._terminal = _encode([item])
+                return b""
+            return _encode([item])
+        events, opening = self._translated()
+        return opening + _encode(events.feed(item))
 
-    def reading(self, chunk: JSON) -> Reading:
-        return chat_reading(chunk)
+    def reading(self, item: JSON | NamedEvent) -> Reading:
+        if not isinstance(item, tuple):
+            return chat_reading(item)
+        kind, data = item
+        if kind in TERMINAL_EVENTS and isinstance(data.get("response"), dict):
+            return self._asked.fmt.chat_usage(data["response"].get("usage")), ""
+        delta = data.get("delta")
+        return None, delta if kind.endswith(".delta") and isinstance(delta, str) else ""
 
     async def end(self) -> bytes:
-        finishing = self._events.done()
-        await self._save(self._events.response)
-        return _encode(finishing) + _encode(self._events.completed())
+        if self._native is not None:
+            await self._save(self._native)
+            return self._terminal
+        events, opening = self._translated()
+        finishing = events.done()
+        await self._save(events.response)
+        return opening + _encode(finishing) + _encode(events.completed())
 
     async def fail(self, err: GatewayError) -> bytes:
-        failure = self._events.failed(err)
-        await self._save(self._events.response)
-        return _encode(failure)
+        if self._native is not None:
+            self._native = self._asked.fmt.failed(self._native, err)
+            await self._save(self._native)
+            return _encode([("response.failed", {"type": "response.failed", "sequence_number": self._sequence,
+                                                 "response": self._native})])
+        events, opening = self._translated()
+        failure = events.failed(err)
+        await self._save(events.response)
+        return opening + _encode(failure)
 
 
-def _encode(named: list[tuple[str, JSON]]) -> bytes:
+def _encode(named: list[NamedEvent]) -> bytes:
     return b"".join(sse.encode(orjson.dumps(data), kind) for kind, data in named)
 
 
-async def _stream(gw: Gateway, translation: ResponsesTranslation, admitted: Admitted, upstream: JSON,
-                  resolution: Resolution, history: list[JSON], new_items: list[JSON], response_id: str,
+async def _stream(gw: Gateway, asked: Asked, admitted: Admitted, resolution: Resolution, response_id: str,
                   created_at: int) -> Response:
-    asked = with_usage(upstream)      # the usage chunk passes on, as response.completed carries it
     store, key_id = gw.responses, admitted.key.id
 
     async def save(response: JSON) -> None:
-        if response["store"] and store is not None:
-            await store.put(key_id, response["id"], _record(response, history, new_items))
+        if response.get("store", True) is not False and asked.body.get("store", True) is not False \
+                and store is not None:
+            await store.put(key_id, response["id"], _record(response, asked.history, asked.new_items))
 
-    def open_stream(adapter: ChatAdapter, route: ModelRoute) -> AsyncGenerator[JSON, None]:
-        return adapter.chat_stream(route.model, for_model(asked, resolution.info or gw.catalog.info_of(route)))
+    def open_stream(adapter: ChatAdapter, route: ModelRoute) -> AsyncGenerator[JSON | NamedEvent, None]:
+        if RESPONSES in adapter.serves:
+            return cast(ResponsesAdapter, adapter).responses_stream(route.model, asked.native)
+        chat = with_usage(upstream_body(asked.translated().chat))   # usage asked, as response.completed tells it
+        return adapter.chat_stream(route.model, for_model(chat, resolution.info or gw.catalog.info_of(route)))
 
-    wire = ResponsesWire(translation.events(translation.skeleton(response_id, created_at)), save)
-    return await stream_answer(gw, admitted.meter, resolution, open_stream, wire, lambda: upstream,
-                               headers=translation.headers or None)
+    wire = ResponsesWire(asked, response_id, created_at, save)
+    return await stream_answer(gw, admitted.meter, resolution, open_stream, wire,
+                               lambda: asked.translated().chat, headers=asked.headers)

@@ -11,8 +11,8 @@ Anthropic model's thinking) and is echoed on the response.
 from __future__ import annotations
 
 from core.types import JSON
-from providers.responses.request import input_items, resolve_references, to_chat
-from providers.responses.response import ResponseEvents, from_chat, skeleton
+from providers.responses.request import input_items, native_request, resolve_references, to_chat
+from providers.responses.response import ResponseEvents, chat_usage, failed, from_chat, skeleton
 from providers.responses.tools import Tools
 
 
@@ -44,6 +44,14 @@ class ResponsesFormat:
     """What core's `/v1/responses` routes are handed: this package's translation, as one object."""
 
     input_items = staticmethod(input_items)
+    native_request = staticmethod(native_request)
+    chat_usage = staticmethod(chat_usage)
+    failed = staticmethod(failed)
+
+    @staticmethod
+    def token_count(tokens: int) -> JSON:
+        """What `/v1/responses/input_tokens` answers."""
+        return {"object": "response.input_tokens", "input_tokens": tokens}
 
     @staticmethod
     def translation(body: JSON, history: list[JSON], new_items: list[JSON]) -> Translation:

@@ -184,6 +184,26 @@ def resolve_references(items: list[JSON], stored: list[JSON]) -> list[JSON]:
     return resolved
 
 
+def native_request(body: JSON, history: list[JSON]) -> JSON:
+    """The request for an upstream that serves the Responses API: as sent, or, continuing a stored
+    conversation, with that conversation before its input (the upstream may never have seen it: it was
+    answered elsewhere, or not stored there). The gateway's own item ids are left out (an upstream
+    refuses ids it did not make), but for reasoning items, which are the upstream's own; a summary
+    this gateway made becomes a message again."""
+    if not history:
+        return body
+    raw = body["input"]
+    expanded = [_for_upstream(item) for item in resolve_references(history, history)]
+    return {**{k: v for k, v in body.items() if k != "previous_response_id"},
+            "input": [*expanded, *([{"role": "user", "content": raw}] if isinstance(raw, str) else raw)]}
+
+
+def _for_upstream(item: JSON) -> JSON:
+    if item["type"] == "compaction" and (summary := summary_of(item)) is not None:
+        return {"role": "user", "content": summary}
+    return item if item["type"] == "reasoning" else {k: v for k, v in item.items() if k != "id"}
+
+
 def to_chat(body: JSON, items: list[JSON], tools: Tools, compacting: bool, dropped: list[str]) -> JSON:
     """The chat request that answers this response: instructions, the whole conversation, its tools."""
     check(body, "", FIELDS)

@@ -46,6 +46,18 @@ def usage(chat_usage: JSON | None) -> JSON:
             "total_tokens": chat_usage.get("total_tokens") or prompt + completion}
 
 
+def chat_usage(response_usage: JSON | None) -> JSON | None:
+    """A response's usage in core's (chat's) terms, as it is billed."""
+    if not isinstance(response_usage, dict):
+        return None
+    prompt, completion = response_usage.get("input_tokens") or 0, response_usage.get("output_tokens") or 0
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": (response_usage.get("input_tokens_details") or {})
+                                      .get("cached_tokens") or 0},
+            "completion_tokens_details": {"reasoning_tokens": (response_usage.get("output_tokens_details") or {})
+                                          .get("reasoning_tokens") or 0}}
+
+
 def _finish(response: JSON, finish_reason: str | None, chat_usage: JSON | None) -> JSON:
     response["usage"] = usage(chat_usage)
     if finish_reason == "length":

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.responses import ResponsesAPI
 from tests.fakes.server import FakeServer, Fault, drop, example_of
 
 TOOL_ARGUMENTS = '{"city": "Paris", "unit": "celsius"}'
@@ -40,7 +41,7 @@ def words(text: str) -> int:
     return max(1, len(text.split()))
 
 
-class FakeOpenAI(FakeServer):
+class FakeOpenAI(FakeServer, ResponsesAPI):
     fault_responses = FAULT_RESPONSES
     bounds = {"n": (1, 128), "max_tokens": (1, 1_000_000), "max_completion_tokens": (1, 1_000_000),
               "dimensions": (1, 3072), "temperature": (0, 2), "top_p": (0, 1)}
@@ -53,8 +54,10 @@ class FakeOpenAI(FakeServer):
         self.tool: tuple[str, dict[str, Any]] | None = None    # scripted tool call (call_tool)
         self.plain = False                     # answer in text though tools are offered (answer_plainly)
         self.once = False
+        self.made: set[str] = set()
 
     def routes(self, app: web.Application) -> None:
+        self.responses_routes(app)
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/completions", self.completions)
         app.router.add_post("/v1/embeddings", self.embeddings)
@@ -66,6 +69,7 @@ class FakeOpenAI(FakeServer):
         self.reply_text = None
         self.tool = None
         self.plain = self.once = False
+        self.made = set()
 
     def call_tool(self, name: str, arguments: dict[str, Any], once: bool = False) -> None:
         """From now on (until reset), a request offering tool `name` gets a call to it with `arguments`;
