@@ -72,7 +72,6 @@ class Asked:
 
     body: JSON
     history: list[JSON]
-    new_items: list[JSON]
     fmt: ResponsesFormat
     settings: GatewaySettings
     _translation: ResponsesTranslation | None = None
@@ -82,6 +81,12 @@ class Asked:
             self._translation = self.fmt.translation(self.body, self.history, self.new_items)
             check_messages(self._translation.chat["messages"], self.settings)
         return self._translation
+
+    @cached_property
+    def new_items(self) -> list[JSON]:
+        """The input as items to store (checked); a provider that serves the Responses API gets the
+        input as sent, so a request to it that is not stored never needs them."""
+        return self.fmt.input_items(self.body)
 
     @property
     def headers(self) -> dict[str, str] | None:
@@ -108,7 +113,7 @@ def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
             if record is None:
                 raise not_found(previous, "previous_response_id")
             history = record["conversation"]
-        return Asked(body, history, fmt.input_items(body), fmt, settings)
+        return Asked(body, history, fmt, settings)
 
     def resolve(admitted: Admitted, asked: Asked) -> Resolution:
         resolution = gw.resolve(admitted, asked.body["model"],
@@ -139,7 +144,7 @@ def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
         admitted = await gw.admit(request)
         key = admitted.key
         asked = await read(request, admitted)
-        body, history, new_items = asked.body, asked.history, asked.new_items
+        body, history = asked.body, asked.history
         resolution = resolve(admitted, asked)
         response_id, created_at = f"resp_{secrets.token_hex(24)}", int(time.time())
         if body.get("stream"):
@@ -149,7 +154,7 @@ def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
         response, usage = outcome.value
         gw.bill(admitted.meter, resolution, outcome.route, usage)
         if response.get("store", True) is not False and body.get("store", True) is not False:
-            await _store(gw).put(key.id, response["id"], _record(response, history, new_items))
+            await _store(gw).put(key.id, response["id"], _record(response, history, asked.new_items))
         return json_response(orjson.dumps(response), headers=asked.headers)
 
     async def count_input(request: Request) -> Response:
@@ -175,7 +180,7 @@ def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
         raw = asked.body.get("input")
         items = [{"role": "user", "content": raw}] if isinstance(raw, str) else raw or []
         body = {**asked.body, "store": False, "input": [*items, {"type": "compaction_trigger"}]}
-        summarizing = Asked(body, asked.history, fmt.input_items(body), fmt, settings)
+        summarizing = Asked(body, asked.history, fmt, settings)
         resolution = resolve(admitted, summarizing)
         created_at = int(time.time())
         outcome = await answer(asked, resolution, f"cmp_{secrets.token_hex(24)}", created_at, "responses/compact",
