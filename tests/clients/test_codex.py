@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CODEX = ROOT / ".clients" / "node_modules" / ".bin" / "codex"
 DEFAULT_MODEL = "gpt-6.2-sol"          # Codex's own default
 CLAUDE = "claude-sonnet-4-5"
+NATIVE = "gpt-5.5"                      # routed to a provider that serves the Responses API itself
 # What a user on a network Codex may not leave sets: no plugin sync (GitHub, chatgpt.com), no analytics.
 CLOSED_NETWORK = """
 [features]
@@ -44,10 +45,12 @@ def gateway(upstream_a: FakeOpenAI, upstream_claude: FakeAnthropic, dynamo_url: 
     assert CODEX.exists(), f"{CODEX} is missing: `make clients` installs it"
     cfg = config(
         {"claude": {"kind": "anthropic", "base_url": upstream_claude.url, "timeout_s": 10},
-         "gpt": {"kind": "openai", "base_url": upstream_a.base_url, "timeout_s": 10}},
+         "gpt": {"kind": "openai", "base_url": upstream_a.base_url, "timeout_s": 10},
+         "oai": {"kind": "openai", "base_url": upstream_a.base_url, "responses": True, "timeout_s": 10}},
         {DEFAULT_MODEL: {"context_window": 400_000, "reasoning": True,
                          "routes": [{"provider": "gpt", "model": "gpt-5"}]},
-         CLAUDE: {"context_window": 200_000, "routes": [{"provider": "claude", "model": CLAUDE}]}})
+         CLAUDE: {"context_window": 200_000, "routes": [{"provider": "claude", "model": CLAUDE}]},
+         NATIVE: {"routes": [{"provider": "oai", "model": "gpt-5.5"}]}})
     with run_gateway(cfg, dynamo_url) as running:
         yield running
 
@@ -104,6 +107,29 @@ def test_a_shell_round_trip_to_an_anthropic_upstream(gateway, guard, tmp_path, u
     assert "The tool said:" in done.stdout and "hi-from-shell" in done.stdout
     result = upstream_claude.last.body["messages"][-1]["content"][0]
     assert result["type"] == "tool_result" and "hi-from-shell" in str(result["content"])
+
+
+def test_a_route_to_a_provider_serving_the_responses_api_gets_codex_requests_as_sent(gateway, guard, tmp_path,
+                                                                                   upstream_a) -> None:
+    upstream_a.answer_plainly()
+    done = codex(gateway, guard, tmp_path, "say hi", "-m", NATIVE, provider=BUILT_IN_PROVIDER)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Hello from alpha." in done.stdout
+    sent = upstream_a.last
+    assert sent.path == "/v1/responses" and sent.body["model"] == "gpt-5.5"
+    kinds = {tool["type"] for tool in sent.body["tools"]}
+    assert "custom" in kinds and "web_search" in kinds            # apply_patch and the hosted tools, intact
+    assert sent.body["include"] == ["reasoning.encrypted_content"] and sent.body["store"] is False
+
+
+def test_a_shell_round_trip_on_a_route_serving_the_responses_api(gateway, guard, tmp_path, upstream_a) -> None:
+    upstream_a.call_tool("exec_command", {"cmd": "echo hi-from-native"}, once=True)
+    done = codex(gateway, guard, tmp_path, "run echo", "-m", NATIVE, "--dangerously-bypass-approvals-and-sandbox",
+                 provider=BUILT_IN_PROVIDER)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "The tool said:" in done.stdout and "hi-from-native" in done.stdout
+    output = upstream_a.last.body["input"][-1]
+    assert output["type"] == "function_call_output" and "hi-from-native" in str(output["output"])
 
 
 def test_the_built_in_provider_falls_back_from_websockets_at_once(gateway, guard, tmp_path, upstream_a) -> None:

@@ -91,7 +91,8 @@ def test_a_failing_native_route_falls_back_to_a_translated_one(client, upstream_
 
 def test_upstream_refusals_reach_the_client_as_they_are(client) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
-        client.responses.create(model="gpt-native", input=[{"id": "msg_unknown", "role": "user", "content": "hi"}])
+        client.responses.create(model="gpt-native", input=[{"type": "reasoning", "id": "rs_unknown", "summary": []},
+                                                           {"role": "user", "content": "hi"}])
     assert "Items are not persisted" in caught.value.message
 
 

@@ -1,7 +1,8 @@
 """OpenAI's Responses API, as the OpenAI fake serves it (`POST /v1/responses`, buffered or streamed,
-`/v1/responses/input_tokens`, `/v1/responses/compact`), strict where OpenAI is: an input item with an
-id the upstream did not make is refused (`Items are not persisted when store is set to false`), and
-so is a `previous_response_id` it never stored."""
+`/v1/responses/input_tokens`, `/v1/responses/compact`), strict where OpenAI is: a reasoning item
+without its `encrypted_content`, or an item reference, naming an item it did not store is refused
+(`Items are not persisted when store is set to false`), and so is a `previous_response_id` it never
+stored."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ class ResponsesAPI:
             return _error(404, f"Previous response with id '{body['previous_response_id']}' not found.",
                           "previous_response_id")
         for item in body["input"] if isinstance(body.get("input"), list) else ():
-            if item.get("id") and item["id"] not in self.made and not item.get("encrypted_content"):
+            named = item.get("type") in ("reasoning", "item_reference") and not item.get("encrypted_content")
+            if named and item.get("id") not in self.made:
                 return _error(404, f"Item with id '{item['id']}' not found. Items are not persisted when `store` "
                                    "is set to false. Try again with `store` set to true, or remove this item "
                                    "from your input.", "input")
