@@ -39,14 +39,6 @@ def gateway(upstream_a: FakeOpenAI, upstream_claude: FakeAnthropic, dynamo_url: 
         yield running
 
 
-@pytest.fixture
-def guard() -> Iterator[OffHostGuard]:
-    proxy = OffHostGuard()
-    yield proxy
-    proxy.close()
-    assert proxy.attempts == [], f"Claude Code tried to leave 127.0.0.1: {proxy.attempts}"
-
-
 def claude(gateway: Running, guard: OffHostGuard, tmp_path: Path, *args: str, model: str | None = None
            ) -> subprocess.CompletedProcess[str]:
     """`claude -p …` as a user runs it against the gateway (its own config dir; its telemetry, error

@@ -55,14 +55,6 @@ def gateway(upstream_a: FakeOpenAI, upstream_claude: FakeAnthropic, dynamo_url: 
         yield running
 
 
-@pytest.fixture
-def guard() -> Iterator[OffHostGuard]:
-    proxy = OffHostGuard()
-    yield proxy
-    proxy.close()
-    assert proxy.attempts == [], f"Codex tried to leave 127.0.0.1: {proxy.attempts}"
-
-
 def codex(gateway: Running, guard: OffHostGuard, tmp_path: Path, prompt: str, *options: str,
           provider: str = CUSTOM_PROVIDER) -> subprocess.CompletedProcess[str]:
     """`codex exec …` as a user runs it against the gateway: its own CODEX_HOME with the provider

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.clients import readme_table
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
 from tests.support import TEST_KEY, Running, config, run_gateway
@@ -121,6 +122,5 @@ def test_a_python_client_on_each_route(gateway, upstream_a, upstream_claude, tmp
 
 
 def test_the_readme_table_names_every_scenario() -> None:
-    readme = (ROOT / "README.md").read_text()
-    table = readme[readme.index("## Clients, run for real"):readme.index("## Anthropic both ways")]
+    table = readme_table()
     assert all(f"`{scenario}`" in table for scenario, _, _ in SCENARIOS)

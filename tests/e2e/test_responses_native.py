@@ -31,11 +31,6 @@ def gateway(upstream_a: FakeOpenAI, upstream_claude: FakeAnthropic, dynamo_url: 
         yield running
 
 
-@pytest.fixture
-def client(gateway: Running) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=gateway.base_url, api_key=TEST_KEY, max_retries=0, timeout=20) as sdk:
-        yield sdk
-
 
 ASKED = {"input": "hi", "tools": TOOLS, "include": ["reasoning.encrypted_content"], "reasoning": {"effort": "low"},
          "prompt_cache_key": "session-1", "text": {"verbosity": "low"}}

@@ -8,12 +8,11 @@ import base64
 import json
 from collections.abc import Iterator
 
-import openai
 import pytest
 
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
-from tests.support import TEST_KEY, Running, run_gateway, with_both_fakes
+from tests.support import Running, run_gateway, with_both_fakes
 
 GRAMMAR = 'start: "*** Begin Patch" /[\\s\\S]*/'
 PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hi\n*** End Patch"
@@ -40,11 +39,6 @@ def gateway(upstream_a: FakeOpenAI, upstream_claude: FakeAnthropic, dynamo_url: 
     with run_gateway(cfg, dynamo_url) as running:
         yield running
 
-
-@pytest.fixture
-def client(gateway: Running) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=gateway.base_url, api_key=TEST_KEY, max_retries=0, timeout=20) as sdk:
-        yield sdk
 
 
 def upstream_of(request: pytest.FixtureRequest, model: str) -> FakeOpenAI | FakeAnthropic:

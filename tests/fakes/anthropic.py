@@ -53,20 +53,7 @@ class FakeAnthropic(FakeServer):
     def __init__(self, name: str = "anthropic") -> None:
         super().__init__(name)
         self.stop_reason: str | None = None      # scripted stop reason for the next answers
-        self.tool: tuple[str, dict[str, Any]] | None = None
-        self.plain = False                     # answer in text though tools are offered (answer_plainly)
-        self.once = False
         self.cache_tokens = (0, 0)               # (written, read) the next answers report
-
-    def call_tool(self, name: str, arguments: dict[str, Any], once: bool = False) -> None:
-        """From now on (until reset), a request offering tool `name` gets a call to it with `arguments`;
-        `once`: only the first such request, and answers in text after it (answer_plainly)."""
-        self.tool, self.once = (name, arguments), once
-
-    def answer_plainly(self) -> None:
-        """From now on (until reset), answer in text though tools are offered, as a model does when it
-        needs none."""
-        self.plain = True
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self.messages)
@@ -75,20 +62,16 @@ class FakeAnthropic(FakeServer):
     def reset(self) -> None:
         super().reset()
         self.stop_reason = None
-        self.tool = None
-        self.plain = self.once = False
         self.cache_tokens = (0, 0)
 
     def _answer(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, str | None]:
         last = (body.get("messages") or [{}])[-1]
         content = last.get("content")
         results = [b for b in content if b.get("type") == "tool_result"] if isinstance(content, list) else []
-        if body.get("tools") and (body.get("tool_choice") or {}).get("type") != "none" and not results \
-                and not self.plain:
-            tool, arguments = body["tools"][0]["name"], TOOL_INPUT
-            if self.tool is not None and any(t.get("name") == self.tool[0] for t in body["tools"]):
-                tool, arguments = self.tool
-                self.plain = self.once
+        offered = [t["name"] for t in body.get("tools") or ()]
+        answering = (body.get("tool_choice") or {}).get("type") != "none" and not results
+        if answering and (made := self.tool_call(offered, TOOL_INPUT)) is not None:
+            tool, arguments = made
             return [{"type": "tool_use", "id": "toolu_fake_1", "name": tool, "input": arguments}], "tool_use", None
         text = f"The tool said: {text_of(results[0].get('content'))}" if results else f"Hello from {self.name}."
         # `output_format`: the structured-outputs beta's name for it, still served

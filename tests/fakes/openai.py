@@ -51,9 +51,6 @@ class FakeOpenAI(FakeServer, ResponsesAPI):
         self.extra_fields: dict[str, Any] = {"system_fingerprint": "fp_fake", "service_tier": "default"}
         self.reply_text: str | None = None
         self.finish_reason: str | None = None     # scripted finish reason for text answers
-        self.tool: tuple[str, dict[str, Any]] | None = None    # scripted tool call (call_tool)
-        self.plain = False                     # answer in text though tools are offered (answer_plainly)
-        self.once = False
         self.made: set[str] = set()
 
     def routes(self, app: web.Application) -> None:
@@ -67,19 +64,7 @@ class FakeOpenAI(FakeServer, ResponsesAPI):
         super().reset()
         self.finish_reason = None
         self.reply_text = None
-        self.tool = None
-        self.plain = self.once = False
         self.made = set()
-
-    def call_tool(self, name: str, arguments: dict[str, Any], once: bool = False) -> None:
-        """From now on (until reset), a request offering tool `name` gets a call to it with `arguments`;
-        `once`: only the first such request, and answers in text after it (answer_plainly)."""
-        self.tool, self.once = (name, arguments), once
-
-    def answer_plainly(self) -> None:
-        """From now on (until reset), answer in text though tools are offered, as a model does when it
-        needs none."""
-        self.plain = True
 
     @property
     def base_url(self) -> str:
@@ -89,12 +74,11 @@ class FakeOpenAI(FakeServer, ResponsesAPI):
     def _answer(self, body: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]] | None, str]:
         messages = body.get("messages") or []
         last = messages[-1] if messages else {}
-        if body.get("tools") and body.get("tool_choice") != "none" and last.get("role") != "tool" and not self.plain:
-            name, arguments = body["tools"][0]["function"]["name"], TOOL_ARGUMENTS
-            if self.tool is not None and any(t["function"]["name"] == self.tool[0] for t in body["tools"]):
-                name, arguments = self.tool[0], json.dumps(self.tool[1])
-                self.plain = self.once
-            call = {"id": "call_fake_1", "type": "function", "function": {"name": name, "arguments": arguments}}
+        offered = [t["function"]["name"] for t in body.get("tools") or ()]
+        answering = body.get("tool_choice") != "none" and last.get("role") != "tool"
+        if answering and (made := self.tool_call(offered, json.loads(TOOL_ARGUMENTS))) is not None:
+            call = {"id": "call_fake_1", "type": "function",
+                    "function": {"name": made[0], "arguments": json.dumps(made[1])}}
             return None, [call], "tool_calls"
         if last.get("role") == "tool":
             return f"The tool said: {last.get('content')}", None, "stop"

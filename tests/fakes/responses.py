@@ -15,6 +15,7 @@ from aiohttp import web
 from tests.fakes.server import Fault, drop, example_of
 
 REASONING_CONTENT = "enc-fake-reasoning"
+TOOL_INPUT = {"city": "Paris", "unit": "celsius"}
 
 
 def _error(status: int, message: str, param: str | None = None) -> web.Response:
@@ -30,14 +31,13 @@ class ResponsesAPI:
     """Mixed into the OpenAI fake, which supplies the recording, faults, names and scripted tools."""
 
     name: str
-    tool: tuple[str, dict[str, Any]] | None
-    plain: bool
-    once: bool
     made: set[str]                     # the ids of responses and items it stored
     if TYPE_CHECKING:
         async def begin(self, request: web.Request) -> tuple[Any, Fault | None, web.Response | None]: ...
 
         async def pause(self, sent: int) -> None: ...
+
+        def tool_call(self, offered: list[str], default: dict[str, Any]) -> tuple[str, dict[str, Any]] | None: ...
 
     def responses_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/responses", self.responses)
@@ -64,10 +64,9 @@ class ResponsesAPI:
             output.append({"id": "rs_fake_1", "type": "reasoning", "summary": [],
                            "encrypted_content": REASONING_CONTENT})
         functions = [t["name"] for t in body.get("tools") or () if t.get("type") == "function"]
-        if functions and last.get("type") != "function_call_output" and not self.plain:
-            name, arguments = functions[0], {"city": "Paris", "unit": "celsius"}
-            if self.tool is not None and self.tool[0] in functions:
-                (name, arguments), self.plain = self.tool, self.once
+        made = self.tool_call(functions, TOOL_INPUT) if last.get("type") != "function_call_output" else None
+        if made is not None:
+            name, arguments = made
             output.append({"id": "fc_fake_1", "type": "function_call", "status": "completed",
                            "call_id": "call_fake_1", "name": name, "arguments": json.dumps(arguments)})
             return output

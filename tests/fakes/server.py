@@ -61,9 +61,32 @@ class FakeServer(abc.ABC):
         self.injected: dict[str, int] = {}    # faults served, by kind
         self.cancelled = 0                    # handlers stopped because the client hung up
         self._cancel_seen = threading.Condition()
+        self.tool: tuple[str, dict[str, Any]] | None = None   # the scripted tool call (call_tool)
+        self.plain = False                    # answer in text though tools are offered (answer_plainly)
+        self.once = False
         self.response_headers: dict[str, str] = {}   # added to every answer (what must not pass through)
 
     # -- scripting ------------------------------------------------------------------------------
+    def call_tool(self, name: str, arguments: dict[str, Any], once: bool = False) -> None:
+        """From now on (until reset), a request offering tool `name` gets a call to it with `arguments`;
+        `once`: only the first such request, and answers in text after it (answer_plainly)."""
+        self.tool, self.once = (name, arguments), once
+
+    def answer_plainly(self) -> None:
+        """From now on (until reset), answer in text though tools are offered, as a model does when it
+        needs none."""
+        self.plain = True
+
+    def tool_call(self, offered: list[str], default: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """The call a model makes when offered these tools: none when answering plainly, else the
+        scripted one if it is offered, else the first tool with `default` arguments."""
+        if self.plain or not offered:
+            return None
+        if self.tool is not None and self.tool[0] in offered:
+            self.plain = self.once
+            return self.tool
+        return offered[0], default
+
     def fail_next(self, n: int = 1, kind: str = "500", after_chunks: int = 0,
                   retry_after: float | None = None) -> None:
         assert kind in FAULT_KINDS, kind
@@ -99,6 +122,7 @@ class FakeServer(abc.ABC):
         return gate
 
     def reset(self) -> None:
+        self.tool, self.plain, self.once = None, False, False
         with self._lock:
             self._faults.clear()
             self._random = None
