@@ -54,14 +54,19 @@ LEVELS = (5, 4, 3, 2, 1)
 CONDENSED = 6
 RULES = "apex-rules-v2"
 CONDENSE_FROM_TOKENS = 40      # shorter prompts are not worth a model's call
-# Past this many characters the rules and the scoring take milliseconds (a 50,000-character prompt:
-# ~400 ms of rules, ~60 ms of scoring), so they run in a thread and the event loop goes on serving.
-INLINE_CHARS = 4_000
+# The rules and the token counts run on a worker thread (a 50,000-character prompt: ~0.5 s of rules,
+# each pattern linear in it), a few prompts at a time per process, and within a deadline: a prompt
+# whose rules have not finished by then comes back unchanged. The event loop never runs them.
+CONCURRENT = 2
+DEADLINE_S = 5.0
+CACHE_CHARS = 16_000_000       # the cache's prompts and results, in characters, at most
 log = logging.getLogger("apex.optimizer")
 
 
-def _rule_levels(pieces: list[tuple[bool, str]]) -> dict[int, str]:
-    return {level: compress_pieces(pieces, level) for level in LEVELS}
+def _rule_levels(prompt: str) -> tuple[int, dict[int, str]]:
+    """The prompt's tokens, and its compression at every level."""
+    pieces = pieces_of(prompt)
+    return count_tokens(prompt), {level: compress_pieces(pieces, level) for level in LEVELS}
 
 
 class Optimizer:
@@ -73,6 +78,8 @@ class Optimizer:
         self.condenser_name = condenser_name
         self._cache: OrderedDict[tuple[str, float], Optimized] = OrderedDict()
         self._cache_size = cache_size
+        self._cache_chars = 0
+        self._slots = asyncio.Semaphore(CONCURRENT)
 
     @property
     def model_name(self) -> str:
@@ -86,10 +93,15 @@ class Optimizer:
         if (hit := self._cache.get(key)) is not None:
             self._cache.move_to_end(key)
             return hit, True
-        original_tokens = count_tokens(prompt)
-        pieces = pieces_of(prompt)
-        candidates = (_rule_levels(pieces) if len(prompt) <= INLINE_CHARS
-                      else await asyncio.to_thread(_rule_levels, pieces))
+        async with self._slots:
+            try:
+                original_tokens, candidates = await asyncio.wait_for(asyncio.to_thread(_rule_levels, prompt),
+                                                                     DEADLINE_S)
+            except TimeoutError:
+                log.warning("optimizer: the rules took over %.0f s on a %d-character prompt; it goes unchanged",
+                            DEADLINE_S, len(prompt))
+                tokens = await asyncio.to_thread(count_tokens, prompt)
+                return Optimized(prompt, tokens, tokens, 1.0, 0, self.model_name), False
         condensed, receipt = await self._condense(prompt, original_tokens, threshold)
         if condensed is not None:
             candidates[CONDENSED] = condensed
@@ -101,14 +113,20 @@ class Optimizer:
         for level in (strongest, CONDENSED):
             text = candidates.get(level)
             if text is not None and scores.get(text, -1.0) >= threshold:
-                tokens = count_tokens(text)
+                tokens = await asyncio.to_thread(count_tokens, text)
                 if tokens < result.optimized_tokens:
                     name = f"{self.condenser_name} + {self.scorer_name}" if level == CONDENSED else self.model_name
                     result = Optimized(text, original_tokens, tokens, round(scores[text], 4), level, name, receipt)
-        self._cache[key] = result
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        self._remember(key, result)
         return result, False
+
+    def _remember(self, key: tuple[str, float], result: Optimized) -> None:
+        """Kept for the next asking, the least recently used going first past either bound."""
+        self._cache[key] = result
+        self._cache_chars += len(key[0]) + len(result.prompt)
+        while len(self._cache) > self._cache_size or self._cache_chars > CACHE_CHARS:
+            (prompt, _), dropped = self._cache.popitem(last=False)
+            self._cache_chars -= len(prompt) + len(dropped.prompt)
 
     async def _condense(self, prompt: str, tokens: int, threshold: float) -> tuple[str | None, object]:
         """The condenser's rewrite if it kept every fact (else None), and the receipt for its call.

@@ -75,7 +75,7 @@ SMALL_TALK = re.compile(
     r"|(?:this|my) (?:message|email|note) finds you (?:well|in good health)"
     r"|your (?:day|week)(?:'s| is) going (?:well|ok))"
     r"|(?:I )?hope (?:it's|it is|that's|that is) (?:ok|okay|alright|fine) (?:to ask(?: this| you this)?(?: here)?)"
-    r"|(?:I'm |I am |so |really |very |terribly |so so )*(?:sorry|apologies|I apologi[sz]e)(?: again| in advance)?"
+    r"|(?:I'm |I am |so |really |very |terribly )*(?:sorry|apologies|I apologi[sz]e)(?: again| in advance)?"
     r"(?: (?:to|for) (?:bother|bug|disturb|trouble|pester)(?:ing)? you(?: again)?(?: (?:with|about) (?:this|that"
     r"|what is (?:probably |likely )?(?:a )?(?:dumb|stupid|silly|basic|simple|newbie) (?:one|question)))?(?: again)?"
     r"| for (?:the|this|my|such an?|a) (?:(?:long|late|lengthy|rambling|messy|huge) )?"
@@ -99,7 +99,7 @@ SMALL_TALK = re.compile(
     r"|(?:I'm|I am) not sure (?:if|whether) this is the right place(?: to ask| for this)?"
     r"|first time (?:using|trying|asking) (?:one of )?(?:these|this|you|an ai)(?: ai)?(?: things?| chatbots?| tools?)?"
     r"|(?:many |thank you |thanks |so |very )*(?:thanks|thank you|thank u|thx|ty|tysm|cheers|ta)"
-    r"(?: (?:so|very|a) (?:much|lot|million|bunch|ton)| sm| in advance| again| a lot| heaps| loads| x+)*"
+    r"(?: (?:so|very|a) (?:much|lot|million|bunch|ton)| sm| in advance| again| heaps| loads| x+)*"
     r"(?: for (?:your|the|any|all (?:your|the)|this|that|reading|listening|looking)(?: [\w'-]+){0,5})?"
     r"(?:,? (?:seriously|honestly|x+|!+))*(?: (?:thank you|thanks))*"
     r"|(?:much|greatly|really) appreciated"
@@ -149,8 +149,9 @@ REQUEST = re.compile(r"\b(?:need|want|write|explain|help me|create|make|give me|
 # words that read as code — identifiers, calls, paths, versions, addresses.
 VERBATIM = re.compile(r'```.*?(?:```|\Z)|`[^`\n]+`|(?<![\w\[(])"(?=\w)[^"]{30,}"(?![\w\])])'
                       r"|(?<![\w\[(])'(?=\w)(?:[^']|(?<=\w)'(?=\w)){30,}?'(?![\w\])])"   # apostrophes inside
-                      r"|\u201c[^\u201d]{30,}\u201d|\u2018[^\u2019]{30,}\u2019", re.DOTALL)
+                      r"|\u201c[^\u201c\u201d]{30,}\u201d|\u2018[^\u2018\u2019]{30,}\u2019", re.DOTALL)
 WORD = re.compile(r"[a-z0-9]+")
+SPACES = re.compile(r"[^\S\n]+")        # a run of any whitespace but line breaks (NBSP, U+2000…, tabs)
 CAPITAL = "\x00"         # marks where a cut took a sentence's capital letter with it
 WORDS = re.compile(r"[^\s`]+")
 CODE_SIGN = re.compile(r"[{}\[\]<>=|\\;~^@#$]|\w\(|\w_\w|__\w|\w[.:/]\w|^[.~/]\w")
@@ -309,10 +310,10 @@ def _telegram(text: str) -> str:
 def _prose(text: str, level: int, said: _Said, cut: tuple[bool, bool]) -> str:
     if not text.strip():
         return text
+    text = SPACES.sub(" ", text)              # first: every rule after it meets one space at a time
     text = re.sub(r"(\*\*|__|~~)(.+?)\1", r"\2", text)          # markdown emphasis
     text = re.sub(r"<[^>\n]{1,40}>", " ", text)                  # stray tags
     text = re.sub(r"([!?.,])\1+", r"\1", text)                   # "!!!" → "!"
-    text = re.sub(r"[ \t]+", " ", text)
     text = _sentences(text, said, level >= 4, cut)
     if level >= 2:
         for pattern, short in VERBOSE:
@@ -339,9 +340,9 @@ def _cut(pattern: re.Pattern[str], short: str | Callable[[re.Match[str]], str], 
 def _tidy(text: str, cut: tuple[bool, bool]) -> str:
     """Spaces and punctuation put right after words went; the first letter after a cut opening
     capital. A comma left at an end goes unless code stands there."""
-    text = re.sub(r"[ \t]+", " ", text)
+    text = SPACES.sub(" ", text)
     text = re.sub(r"\s+([,.!?;:])(?=\s|$)", r"\1", text)
-    text = re.sub(r"[,;:]+\s*([.!?])", r"\1", text)              # "plan, ." → "plan."
+    text = re.sub(r"(?<![,;:])[,;:]+\s*([.!?])", r"\1", text)    # "plan, ." → "plan." (a run tried once)
     text = re.sub(r"([,.;:])(?:\s*[,.;:])+", r"\1", text)
     text = re.sub(r"\b(and|but|or),\s+(?=\w)", r"\1 ", text)                 # "and, honestly, close" → "and close"
     text = re.sub(CAPITAL + r"([^\w\n]*)(\w)", lambda m: m.group(1) + m.group(2).upper(), text).replace(CAPITAL, "")

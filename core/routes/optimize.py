@@ -19,11 +19,16 @@ from core.errors import GatewayError, RequestError
 from core.fallback import require
 from core.gateway import Admitted, Gateway
 from core.http import endpoint, json_response
-from core.optimizer import INLINE_CHARS, Condenser, Optimized, Optimizer, Scorer, cosine, timed
+from core.optimizer import Condenser, Optimized, Optimizer, Scorer, cosine, timed
 from core.types import EMBEDDINGS, JSON, ChatAdapter, EmbeddingsAdapter
 from core.usage import Meter
 
 MAX_PROMPT_CHARS = 50_000
+# Chat with "optimize": true compresses each text message up to MAX_PROMPT_CHARS, and this many
+# characters of them in all; longer messages, and those past the total, go as they are.
+MAX_OPTIMIZED_CHARS = 200_000
+# Scoring this much text locally takes well under a millisecond; more goes to a worker thread.
+SCORE_INLINE_CHARS = 4_000
 DEFAULT_THRESHOLD = 0.90
 # AptRouter's error codes, by status.
 CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 402: "INSUFFICIENT_CREDITS", 403: "FORBIDDEN", 404: "NOT_FOUND",
@@ -62,7 +67,7 @@ def local_scorer() -> tuple[Scorer, str]:
     embedder = StaticEmbedder()
 
     async def score(original: str, candidates: list[str]) -> list[float]:
-        if len(original) + sum(map(len, candidates)) <= INLINE_CHARS:
+        if len(original) + sum(map(len, candidates)) <= SCORE_INLINE_CHARS:
             return embedder.similarities(original, candidates)
         return await asyncio.to_thread(embedder.similarities, original, candidates)
 
@@ -141,11 +146,17 @@ def threshold_of(value: Any) -> float:
 
 async def optimize_messages(gw: Gateway, admitted: Admitted, body: JSON, threshold: float) -> tuple[JSON, JSON]:
     """A chat body with its text messages compressed (all at once: with a condenser, each may wait
-    on a model), and the `_optimization` that says by how much."""
+    on a model; the rules run a few at a time), and the `_optimization` that says by how much. Only
+    messages within MAX_PROMPT_CHARS, and MAX_OPTIMIZED_CHARS of them in all, are compressed."""
     optimizer = optimizer_of(gw)
     messages = list(body.get("messages") or ())
-    chosen = [i for i, m in enumerate(messages) if isinstance(m, dict) and isinstance(m.get("content"), str)
-              and m.get("role") in ("user", "system", "developer") and m["content"].strip()]
+    chosen, total = [], 0
+    for i, m in enumerate(messages):
+        text = m.get("content") if isinstance(m, dict) and m.get("role") in ("user", "system", "developer") else None
+        if isinstance(text, str) and text.strip() and len(text) <= MAX_PROMPT_CHARS \
+                and total + len(text) <= MAX_OPTIMIZED_CHARS:
+            chosen.append(i)
+            total += len(text)
     results = await asyncio.gather(*(optimizer.optimize(messages[i]["content"], threshold) for i in chosen))
     for i, (result, cache_hit) in zip(chosen, results, strict=True):
         bill_condenser(gw, admitted, result, cache_hit)

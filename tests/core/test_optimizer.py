@@ -115,7 +115,7 @@ def test_the_corpus_saves_what_the_readme_says_and_keeps_every_fact(which: str, 
 
 
 def test_a_long_prompt_is_scored_off_the_event_loop_alike() -> None:
-    prompt = " ".join(CORPUS)                     # past INLINE_CHARS: compressed and scored in a thread
+    prompt = " ".join(CORPUS)                     # long: compressed and scored in a thread
     assert len(prompt) > 4_000
     result = optimize(prompt, 0.9)
     assert result.level > 0 and result.similarity >= 0.9

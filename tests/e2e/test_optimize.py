@@ -74,6 +74,18 @@ def test_chat_with_optimize_sends_the_shorter_prompt(gateway: Running, upstream_
     assert report["tokens_saved"] == report["original_tokens"] - report["optimized_tokens"] > 10
 
 
+def test_chat_optimizes_messages_within_the_caps_and_sends_the_rest_as_they_are(gateway: Running,
+                                                                               upstream_a: FakeOpenAI) -> None:
+    """SEC-02: a message past MAX_PROMPT_CHARS (here a long NBSP run, which once took minutes) goes
+    as it is; the ones within the caps are compressed."""
+    huge = "Please tell me about the weather" + "\u00a0" * 60_000 + " basically now."
+    with openai.OpenAI(base_url=gateway.base_url, api_key=TEST_KEY, max_retries=0, timeout=10) as client:
+        client.chat.completions.create(model="fast", extra_body={"optimize": True}, messages=[
+            {"role": "system", "content": huge}, {"role": "user", "content": VERBOSE}])
+    sent = upstream_a.last.body["messages"]
+    assert sent[0]["content"] == huge and len(sent[1]["content"]) < len(VERBOSE)
+
+
 def test_a_plan_that_optimizes_every_chat_request(upstream_a: FakeOpenAI, dynamo_url: str) -> None:
     cfg = config({"gpt": upstream_a.base_url}, {"fast": {"routes": [{"provider": "gpt", "model": "m"}]}},
                  plans={"lean": {"optimize": True}}, keys=[{"key": TEST_KEY, "plan": "lean"}])
