@@ -2,6 +2,7 @@
 
     python bench/reliability.py load [--duration 60] [--clients 64] [--keys 8] [--rpm 600]
     python bench/reliability.py faults [--requests 1000] [--rate 0.3]
+    python bench/reliability.py adversarial [--duration 20] [--rate 10]
 
 `load`: 64 concurrent clients for 60 s against keys whose plan allows RPM requests a minute each.
 Checked: every answer is a 200 or the expected 429; in every minute window of every key exactly
@@ -13,6 +14,10 @@ was once warm.
 RATE share of its requests (500, 429, dropped connections, hangs) and whose second is healthy.
 Checked: every request succeeds, none takes longer than the alias's time budget, and the usage
 records count every request, each with the provider that answered it.
+
+`adversarial`: prompts made to be slow (the security review's reproductions of exponential and
+quadratic patterns, at their worst sizes) posted to /v1/optimize at RATE a second while /health is
+polled every 20 ms. Checked: the worst /health latency is at most 50 ms, and every prompt is answered.
 
 Prints the figures as JSON; exits 1 if any check failed.
 """
@@ -303,6 +308,69 @@ def run_faults(requests: int = 1000, rate: float = 0.3) -> FaultReport:
     return report
 
 
+# -- adversarial: the optimizer under prompts made to be slow ------------------------------------------------
+
+ADVERSARIAL_KEY = "sk-adversarial-0123456789"
+# The review's reproductions (SEC-01: exponential small talk; SEC-02: quadratic runs), at their worst sizes.
+ADVERSARIAL = ("Thanks" + " a lot" * 30 + " zzz.", "So so so so, " + "so " * 60 + "zzz.",
+               "Please tell me about the weather" + "\u00a0" * 49_000 + " end.", "Tell me" + ",:" * 24_000 + " end.",
+               "Tell me" + "\u201c" * 49_000 + " end.", "I'm " + "so " * 200 + "sorry zzz.")
+
+
+@dataclass
+class AdversarialReport(Report):
+    duration_s: float = 0
+    rate: float = 0
+    optimized: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    health_polls: int = 0
+    worst_health_ms: float = 0
+
+
+async def adversarial(base: str, duration_s: float, rate: float, report: AdversarialReport) -> None:
+    """Adversarial prompts posted to /v1/optimize at `rate` a second while /health is polled every 20 ms."""
+    import aiohttp
+
+    deadline = time.monotonic() + duration_s
+    statuses: Counter[int] = Counter()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        async def post(prompt: str) -> None:
+            async with session.post(f"{base}/optimize", json={"prompt": prompt},
+                                    headers={"authorization": f"Bearer {ADVERSARIAL_KEY}"}) as answer:
+                await answer.read()
+                statuses[answer.status] += 1
+
+        async def poll() -> None:
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                async with session.get(base.removesuffix("/v1") + "/health") as answer:
+                    await answer.read()
+                report.worst_health_ms = max(report.worst_health_ms, (time.perf_counter() - started) * 1000)
+                report.health_polls += 1
+                await asyncio.sleep(0.02)
+
+        posts, poller, i = [], asyncio.create_task(poll()), 0
+        while time.monotonic() < deadline:
+            posts.append(asyncio.create_task(post(ADVERSARIAL[i % len(ADVERSARIAL)])))
+            i += 1
+            await asyncio.sleep(1 / rate)
+        await asyncio.gather(poller, *posts)
+    report.optimized, report.statuses = i, dict(statuses)
+    report.worst_health_ms = round(report.worst_health_ms, 1)
+
+
+def run_adversarial(duration_s: float = 20, rate: float = 10) -> AdversarialReport:
+    report = AdversarialReport(duration_s=duration_s, rate=rate)
+    config = f'[[keys]]\nkey = "{ADVERSARIAL_KEY}"\nplan = "unlimited"\n'
+    with apex_serve(config) as (base, _):
+        asyncio.run(adversarial(base, duration_s, rate, report))
+    if report.worst_health_ms > 50:
+        report.failures.append(f"/health took {report.worst_health_ms} ms at worst (target: 50 ms)")
+    if set(report.statuses) != {200}:
+        report.failures.append(f"answers {report.statuses}: every prompt should be answered 200")
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     runs = parser.add_subparsers(dest="run", required=True)
@@ -314,9 +382,13 @@ def main() -> None:
     faulty = runs.add_parser("faults")
     faulty.add_argument("--requests", type=int, default=1000)
     faulty.add_argument("--rate", type=float, default=0.3)
+    hostile = runs.add_parser("adversarial")
+    hostile.add_argument("--duration", type=float, default=20)
+    hostile.add_argument("--rate", type=float, default=10)
     args = parser.parse_args()
-    report: Report = run_load(args.duration, args.clients, args.keys, args.rpm) if args.run == "load" \
-        else run_faults(args.requests, args.rate)
+    report: Report = (run_load(args.duration, args.clients, args.keys, args.rpm) if args.run == "load"
+                      else run_faults(args.requests, args.rate) if args.run == "faults"
+                      else run_adversarial(args.duration, args.rate))
     print(report.as_json())
     sys.exit(0 if report.ok else 1)
 

@@ -122,6 +122,7 @@ SMALL_TALK = re.compile(
     r"|seriously|honestly|genuinely|truly|(?:to cut a )?long story short|anyway|anyways|deep breath"
     r"|lol|haha\w*|ahaha\w*|lmao|:\)|:D|xx+|(?:(?:ugh+|argh+|a+h+|oh no|omg|ffs|sigh|phew|yikes|help+)[ ,!]*)+",
     re.IGNORECASE)
+SMALL_TALK_CHARS = 200     # small talk is short: a longer clause is not even tried
 # A whole sentence of small talk in forms that run on past a clause ("Sorry if this is a dumb
 # question, I feel like it is"): dropped at the strongest levels when it holds no question, number
 # or request. Thanks and appreciation never run on here: "Thanks, the fix worked but …" says more.
@@ -223,8 +224,8 @@ def _restates(sentence: str, said: _Said) -> bool:
 
 def _small_talk(clause: str, pattern: re.Pattern[str] = SMALL_TALK) -> bool:
     bare = re.sub(r"^(?:and|but|so|also|oh),?\s+", "", clause.strip().strip(".!,;:-\u2013\u2014 "), flags=re.IGNORECASE)
-    return (bool(bare) and "?" not in clause and not re.search(r"\d", bare) and not REQUEST.search(bare)
-            and pattern.fullmatch(bare) is not None)
+    return (bool(bare) and len(bare) <= SMALL_TALK_CHARS and "?" not in clause and not re.search(r"\d", bare)
+            and not REQUEST.search(bare) and pattern.fullmatch(bare) is not None)
 
 
 def _without_small_talk(sentence: str) -> str:
