@@ -15,6 +15,7 @@ from core import context
 from core.cache import ResponseCache
 from core.catalog import FREE, Catalog, Resolution, Route
 from core.config import Config, GatewaySettings
+from core.errors import RequestError, shown
 from core.fallback import Outcome, Policy, first_stream, first_success
 from core.keys import ApiKey, Authenticator, KeyStore
 from core.limits import Admission, Limits, check_model
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from core.optimizer import Optimizer
 
 T = TypeVar("T")
+MAX_MODEL_CHARS = 256          # a model's name, as a client may write it (PROVIDER/MODEL included)
 # How a stream is opened on one route (the adapter's method, or a translation around it).
 OpenStream = Callable[[ChatAdapter, Route], AsyncGenerator[Any, None]]
 
@@ -72,6 +74,9 @@ class Gateway:
     def resolve(self, admitted: Admitted, model: str, body: dict[str, Any] | None = None) -> Resolution:
         """The model's routes, if the key's plan allows naming it. `auto` (unless configured as a
         model) is chosen among the chat models that fit `body`, by its `routing.prefer`."""
+        if len(model) > MAX_MODEL_CHARS:       # no name that long is configured; it must not reach storage whole
+            admitted.meter.model = shown(model)
+            raise RequestError(f"model: at most {MAX_MODEL_CHARS} characters", code="invalid_model", param="model")
         admitted.meter.model = model
         check_model(admitted.limits, model)
         if model == "auto" and "auto" not in self.catalog.models and body is not None and self.health is not None:

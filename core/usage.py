@@ -22,13 +22,15 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from core.storage.dynamo import DynamoDB
+from core.errors import StorageError
+from core.storage.dynamo import DynamoDB, refused
 
 log = logging.getLogger("apex.usage")
 
 MICRO = 1_000_000          # costs are kept in micro-USD: DynamoDB ADDs on integers are exact
 BATCH = 25                 # BatchWriteItem's limit
 PACK = 1000                # records per item: ~60 KB of JSON, far under the 400 KB limit once compressed
+PACK_BYTES = 300_000       # and a pack is closed past this much JSON, whatever its records hold
 
 
 @dataclass(slots=True)
@@ -165,7 +167,7 @@ class UsageRecorder:
 
     def record(self, event: UsageEvent) -> None:
         packs = self._packs.setdefault((event.key_id, event.day), [])
-        if not packs or packs[-1].count >= PACK:
+        if not packs or packs[-1].count >= PACK or len(packs[-1].rows) >= PACK_BYTES:
             packs.append(_Pack(f"{event.ts:.6f}#{event.request_id}", bytearray(b"[")))
         pack = packs[-1]
         if pack.count:
@@ -206,23 +208,42 @@ class UsageRecorder:
             return written
 
     async def _write_records(self, packs: dict[tuple[str, str], list[_Pack]]) -> None:
-        """One item per pack: idempotent puts, keyed by the pack's first record."""
+        """One item per pack: idempotent puts, keyed by the pack's first record (compressed on a worker
+        thread). A batch DynamoDB refuses is written item by item, and an item it refuses alone is
+        logged and dropped: one bad item must not hold back every key's records for ever."""
         table = self._db.names["usage"]
+        items = await asyncio.to_thread(self._items, packs)
+        for i in range(0, len(items), BATCH):
+            try:
+                await self._write_batch(table, items[i:i + BATCH])
+            except StorageError as exc:
+                if not refused(exc):
+                    raise
+                for item in items[i:i + BATCH]:
+                    try:
+                        await self._write_batch(table, [item])
+                    except StorageError as alone:
+                        if not refused(alone):
+                            raise
+                        log.error("usage: DynamoDB refused an item of %s (%s); its records are dropped",
+                                  item["PutRequest"]["Item"]["pk"]["S"], alone.__cause__)
+
+    def _items(self, packs: dict[tuple[str, str], list[_Pack]]) -> list[dict[str, Any]]:
         expires = {"N": str(int(time.time()) + self._retention_s)}
-        items = [{"PutRequest": {"Item": {
+        return [{"PutRequest": {"Item": {
             "pk": {"S": record_pk(key_id, day)}, "sk": {"S": pack.sk},
             "records": {"B": zlib.compress(pack.rows + b"]")}, "expires_at": expires}}}
             for (key_id, day), group in packs.items() for pack in group]
-        for i in range(0, len(items), BATCH):
-            request: dict[str, Any] = {table: items[i:i + BATCH]}
-            for _ in range(8):
-                answer = await self._db.call("batch_write_item", RequestItems=request)
-                request = answer.get("UnprocessedItems") or {}
-                if not request:
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise RuntimeError("DynamoDB left usage records unprocessed")
+
+    async def _write_batch(self, table: str, items: list[dict[str, Any]]) -> None:
+        request: dict[str, Any] = {table: items}
+        for _ in range(8):
+            answer = await self._db.call("batch_write_item", RequestItems=request)
+            request = answer.get("UnprocessedItems") or {}
+            if not request:
+                return
+            await asyncio.sleep(0.05)
+        raise RuntimeError("DynamoDB left usage records unprocessed")
 
     async def _add_totals(self, key_id: str, month: str, tokens: int, micro: int) -> None:
         """The month's tokens and cost and the lifetime spend, in one transaction: both or neither."""

@@ -27,6 +27,13 @@ RETRIED = frozenset({"ProvisionedThroughputExceededException", "ThrottlingExcept
                      "InternalServerError", "ServiceUnavailable", "TransactionInProgressException"})
 
 
+def refused(exc: BaseException) -> bool:
+    """Whether a StorageError is DynamoDB refusing the call itself (a ValidationException, say), which
+    trying again cannot mend, rather than DynamoDB being busy or out of reach."""
+    cause = exc.__cause__
+    return isinstance(cause, DynamoError) and bool(cause.code) and cause.code not in RETRIED
+
+
 class ConditionFailed(Exception):
     """A write's ConditionExpression did not hold: an answer, not a failure."""
 

@@ -48,6 +48,35 @@ async def test_records_survive_a_failing_store_and_are_written_once_it_answers(d
     await bad.aclose()
 
 
+async def test_an_item_dynamodb_refuses_is_dropped_and_every_other_record_is_written(dynamo_url: str) -> None:
+    """SEC-06: one pack over DynamoDB's item limit once failed its whole batch, every second, for the
+    life of the process, and no key's records were stored again."""
+    import secrets
+
+    db = DynamoDB(table_names(), dynamo_url, credentials=CREDENTIALS)
+    recorder = UsageRecorder(db)
+    poisoned, others = f"key_poison_{time.monotonic_ns()}", [f"key_other_{i}_{time.monotonic_ns()}" for i in range(3)]
+    recorder.record(event(poisoned, secrets.token_urlsafe(450_000), 1, 1, 0.0))    # ~600 KB, incompressible
+    for key in others:
+        for _ in range(5):
+            recorder.record(event(key, "m", 10, 5, 0.001))
+    await recorder.flush()
+    assert recorder.pending == 0                            # nothing requeued for ever
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    for key in others:
+        assert len(await usage_between(db, key, today, today)) == 5
+    assert await usage_between(db, poisoned, today, today) == []
+    await db.aclose()
+
+
+async def test_a_pack_closes_past_its_bytes_as_well_as_its_count() -> None:
+    recorder = UsageRecorder(Unreachable(table_names()))
+    for _ in range(40):
+        recorder.record(event("key_big", "m" * 20_000, 1, 1, 0.0))
+    packs = recorder._packs[("key_big", day_of(time.time()))]
+    assert len(packs) > 1 and all(len(pack.rows) < 330_000 for pack in packs)
+
+
 async def test_a_meter_becomes_an_event_with_its_latency() -> None:
     meter = Meter("key_1", "req_1", started=time.monotonic() - 0.25, model="alias")
     meter.used({"prompt_tokens": 3, "completion_tokens": 4}, (1.0, 2.0, 0.1, 1.25))

@@ -69,6 +69,21 @@ def test_no_field_or_header_chooses_the_upstream(gateway: Running, upstream_a, u
     assert all(r.headers.get("Authorization") != "Bearer sk-evil" for r in upstream_a.received)
 
 
+@pytest.mark.parametrize(("path", "body"), [
+    ("/chat/completions", {"messages": HI}), ("/embeddings", {"input": "x"}), ("/responses", {"input": "x"}),
+    ("/messages", {"max_tokens": 5, "messages": HI})])
+def test_a_model_name_past_256_characters_is_refused_before_it_is_metered(gateway: Running, upstream_a, path: str,
+                                                                         body: dict) -> None:
+    """SEC-06: names of 50 KB each once stopped usage recording for every key."""
+    response = httpx.post(f"{gateway.base_url}{path}", headers=AUTH, timeout=10,
+                          json={**body, "model": "gpt/" + "x" * 50_000})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error.get("code", error.get("type")) in ("invalid_model", "invalid_request_error")
+    assert "256" in error["message"] and len(response.text) < 1000
+    assert upstream_a.received == []
+
+
 @pytest.mark.parametrize("deployment", ["../../../v1/chat/completions", "x?api-version=1999-01-01#", "..", "a/b",
                                         "%2e%2e", "dep\r\nX-Injected: 1"])
 def test_a_deployment_name_cannot_leave_its_path_segment(gateway: Running, azure: FakeAzure, deployment: str) -> None:
