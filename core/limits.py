@@ -78,18 +78,18 @@ class RateLimiter:
     def __init__(self, db: DynamoDB) -> None:
         self._db = db
 
-    async def hit(self, name: str, limit: int, code: str, now: float) -> dict[str, str]:
-        """Count one request against `name`; the X-RateLimit headers, or a 429 carrying them."""
+    async def hit(self, name: str, limit: int, code: str, now: float, count: int = 1) -> dict[str, str]:
+        """Count `count` requests against `name`; the X-RateLimit headers, or a 429 carrying them."""
         window = int(now // 60)
         reset = (window + 1) * 60
         try:
             answer = await self._db.call(
                 "update_item", TableName=self._db.names["usage"],
                 Key={"pk": {"S": f"rpm#{name}#{window}"}, "sk": {"S": "n"}},
-                UpdateExpression="ADD n :one SET expires_at = :expires",
-                ConditionExpression="attribute_not_exists(n) OR n < :limit",
-                ExpressionAttributeValues={":one": {"N": "1"}, ":limit": {"N": str(limit)},
-                                           ":expires": {"N": str(reset + 120)}},
+                UpdateExpression="ADD n :count SET expires_at = :expires",
+                ConditionExpression="(attribute_not_exists(n) AND :count <= :limit) OR n <= :room",
+                ExpressionAttributeValues={":count": {"N": str(count)}, ":limit": {"N": str(limit)},
+                                           ":room": {"N": str(limit - count)}, ":expires": {"N": str(reset + 120)}},
                 ReturnValues="UPDATED_NEW")
         except ConditionFailed:       # the window is full
             wait = max(1, math.ceil(reset - now))
@@ -172,6 +172,12 @@ class Admission:
         except StorageError as exc:     # fail open: see the module's docstring
             log.warning("limits of %s not enforced, storage failed: %s", key.prefix, exc.message)
             return limits, NO_HEADERS
+
+    async def charge(self, key: ApiKey, limits: Limits, extra: int) -> None:
+        """`extra` more requests against the key's rpm: one request that makes that many more upstream
+        calls (a completions request with an array of prompts, through a chat model)."""
+        if self._rates is not None and limits.rpm and extra > 0:
+            await self._rates.hit(f"key#{key.id}", limits.rpm, "rate_limit_exceeded", self.clock(), extra)
 
     async def _enforce(self, key: ApiKey, limits: Limits, client_ip: str | None, ip_rpm: int) -> Mapping[str, str]:
         now = self.clock()

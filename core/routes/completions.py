@@ -10,7 +10,6 @@ The AIProxy seed's `provider` field keeps only the routes on that provider.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections.abc import AsyncGenerator
@@ -25,6 +24,7 @@ from core.body import read_body
 from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
 from core.checks import load_object, require_model
+from core.concurrency import map_bounded
 from core.errors import RequestError, shown
 from core.fallback import routing_info
 from core.gateway import Gateway
@@ -34,6 +34,7 @@ from core.types import COMPLETIONS, JSON, ChatAdapter, CompletionsAdapter
 from core.usage import Meter
 
 GATEWAY_FIELDS = ("provider", "routing")
+MAX_CHAT_PROMPTS = 16       # prompts in one request a chat model answers, one call each
 NOT_IN_CHAT = ("prompt", "suffix", "echo", "logprobs", "best_of", *GATEWAY_FIELDS)
 
 
@@ -76,8 +77,16 @@ def _text_choices(completion: JSON, prompt_index: int, n: int, prefix: str) -> l
             for i, choice in enumerate(completion.get("choices") or ())]
 
 
+def _within_chat_fan_out(prompts: list[Any]) -> None:
+    if len(prompts) > MAX_CHAT_PROMPTS:
+        raise RequestError(f"prompt: at most {MAX_CHAT_PROMPTS} prompts when a chat model answers (one call each)",
+                           code="invalid_prompt", param="prompt")
+
+
 async def _through_chat(adapter: ChatAdapter, model: str, body: JSON, prompts: list[str]) -> JSON:
-    answers = await asyncio.gather(*(adapter.chat(model, _chat_request(body, p)) for p in prompts))
+    """One chat call per prompt, a few at a time (the request was charged one rpm per prompt)."""
+    _within_chat_fan_out(prompts)
+    answers = await map_bounded(lambda p: adapter.chat(model, _chat_request(body, p)), prompts)
     n = body.get("n") or 1
     echo = bool(body.get("echo"))
     usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
@@ -109,6 +118,10 @@ def completions_routes(gw: Gateway) -> list[Route]:
         if body.get("stream"):
             return await _stream(gw, admitted.meter, resolution, upstream,
                                  texts[0] if len(prompts) == len(texts) == 1 else None)
+
+        if resolution.info is None or resolution.info.type != "completion":     # one chat call per prompt
+            _within_chat_fan_out(prompts)
+            await gw.admission.charge(admitted.key, admitted.limits, len(prompts) - 1)
 
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
             if native := _native(adapter, resolution):

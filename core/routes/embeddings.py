@@ -12,6 +12,7 @@ from core.routes.passthrough import passthrough_route
 from core.types import EMBEDDINGS, JSON
 
 ENCODINGS = ("float", "base64")
+MAX_INPUTS = 2048
 
 
 def _check(body: JSON) -> None:
@@ -22,6 +23,9 @@ def _check(body: JSON) -> None:
     if not valid:
         raise RequestError("input must be a non-empty string, array of strings, or token arrays",
                            code="invalid_input", param="input")
+    if isinstance(value, list) and len(value) > MAX_INPUTS and not all(isinstance(v, int) for v in value):
+        raise RequestError(f"input: at most {MAX_INPUTS} inputs in one request, as OpenAI allows", code="invalid_input",
+                           param="input")
     dimensions = body.get("dimensions")
     if dimensions is not None and (not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1):
         raise RequestError("dimensions must be a positive integer", code="invalid_value", param="dimensions")

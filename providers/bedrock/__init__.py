@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from core.concurrency import map_bounded
 from core.config import ProviderConfig
 from core.errors import (
     ProviderError,
@@ -132,7 +133,7 @@ class BedrockAdapter:
         if model.startswith("cohere."):
             vectors, tokens = await self._cohere(client, model, texts)
         else:
-            answers = await asyncio.gather(*(self._titan(client, model, t, body.get("dimensions")) for t in texts))
+            answers = await map_bounded(lambda t: self._titan(client, model, t, body.get("dimensions")), texts)
             vectors, tokens = [a[0] for a in answers], sum(a[1] for a in answers)
         as_base64 = body.get("encoding_format") == "base64"
         data = [{"object": "embedding", "index": i,

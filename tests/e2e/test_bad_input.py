@@ -132,10 +132,19 @@ def test_a_10kb_model_name_is_refused_without_being_echoed_whole(gateway: Runnin
         assert len(response.content) < 2_000 or response.status_code == 200
 
 
-def test_a_10kb_model_name_says_how_long_it_was(gateway: Running) -> None:
-    response = post(gateway, "/v1/chat/completions", orjson.dumps({"model": "m" * 10_240, "messages": HI}))
+def test_a_long_model_name_is_not_echoed_and_a_10kb_one_is_refused(gateway: Running) -> None:
+    response = post(gateway, "/v1/chat/completions", orjson.dumps({"model": "m" * 256, "messages": HI}))
     assert response.status_code == 404
-    assert response.json()["error"]["message"] == f"The model '{'m' * 64}… (10240 characters)' does not exist"
+    assert response.json()["error"]["message"] == f"The model '{'m' * 64}… (256 characters)' does not exist"
+    response = post(gateway, "/v1/chat/completions", orjson.dumps({"model": "m" * 10_240, "messages": HI}))
+    assert response.status_code == 400
+    assert response.json()["error"] == {"message": "model: at most 256 characters", "type": "invalid_request_error",
+                                        "param": "model", "code": "invalid_model"}
+
+
+def test_more_inputs_than_openai_allows_are_refused(gateway: Running) -> None:
+    response = post(gateway, "/v1/embeddings", orjson.dumps({"model": "embed", "input": ["x"] * 2049}))
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_input"
 
 
 def exactly(size: int) -> bytes:

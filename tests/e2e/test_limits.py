@@ -87,6 +87,27 @@ def test_fifty_concurrent_requests_against_ten_rpm(gateway: Running) -> None:
     assert chat(gateway, key).status_code == 200
 
 
+def test_each_prompt_a_chat_model_answers_counts_against_rpm(gateway: Running, upstream_a: FakeOpenAI) -> None:
+    """SEC-07: one completions request with a prompt array was one request to the limits and N calls
+    upstream; now each prompt counts, and a chat model takes 16 at most."""
+    key = new_key(gateway, plan="ten")["key"]
+    set_clock(gateway, 7 * MINUTE + 1)
+
+    def complete(prompts: list[str]) -> httpx.Response:
+        return httpx.post(f"{gateway.base_url}/completions", headers={"authorization": f"Bearer {key}"},
+                          json={"model": "fast", "prompt": prompts, "max_tokens": 5}, timeout=10)
+
+    answered = complete(["hi"] * 8)
+    assert answered.status_code == 200 and len(answered.json()["choices"]) == 8 and len(upstream_a.received) == 8
+    refused = complete(["hi"] * 3)                     # 8 of 10 used: three more do not fit
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limit_exceeded"
+    assert len(upstream_a.received) == 8
+    assert complete(["hi"]).status_code == 200         # the refused request counted as one: one more fits
+    assert complete(["hi"]).status_code == 429
+    set_clock(gateway, 8 * MINUTE + 1)
+    assert complete(["hi"] * 17).status_code == 400 and len(upstream_a.received) == 9   # past 16: refused
+
+
 def test_monthly_tokens_at_the_boundary(gateway: Running) -> None:
     key = new_key(gateway, plan="tiny")["key"]          # 10 tokens; each request uses 4
     assert [chat(gateway, key).status_code for _ in range(3)] == [200, 200, 200]   # 4, 8, then 12: crosses
