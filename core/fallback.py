@@ -74,7 +74,11 @@ async def first_success(
     attempt: Callable[[ChatAdapter, Route], Awaitable[T]],
     fallback: bool = True,
     policy: Policy = NO_POLICY,
+    first_byte: bool = False,
 ) -> Outcome[T]:
+    """The first route whose attempt succeeds. A route's circuit counts only the failures a client
+    cannot cause: a buffered answer that outlasts its timeout may just be a long one the client asked
+    for, so only a stream's wait for its first item (`first_byte`) counts its timeouts."""
     routes = resolution.routes if fallback else resolution.routes[:1]
     health = policy.health
     deadline = time.monotonic() + policy.budget_s if policy.budget_s else None
@@ -109,7 +113,7 @@ async def first_success(
                 if health is not None:
                     health.success(route, time.monotonic() - started)   # it answered: the request was wrong
                 raise err
-            if health is not None:
+            if health is not None and (first_byte or not isinstance(err, ProviderTimeout)):
                 health.failure(route)
             wait = err.retry_after if isinstance(err, ProviderRateLimited) else None
             if (not waited and len(routes) == 1 and wait is not None and wait <= policy.retry_after_max_s
@@ -137,7 +141,7 @@ async def first_stream(
         stream = open_stream(adapter, route)
         return await anext(stream, None), stream
 
-    return await first_success(resolution, adapters, attempt, fallback, policy)
+    return await first_success(resolution, adapters, attempt, fallback, policy, first_byte=True)
 
 
 def require(adapter: ChatAdapter, capability: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +24,7 @@ log = logging.getLogger("apex.routing")
 
 PREFERENCES = ("speed", "quality", "cost")
 EWMA_WEIGHT = 0.2                # how much a new observation moves the estimate
+ROUTES = 4096                    # routes whose circuit and latency each process keeps
 UNKNOWN_LATENCY_MS = 10_000.0    # a route nobody measured or seeded sorts last for speed
 
 
@@ -40,14 +41,22 @@ class Circuit:
 
 
 class Health:
-    """Circuit breakers and observed latency, by route."""
+    """Circuit breakers and observed latency, by route. A route may be named by a client
+    (`PROVIDER/MODEL`), so each map keeps the ROUTES most recently used, no more."""
 
     def __init__(self, failures: int, window_s: float, cooldown_s: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._failures, self._window_s, self._cooldown_s = failures, window_s, cooldown_s
-        self._circuits: dict[Route, Circuit] = {}
-        self._latency_ms: dict[Route, float] = {}
+        self._circuits: OrderedDict[Route, Circuit] = OrderedDict()
+        self._latency_ms: OrderedDict[Route, float] = OrderedDict()
         self.clock = clock
+
+    @staticmethod
+    def _keep(entries: OrderedDict[Route, Any], route: Route, value: Any) -> None:
+        entries[route] = value
+        entries.move_to_end(route)
+        if len(entries) > ROUTES:
+            entries.popitem(last=False)
 
     def allow(self, route: Route) -> bool:
         """May a request try this route now? A half-open circuit lets exactly one through."""
@@ -63,16 +72,17 @@ class Health:
     def success(self, route: Route, seconds: float) -> None:
         previous = self._latency_ms.get(route)
         ms = seconds * 1000
-        self._latency_ms[route] = ms if previous is None else previous + EWMA_WEIGHT * (ms - previous)
+        self._keep(self._latency_ms, route, ms if previous is None else previous + EWMA_WEIGHT * (ms - previous))
         circuit = self._circuits.get(route)
         if circuit is not None and (circuit.open_until or circuit.failures):
             if circuit.open_until:
                 log.info("circuit closed: %s/%s answered again", route.provider, route.model)
-            self._circuits[route] = Circuit()
+            self._keep(self._circuits, route, Circuit())
 
     def failure(self, route: Route) -> None:
         now = self.clock()
-        circuit = self._circuits.setdefault(route, Circuit())
+        circuit = self._circuits.get(route) or Circuit()
+        self._keep(self._circuits, route, circuit)
         if circuit.probing:                      # the probe failed: open again
             circuit.probing = False
             circuit.open_until = now + self._cooldown_s

@@ -73,3 +73,36 @@ async def test_when_every_route_fails_the_error_is_the_most_specific_truth(failu
     assert (caught.value.status, caught.value.code) == (status, code)
     if code == "provider_rate_limit":
         assert caught.value.headers["Retry-After"] == "1"
+
+
+async def test_a_buffered_timeout_does_not_count_against_the_route_and_a_first_byte_timeout_does() -> None:
+    """SEC-10: a client can make a buffered answer outlast its timeout by asking for a long one; five of
+    those once opened the route's circuit for every key."""
+    from core.fallback import Policy
+    from core.routing import Health
+
+    health = Health(failures=2, window_s=60, cooldown_s=60)
+    one = Resolution("alias", None, ROUTES[:1], "one route")
+    for _ in range(3):
+        attempt, _ = script(ProviderTimeout("slow"))
+        with pytest.raises(ProviderTimeout):
+            await first_success(one, ADAPTERS, attempt, policy=Policy(health))
+    assert health.allow(ROUTES[0]) and health.snapshot(ROUTES[0])["recent_failures"] == 0
+    for _ in range(2):
+        attempt, _ = script(ProviderTimeout("no first byte"))
+        with pytest.raises(ProviderTimeout):
+            await first_success(one, ADAPTERS, attempt, policy=Policy(health), first_byte=True)
+    assert health.snapshot(ROUTES[0])["circuit"] == "open"
+
+
+def test_health_keeps_a_bounded_number_of_routes() -> None:
+    """SEC-11: a client names routes (PROVIDER/MODEL); each once stayed in two maps for ever."""
+    from core.routing import ROUTES as KEPT
+    from core.routing import Health
+
+    health = Health(failures=5, window_s=30, cooldown_s=30)
+    for i in range(KEPT + 500):
+        route = Route("p", f"model-{i}")
+        health.success(route, 0.1)
+        health.failure(route)
+    assert len(health._latency_ms) == len(health._circuits) == KEPT
