@@ -47,24 +47,6 @@ class GatewaySettings(_Frozen):
     cors_origins: tuple[str, ...] = ()             # browser origins allowed to call the API; empty: CORS off
 
 
-class ProviderConfig(_Frozen):
-    kind: ProviderKind = "openai"
-    base_url: str | None = None
-    api_key_env: str | None = None
-    timeout_s: Annotated[float, Field(gt=0)] = 60.0
-    api_version: str | None = None
-    region: str | None = None
-    headers: dict[str, str] = {}
-    # The upstream serves OpenAI's Responses API (`/responses`): Responses requests pass to it as sent.
-    # None: yes for OpenAI's own URL, no elsewhere. Kinds "openai" and "azure" (its /openai/v1 form).
-    responses: bool | None = None
-
-
-class RouteConfig(_Frozen):
-    provider: str
-    model: str
-
-
 # Anthropic's prices for prompt caching, as ratios of the input price: what a model's cache reads and
 # (five-minute) cache writes cost when its config does not say.
 CACHE_READ_RATIO, CACHE_WRITE_RATIO = 0.1, 1.25
@@ -82,6 +64,27 @@ class Price(_Frozen):
         read = self.input * CACHE_READ_RATIO if self.cache_read is None else self.cache_read
         write = self.input * CACHE_WRITE_RATIO if self.cache_write is None else self.cache_write
         return self.input, self.output, read, write
+
+
+class ProviderConfig(_Frozen):
+    kind: ProviderKind = "openai"
+    base_url: str | None = None
+    api_key_env: str | None = None
+    timeout_s: Annotated[float, Field(gt=0)] = 60.0
+    api_version: str | None = None
+    region: str | None = None
+    headers: dict[str, str] = {}
+    # What a model of this provider that the config does not name costs (`PROVIDER/MODEL`): without
+    # it, a key with credits may not name one.
+    default_price: Price | None = None
+    # The upstream serves OpenAI's Responses API (`/responses`): Responses requests pass to it as sent.
+    # None: yes for OpenAI's own URL, no elsewhere. Kinds "openai" and "azure" (its /openai/v1 form).
+    responses: bool | None = None
+
+
+class RouteConfig(_Frozen):
+    provider: str
+    model: str
 
 
 class ModelConfig(_Frozen):

@@ -14,8 +14,8 @@ from starlette.requests import Request
 from core import context
 from core.cache import ResponseCache
 from core.catalog import FREE, Catalog, Resolution, Route
-from core.config import Config, GatewaySettings
-from core.errors import RequestError, shown
+from core.config import Config, GatewaySettings, Price
+from core.errors import GatewayError, RequestError, shown
 from core.fallback import Outcome, Policy, first_stream, first_success
 from core.keys import ApiKey, Authenticator, KeyStore
 from core.limits import Admission, Limits, check_model
@@ -82,7 +82,14 @@ class Gateway:
         if model == "auto" and "auto" not in self.catalog.models and body is not None and self.health is not None:
             prefer = (body.get("routing") or {}).get("prefer") or self.settings.default_prefer
             return auto(self.catalog, self.health, body, prefer)
-        return self.catalog.resolve(model)
+        resolution = self.catalog.resolve(model)
+        if resolution.info is None and admitted.limits.credits is not None:
+            unpriced = [r.provider for r in resolution.routes if self._default_price(r.provider) is None]
+            if unpriced:
+                raise GatewayError(f"'{shown(model)}' is no configured model, and {unpriced[0]} has no default_price: "
+                                   "a key that pays from credits may use only what the gateway can price",
+                                   code="model_not_priced", status=403, param="model")
+        return resolution
 
     def policy(self, resolution: Resolution) -> Policy:
         """Each attempt is bounded by its provider's `timeout_s`; the whole request by the sum over
@@ -103,7 +110,12 @@ class Gateway:
         """Who served the request, and what it used at the model's prices."""
         meter.provider, meter.mapped_model = route.provider, route.model
         info = resolution.info or self.catalog.info_of(route)
-        meter.used(usage, info.prices if info else FREE)
+        default = self._default_price(route.provider)
+        meter.used(usage, info.prices if info else default.per_token if default else FREE)
+
+    def _default_price(self, provider: str) -> Price | None:
+        config = self.config.providers.get(provider)
+        return config.default_price if config is not None else None
 
     async def aclose(self) -> None:
         if self.usage is not None:

@@ -15,6 +15,7 @@ import httpx
 import openai
 import pytest
 
+from core.usage import usage_between
 from tests.fakes.openai import FakeOpenAI
 from tests.support import TEST_KEY, Running, config, run_gateway
 
@@ -106,6 +107,29 @@ def test_each_prompt_a_chat_model_answers_counts_against_rpm(gateway: Running, u
     assert complete(["hi"]).status_code == 429
     set_clock(gateway, 8 * MINUTE + 1)
     assert complete(["hi"] * 17).status_code == 400 and len(upstream_a.received) == 9   # past 16: refused
+
+
+def test_a_key_with_credits_may_name_only_what_the_gateway_can_price(upstream_a: FakeOpenAI, dynamo_url: str) -> None:
+    """SEC-04: `PROVIDER/MODEL` of a model the config does not name was billed $0 against credits."""
+    cfg = config({"gpt": upstream_a.base_url,
+                  "priced": {"kind": "openai", "base_url": upstream_a.base_url, "default_price": {
+                      "input": 1000, "output": 2000}}},
+                 {"fast": {"price": {"input": 1000, "output": 2000},
+                           "routes": [{"provider": "gpt", "model": "gpt-4o"}]}},
+                 plans={"paid": {"credits": 5.0}}, keys=[{"key": "sk-paid-0123456789", "plan": "paid"},
+                                                         {"key": TEST_KEY, "plan": "unlimited"}])
+    with run_gateway(cfg, dynamo_url) as running:
+        refused = chat(running, "sk-paid-0123456789", "gpt/o1-pro-unpriced")
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "model_not_priced"
+        assert upstream_a.received == []
+        assert chat(running, TEST_KEY, "gpt/o1-pro-unpriced").status_code == 200      # no credits: no price needed
+        served = chat(running, "sk-paid-0123456789", "priced/o1-pro")
+        assert served.status_code == 200
+        running.call(running.local.gateway.usage.flush())
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        records = running.call(usage_between(running.local.gateway.db, None, today, today))
+        priced = [r for r in records if r.model == "priced/o1-pro"]
+        assert priced and priced[0].cost > 0                 # at the provider's default price
 
 
 def test_monthly_tokens_at_the_boundary(gateway: Running) -> None:
