@@ -38,6 +38,7 @@ class ModelInfo:
     routes: tuple[Route, ...]
     supports: tuple[str, ...] = ("tools", "json")
     price_cache: tuple[float, float] = (0.0, 0.0)   # cache reads, cache writes: USD per 1M tokens
+    price_image: float = 0.0                         # USD per image generated
     reasoning: bool = False
 
     @property
@@ -84,7 +85,7 @@ class Catalog:
                 price_out=m.price.output, price_cache=m.price.per_token[2:], quality=m.quality, latency_ms=m.latency_ms,
                 deprecated=m.deprecated, replacement=m.replacement,
                 routes=tuple(Route(r.provider, r.model) for r in m.routes), supports=tuple(m.supports),
-                reasoning=m.reasoning,
+                reasoning=m.reasoning, price_image=m.price.image,
             )
             for mid, m in config.models.items()
         }

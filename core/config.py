@@ -57,6 +57,7 @@ class Price(_Frozen):
     output: Annotated[float, Field(ge=0)] = 0.0
     cache_read: Annotated[float, Field(ge=0)] | None = None     # default: input * CACHE_READ_RATIO
     cache_write: Annotated[float, Field(ge=0)] | None = None    # default: input * CACHE_WRITE_RATIO
+    image: Annotated[float, Field(ge=0)] = 0.0    # USD per image generated (an image model's answers carry no tokens)
 
     @property
     def per_token(self) -> tuple[float, float, float, float]:

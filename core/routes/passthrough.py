@@ -43,6 +43,8 @@ def passthrough_route(gw: Gateway, path: str, capability: str, model_type: str,
 
         outcome = await gw.first(resolution, attempt)
         gw.bill(admitted.meter, resolution, outcome.route, outcome.value.get("usage"))
+        if capability == IMAGES and (info := resolution.info or gw.catalog.info_of(outcome.route)) is not None:
+            admitted.meter.cost += len(outcome.value.get("data") or ()) * info.price_image   # per image made
         return json_response(orjson.dumps(outcome.value))
 
     serve.__name__ = capability

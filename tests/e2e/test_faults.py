@@ -194,6 +194,18 @@ def test_a_client_leaving_before_the_first_token_still_pays_for_its_prompt(gatew
     assert record.prompt_tokens > 0 and record.cost > 0     # the provider read the prompt: it is billed
 
 
+def test_a_stream_of_tool_calls_without_usage_is_billed_by_count(gateway: Running, flaky: FakeOpenAI, usage) -> None:
+    """SEC-12: an upstream that ignores stream_options sends no usage; a stream of only tool-call
+    arguments once counted nothing."""
+    flaky.stream_usage = False
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    with openai.OpenAI(base_url=gateway.base_url, api_key=TEST_KEY, max_retries=0) as client:
+        chunks = list(client.chat.completions.create(model="flaky-only", messages=HI, tools=tools, stream=True))
+    assert any(c.choices and c.choices[0].delta.tool_calls for c in chunks)
+    record = usage.get(timeout=5)
+    assert record.status == 200 and record.prompt_tokens > 0 and record.completion_tokens > 0 and record.cost > 0
+
+
 # -- prompt caching, billed exactly ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("stream", [False, True], ids=["buffered", "streamed"])

@@ -132,6 +132,23 @@ def test_a_key_with_credits_may_name_only_what_the_gateway_can_price(upstream_a:
         assert priced and priced[0].cost > 0                 # at the provider's default price
 
 
+def test_images_are_billed_per_image(upstream_a: FakeOpenAI, dynamo_url: str) -> None:
+    """SEC-13: image answers carry no usage: ten HD images once cost the key $0."""
+    cfg = config({"gpt": upstream_a.base_url},
+                 {"image": {"type": "image", "price": {"image": 0.04},
+                            "routes": [{"provider": "gpt", "model": "dall-e-3"}]}})
+    with run_gateway(cfg, dynamo_url) as running:
+        recorded: list = []
+        running.local.gateway.usage.listeners.append(recorded.append)
+        answer = httpx.post(f"{running.base_url}/images/generations", headers={"authorization": f"Bearer {TEST_KEY}"},
+                            json={"model": "image", "prompt": "a cat", "n": 3}, timeout=10)
+        assert answer.status_code == 200 and len(answer.json()["data"]) == 3
+        deadline = time.monotonic() + 5
+        while not recorded and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert recorded and abs(recorded[0].cost - 0.12) < 1e-9
+
+
 def test_monthly_tokens_at_the_boundary(gateway: Running) -> None:
     key = new_key(gateway, plan="tiny")["key"]          # 10 tokens; each request uses 4
     assert [chat(gateway, key).status_code for _ in range(3)] == [200, 200, 200]   # 4, 8, then 12: crosses

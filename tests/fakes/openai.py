@@ -51,6 +51,7 @@ class FakeOpenAI(FakeServer, ResponsesAPI):
         self.extra_fields: dict[str, Any] = {"system_fingerprint": "fp_fake", "service_tier": "default"}
         self.reply_text: str | None = None
         self.finish_reason: str | None = None     # scripted finish reason for text answers
+        self.stream_usage = True                  # False: streams carry no usage, asked or not, as some servers
         self.made: set[str] = set()
 
     def routes(self, app: web.Application) -> None:
@@ -64,6 +65,7 @@ class FakeOpenAI(FakeServer, ResponsesAPI):
         super().reset()
         self.finish_reason = None
         self.reply_text = None
+        self.stream_usage = True
         self.made = set()
 
     @property
@@ -188,7 +190,7 @@ class FakeOpenAI(FakeServer, ResponsesAPI):
             pieces = (text or "").split(" ")
             events += [chunk({"content": p if i == 0 else " " + p}) for i, p in enumerate(pieces)]
         events.append(chunk({}, finish))
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if (body.get("stream_options") or {}).get("include_usage") and self.stream_usage:
             events.append({**base, "choices": [], "usage": self._usage(body, text)})
 
         for sent, event in enumerate(events):
