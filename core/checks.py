@@ -4,8 +4,9 @@ field not named passes through."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -17,6 +18,7 @@ from core.tokens import exceeds_window
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 # Fields only the gateway reads; they never reach an upstream.
+T = TypeVar("T")
 GATEWAY_FIELDS = ("routing", "optimize")
 REASONING_ONLY = ("reasoning_effort", "verbosity")   # what only a reasoning model takes
 
@@ -38,9 +40,16 @@ FUNCTION: Shape = {"name": (STR, True), "description": (STR, False), "parameters
 # nested arrays and objects; the gateway's own wrapping needs some of them).
 MAX_DEPTH = 128
 WRITABLE = 254
+# Each array or object costs the parsed body ~70 bytes: a 10 MB body of `[{},{},…]` once took 367 MB.
+# Counted in the raw bytes (brackets inside strings too, so the bound is loose), before parsing.
+MAX_CONTAINERS = 1_000_000
+PARSE_INLINE_BYTES = 1_000_000   # a larger body is parsed on a worker thread, not the event loop
 
 
 def load_object(raw: bytes) -> dict[str, Any]:
+    brackets = raw.count(b"[") + raw.count(b"{")
+    if brackets > MAX_CONTAINERS:
+        raise RequestError(f"The JSON body holds more than {MAX_CONTAINERS:,} arrays and objects", code="invalid_json")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -48,9 +57,16 @@ def load_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise RequestError("The request body must be a JSON object", code="invalid_json")
     # Only a body with that many brackets can be that deep: most are never probed.
-    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _deeper_than(body, MAX_DEPTH):
+    if brackets > MAX_DEPTH and _deeper_than(body, MAX_DEPTH):
         raise RequestError(f"The JSON body is nested more than {MAX_DEPTH} levels deep", code="invalid_json")
     return body
+
+
+async def parse_json(raw: bytes, parse: Callable[[bytes], T]) -> T:
+    """`parse(raw)`: on the event loop for a small body, on a worker thread for a large one."""
+    if len(raw) <= PARSE_INLINE_BYTES:
+        return parse(raw)
+    return await asyncio.to_thread(parse, raw)
 
 
 def _deeper_than(value: Any, limit: int) -> bool:

@@ -14,7 +14,7 @@ from core.body import read_body
 from core.cache import as_chunks
 from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
-from core.checks import check_context, parse_chat, upstream_body
+from core.checks import check_context, parse_chat, parse_json, upstream_body
 from core.fallback import Outcome, routing_info
 from core.gateway import Gateway
 from core.http import EventStream, endpoint, json_response
@@ -31,7 +31,7 @@ def chat_routes(gw: Gateway) -> list[Route]:
     async def chat_completions(request: Request) -> Response:
         admitted = await gw.admit(request)
         raw = await read_body(request, settings.max_request_bytes)
-        body = parse_chat(raw, settings)
+        body = await parse_json(raw, lambda raw: parse_chat(raw, settings))
         resolution = gw.resolve(admitted, body["model"], body)
         require_type(resolution, "chat")
         check_context(resolution, lambda: body, len(raw))

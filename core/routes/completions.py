@@ -23,7 +23,7 @@ from starlette.routing import Route
 from core.body import read_body
 from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
-from core.checks import load_object, require_model
+from core.checks import load_object, parse_json, require_model
 from core.concurrency import map_bounded
 from core.errors import RequestError, shown
 from core.fallback import routing_info
@@ -104,7 +104,7 @@ def completions_routes(gw: Gateway) -> list[Route]:
 
     async def completions(request: Request) -> Response:
         admitted = await gw.admit(request)
-        body = load_object(await read_body(request, settings.max_request_bytes))
+        body = await parse_json(await read_body(request, settings.max_request_bytes), load_object)
         require_model(body)
         prompts = _prompts(body)
         if body.get("stream") is not None and not isinstance(body["stream"], bool):

@@ -23,7 +23,7 @@ from starlette.routing import Route
 from core.body import read_body
 from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
-from core.checks import check_context, check_messages, for_model, load_object, require_model
+from core.checks import check_context, check_messages, for_model, load_object, parse_json, require_model
 from core.errors import GatewayError
 from core.gateway import Admitted, Gateway
 from core.http import endpoint, json_response
@@ -59,7 +59,7 @@ def messages_routes(gw: Gateway, inbound: InboundFormat) -> list[Route]:
     async def parse(request: Request, counting: bool = False) -> Parsed:
         admitted = await gw.admit(request, billable=not counting)
         raw = await read_body(request, settings.max_request_bytes)
-        body = load_object(raw)
+        body = await parse_json(raw, load_object)
         model = require_model(body)
         inbound.check(body, counting)
         check_messages(body["messages"], settings)       # the same counts and sizes as any chat request

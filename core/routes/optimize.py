@@ -14,7 +14,7 @@ from starlette.routing import Route
 from core.body import read_body
 from core.catalog import Resolution
 from core.catalog import Route as ModelRoute
-from core.checks import load_object
+from core.checks import load_object, parse_json
 from core.errors import GatewayError, RequestError
 from core.fallback import require
 from core.gateway import Admitted, Gateway
@@ -171,7 +171,7 @@ def optimize_routes(gw: Gateway) -> list[Route]:
     async def optimize(request: Request) -> Response:
         clock = timed()
         admitted = await gw.admit(request, billable=False)
-        body = load_object(await read_body(request, gw.settings.max_request_bytes))
+        body = await parse_json(await read_body(request, gw.settings.max_request_bytes), load_object)
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not 1 <= len(prompt) <= MAX_PROMPT_CHARS:
             raise RequestError(f"prompt must be a string of 1 to {MAX_PROMPT_CHARS:,} characters",

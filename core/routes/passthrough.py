@@ -14,7 +14,7 @@ from starlette.routing import Route
 from core.body import read_body
 from core.catalog import Route as ModelRoute
 from core.catalog import require_type
-from core.checks import load_object, require_model
+from core.checks import load_object, parse_json, require_model
 from core.fallback import require
 from core.gateway import Gateway
 from core.http import endpoint, json_response
@@ -31,7 +31,7 @@ def passthrough_route(gw: Gateway, path: str, capability: str, model_type: str,
                       check: Callable[[JSON], None]) -> Route:
     async def serve(request: Request) -> Response:
         admitted = await gw.admit(request)
-        body = load_object(await read_body(request, gw.settings.max_request_bytes))
+        body = await parse_json(await read_body(request, gw.settings.max_request_bytes), load_object)
         require_model(body)
         check(body)
         resolution = gw.resolve(admitted, body["model"])

@@ -24,7 +24,7 @@ from core import sse
 from core.body import read_body
 from core.catalog import Resolution, require_type
 from core.catalog import Route as ModelRoute
-from core.checks import check_context, check_messages, for_model, load_object, require_model, upstream_body
+from core.checks import check_context, check_messages, for_model, load_object, parse_json, require_model, upstream_body
 from core.config import GatewaySettings
 from core.errors import GatewayError, RequestError, shown
 from core.fallback import Outcome
@@ -104,7 +104,7 @@ def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
 
     async def read(request: Request, admitted: Admitted) -> Asked:
         """The request checked, and the conversation it continues read."""
-        body = load_object(await read_body(request, settings.max_request_bytes))
+        body = await parse_json(await read_body(request, settings.max_request_bytes), load_object)
         require_model(body)
         _check(body)
         history: list[JSON] = []

@@ -142,6 +142,14 @@ def test_a_long_model_name_is_not_echoed_and_a_10kb_one_is_refused(gateway: Runn
                                         "param": "model", "code": "invalid_model"}
 
 
+def test_a_body_of_a_million_empty_objects_is_refused_before_it_is_parsed(gateway: Running) -> None:
+    """SEC-14: 3.4 million `{}` in a 10 MB body once took 367 MB of heap to parse."""
+    raw = b'{"model": "gpt-x", "messages": [{"role": "user", "content": "hi"}], "pad": [' + b"{}," * 1_000_000 + b"{}]}"
+    response = post(gateway, "/v1/chat/completions", raw)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"
+    assert "1,000,000 arrays and objects" in response.json()["error"]["message"]
+
+
 def test_more_inputs_than_openai_allows_are_refused(gateway: Running) -> None:
     response = post(gateway, "/v1/embeddings", orjson.dumps({"model": "embed", "input": ["x"] * 2049}))
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_input"
