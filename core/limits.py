@@ -7,14 +7,17 @@ Monthly tokens and credits are checked against the key's totals, read from Dynam
 `quota_refresh_s` and kept current in between by this process's own usage: the request that crosses
 the line is served, the next one here is refused; another instance learns within the refresh time.
 
-When DynamoDB cannot answer, limits fail open: the request is served unmetered and a warning logged,
-as an outage of the counters should not become an outage of the gateway. Keys fail closed (a key
-not already cached is refused with 503), so nobody unknown is served meanwhile.
+When DynamoDB is busy or out of reach, limits fail open: the request is served unmetered and a
+warning logged, as an outage of the counters should not become an outage of the gateway — but not
+for a key with credits (money is at stake: 503), and never when DynamoDB refuses the call itself (a
+client cannot buy itself unmetered service with a request storage rejects: 503). Keys fail closed
+(a key not already cached is refused with 503), so nobody unknown is served meanwhile.
 """
 
 from __future__ import annotations
 
 import calendar
+import hashlib
 import logging
 import math
 import time
@@ -25,7 +28,7 @@ from core.config import Config
 from core.context import NO_HEADERS
 from core.errors import GatewayError, LimitError, StorageError, shown
 from core.keys import ApiKey
-from core.storage.dynamo import ConditionFailed, DynamoDB
+from core.storage.dynamo import ConditionFailed, DynamoDB, refused
 from core.usage import MICRO, UsageEvent, month_pk, spend_pk
 
 log = logging.getLogger("apex.limits")
@@ -96,6 +99,11 @@ class RateLimiter:
             raise LimitError(f"Too many requests: {limit} per minute. Try again in {wait} s", code=code,
                              headers={**rate_headers(limit, 0, reset), "Retry-After": str(wait)}) from None
         return rate_headers(limit, limit - int(answer["Attributes"]["n"]["N"]), reset)
+
+
+def ip_name(client_ip: str) -> str:
+    """A client IP as a counter's name: hashed, so whatever a proxy reported is a short, fixed key."""
+    return hashlib.sha256(client_ip.encode(errors="replace")).hexdigest()[:32]
 
 
 def rate_headers(limit: int, remaining: int, reset: float) -> dict[str, str]:
@@ -169,9 +177,11 @@ class Admission:
             return limits, NO_HEADERS          # the hot path of an unlimited key: no round trip at all
         try:
             return limits, await self._enforce(key, limits, client_ip, ip_rpm)
-        except StorageError as exc:     # fail open: see the module's docstring
+        except StorageError as exc:
+            if refused(exc) or limits.credits is not None:     # a refusal, or money at stake: closed
+                raise
             log.warning("limits of %s not enforced, storage failed: %s", key.prefix, exc.message)
-            return limits, NO_HEADERS
+            return limits, NO_HEADERS                          # busy or out of reach: open (module docstring)
 
     async def charge(self, key: ApiKey, limits: Limits, extra: int) -> None:
         """`extra` more requests against the key's rpm: one request that makes that many more upstream
@@ -183,7 +193,7 @@ class Admission:
         now = self.clock()
         headers: Mapping[str, str] = NO_HEADERS
         if self._rates is not None and ip_rpm and client_ip:
-            await self._rates.hit(f"ip#{client_ip}", ip_rpm, "ip_rate_limit_exceeded", now)
+            await self._rates.hit(f"ip#{ip_name(client_ip)}", ip_rpm, "ip_rate_limit_exceeded", now)
         if self._rates is not None and limits.rpm:
             headers = await self._rates.hit(f"key#{key.id}", limits.rpm, "rate_limit_exceeded", now)
         if self._book is not None and (limits.monthly_tokens or limits.credits is not None):

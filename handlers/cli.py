@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -20,7 +21,7 @@ def _config(path: str | None) -> Config:
 def cmd_serve(args: argparse.Namespace) -> None:
     from handlers.serve import serve
 
-    serve(_config(args.config), args.host, args.port)
+    serve(_config(args.config), args.host, args.port, args.forwarded_allow_ips)
 
 
 def cmd_invoke(args: argparse.Namespace) -> None:
@@ -68,6 +69,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--config")
+    serve.add_argument("--forwarded-allow-ips", default=os.environ.get("APEX_FORWARDED_ALLOW_IPS"),
+                       help="proxies (comma-separated IPs, or *) whose X-Forwarded-For names the client; "
+                            "default: none, and APEX_FORWARDED_ALLOW_IPS")
     serve.set_defaults(run=cmd_serve)
 
     invoke = commands.add_parser("invoke", help="run one Lambda function of template.yaml on an event, locally")

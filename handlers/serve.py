@@ -70,7 +70,9 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(config: Config, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, forwarded_allow_ips: str | None = None) -> None:
+    """`forwarded_allow_ips`: the proxies whose X-Forwarded-For names the client (its IP is what
+    `ip_rpm` counts); by default none, so a client cannot name itself anyone."""
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -86,7 +88,8 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8000) -> None:
         print(f"No key configured; use this local key: {local.generated_key}", flush=True)
     server = uvicorn.Server(uvicorn.Config(
         local.app, loop="uvloop", http="httptools", lifespan="on", access_log=False, log_level="warning",
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=5, proxy_headers=forwarded_allow_ips is not None,
+        forwarded_allow_ips=forwarded_allow_ips,
     ))
     try:
         server.run(sockets=[sock])

@@ -76,6 +76,7 @@ def run_gateway(cfg: Config, dynamo_url: str, db: DynamoDB | None = None) -> Ite
     local = local_gateway(cfg, db or DynamoDB(table_names(), dynamo_url, credentials=CREDENTIALS))
     sock = bind("127.0.0.1", 0)   # already listening: no start-up polling
     server = uvicorn.Server(uvicorn.Config(local.app, lifespan="on", access_log=False, log_level="warning",
+                                           proxy_headers=False,
                                            loop="asyncio", timeout_graceful_shutdown=1))
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(sockets=[sock]),), daemon=True)

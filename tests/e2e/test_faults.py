@@ -57,7 +57,7 @@ def gateway(flaky: FakeOpenAI, upstream_b: FakeOpenAI, upstream_claude: FakeAnth
              "flaky-only": {"price": {"input": 1, "output": 2}, "routes": [{"provider": "flaky", "model": "f-1"}]},
              "claude-only": {"price": {"input": 3, "output": 15},
                              "routes": [{"provider": "claude", "model": "claude-sonnet"}]}},
-            plans={"ten": {"rpm": 10}, "tokens": {"monthly_tokens": 1_000_000}},
+            plans={"ten": {"rpm": 10}, "tokens": {"monthly_tokens": 1_000_000}, "paid": {"credits": 100.0}},
             gateway={"key_cache_ttl_s": 60, "quota_refresh_s": 0})
         with run_gateway(cfg, dynamo_url, db) as running:
             yield running
@@ -288,6 +288,19 @@ def test_limits_fail_open(gateway: Running, db: FaultyDynamoDB, caplog, plan: st
         served = chat(gateway, key)
     assert served.status_code == 200 and "x-ratelimit-limit" not in served.headers
     assert ("limits of " + key[:12]) in caplog.text and key not in caplog.text
+    db.heal()
+
+
+@pytest.mark.parametrize(("plan", "kind"), [("ten", "refused"), ("paid", "unreachable")])
+def test_limits_fail_closed_on_a_refusal_or_with_money_at_stake(gateway: Running, db: FaultyDynamoDB, plan: str,
+                                                                 kind: str) -> None:
+    """SEC-09: a request storage refuses (a 3,000-character client IP made DynamoDB refuse the counter's
+    key) bought unmetered service; and a key with credits was served unmetered in an outage."""
+    key = stored_key(gateway, plan)
+    assert chat(gateway, key).status_code == 200
+    db.fail("update_item" if plan == "ten" else "get_item", "usage", kind=kind)
+    refused = chat(gateway, key)
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "storage_unavailable"
     db.heal()
 
 

@@ -224,7 +224,12 @@ def test_ip_rate_limit(upstream_a: FakeOpenAI, dynamo_url: str) -> None:
                  gateway={"ip_rpm": 3})
     with run_gateway(cfg, dynamo_url) as running:
         set_clock(running, MINUTE + 240)
-        codes = [chat(running, TEST_KEY).status_code for _ in range(4)]
+        # SEC-09: a client naming itself anyone (X-Forwarded-For, trusted from no proxy unless configured),
+        # or a name too long for a counter's key, is still the one client it is
+        codes = [httpx.post(f"{running.base_url}/chat/completions", json={"model": "fast", "messages": HI},
+                            headers={"authorization": f"Bearer {TEST_KEY}", "x-forwarded-for": spoofed},
+                            timeout=10).status_code
+                 for spoofed in ("203.0.113.7", "203.0.113.8", "x" * 3000, "203.0.113.9")]
         refused = chat(running, TEST_KEY)
     assert codes == [200, 200, 200, 429]
     assert refused.json()["error"]["code"] == "ip_rate_limit_exceeded" and refused.headers["retry-after"]

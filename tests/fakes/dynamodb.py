@@ -13,6 +13,10 @@ import orjson
 from core.storage.dynamo import ATTEMPTS, DynamoDB
 
 # What DynamoDB answers when a table's throughput is exceeded.
+REFUSED = (400, orjson.dumps({        # what DynamoDB says of a partition key over 2,048 bytes, say
+    "__type": "com.amazon.coral.validate#ValidationException",
+    "message": "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit "
+               "of 2048 bytes"}))
 THROTTLED = (400, orjson.dumps({
     "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
     "message": "The level of configured provisioned throughput for the table was exceeded. Consider increasing "
@@ -48,6 +52,8 @@ class FaultyDynamoDB(DynamoDB):
                 self.failed.append((target.rpartition(".")[2], next(iter(tables))))
         if kind == "throttled":
             return THROTTLED
+        if kind == "refused":
+            return REFUSED
         if kind == "unreachable":
             raise aiohttp.ServerDisconnectedError()
         return await super()._post(target, body)
