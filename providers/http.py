@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -74,7 +75,8 @@ class HttpClient:
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Answer:
         pool = self._pool()
         with transport_errors(self.provider):
-            async with pool.post(url, data=body, headers=headers, timeout=self._whole) as response:
+            async with pool.post(url, data=body, headers=headers, timeout=self._whole,
+                                 allow_redirects=False) as response:
                 return Answer(response.status, response.headers, await response.read())
 
     async def post_json(self, url: str, payload: JSON, headers: Mapping[str, str],
@@ -98,7 +100,8 @@ class HttpClient:
         instead of being closed (a reader stopped by an error or a client gone closes it)."""
         pool = self._pool()
         with transport_errors(self.provider):
-            async with pool.post(url, data=body, headers=headers, timeout=self._streaming) as response:
+            async with pool.post(url, data=body, headers=headers, timeout=self._streaming,
+                                 allow_redirects=False) as response:
                 yield StreamingAnswer(self.provider, response)
                 await _drained(response)
 
@@ -156,21 +159,21 @@ def transport_errors(provider: str) -> Iterator[None]:
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
+    """The upstream's Retry-After (or retry-after-ms), in seconds; None when absent or not a finite
+    delay (`nan`, `inf`, a negative number, a date that cannot be read)."""
+    seconds: float | None = None
     if value := headers.get("retry-after-ms"):
         with contextlib.suppress(ValueError):
-            return float(value) / 1000
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+            seconds = float(value) / 1000
+    elif value := headers.get("retry-after"):
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                seconds = max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+            except (TypeError, ValueError):
+                return None
+    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
 
 
 def status_error(provider: str, status: int, message: str, code: str | None = None, param: str | None = None,

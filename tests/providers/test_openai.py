@@ -113,3 +113,41 @@ async def test_stream_broken_midway_raises_after_what_arrived(adapter, fake, kin
             received.append(chunk)
     assert len(received) == 2
     await adapter.aclose()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-5", "1e400", "someday"])
+def test_a_retry_after_that_is_no_finite_delay_is_ignored(value: str) -> None:
+    """SEC-28: `Retry-After: nan` once made the gateway answer 500."""
+    from providers.http import retry_after
+
+    assert retry_after({"retry-after": value}) is None
+    assert retry_after({"retry-after-ms": value}) is None
+    assert retry_after({"retry-after": "2"}) == 2.0
+
+
+async def test_an_upstream_redirect_is_not_followed_with_the_providers_key() -> None:
+    """SEC-22: aiohttp followed redirects, carrying `x-api-key`, `api-key` and configured headers."""
+    from aiohttp import web
+
+    target = FakeOpenAI("elsewhere")
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect(f"{target.base_url}/chat/completions")
+
+    with target:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", redirect)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        adapter = OpenAIAdapter("up", ProviderConfig(base_url=f"http://127.0.0.1:{port}/v1",
+                                                     headers={"x-secret": "s"}), "sk-provider-secret")
+        try:
+            with pytest.raises(ProviderFailed):
+                await adapter.chat("m", BODY)
+        finally:
+            await adapter.aclose()
+            await runner.cleanup()
+        assert target.received == []
