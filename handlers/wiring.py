@@ -24,6 +24,7 @@ from core.keys import Authenticator, undeployable
 from core.lambda_events import BufferedHandler
 from core.lambda_runtime import StreamingHandler
 from core.limits import Admission
+from core.logs import escape_log_messages
 from core.routing import Health
 from core.secrets import provider_keys
 from core.storage.dynamo import DynamoDB
@@ -68,6 +69,7 @@ def build_gateway(config: Config, db: DynamoDB | None, keys: Mapping[str, str] |
     """Every part, made once (the optimizer on first use: core.routes.optimize.optimizer_of). The
     providers' keys are read here, once (`keys` by provider name, or from the environment and the
     secrets it names), and handed to the adapters."""
+    escape_log_messages()
     adapters = build_adapters(config, provider_keys(config) if keys is None else keys)
     keys = DynamoKeyStore(db) if db is not None else None
     admission = Admission(config, db)
