@@ -76,7 +76,7 @@ class Optimizer:
         self.scorer_name = scorer_name
         self._condenser = condenser
         self.condenser_name = condenser_name
-        self._cache: OrderedDict[tuple[str, float], Optimized] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str, float], Optimized] = OrderedDict()
         self._cache_size = cache_size
         self._cache_chars = 0
         self._slots = asyncio.Semaphore(CONCURRENT)
@@ -85,11 +85,12 @@ class Optimizer:
     def model_name(self) -> str:
         return f"{RULES} + {self.scorer_name}"
 
-    async def optimize(self, prompt: str, threshold: float) -> tuple[Optimized, bool]:
+    async def optimize(self, prompt: str, threshold: float, scope: str = "") -> tuple[Optimized, bool]:
         """The shortest compression at or above `threshold` — the strongest rule level that holds,
         or the condenser's rewrite when it is shorter still, kept every fact and holds too — and
-        whether it came from the cache."""
-        key = (prompt, threshold)
+        whether it came from the cache. The cache is kept per `scope` (the API key): whether a prompt
+        was seen before must tell nobody whether someone else sent it."""
+        key = (scope, prompt, threshold)
         if (hit := self._cache.get(key)) is not None:
             self._cache.move_to_end(key)
             return hit, True
@@ -120,12 +121,12 @@ class Optimizer:
         self._remember(key, result)
         return result, False
 
-    def _remember(self, key: tuple[str, float], result: Optimized) -> None:
+    def _remember(self, key: tuple[str, str, float], result: Optimized) -> None:
         """Kept for the next asking, the least recently used going first past either bound."""
         self._cache[key] = result
-        self._cache_chars += len(key[0]) + len(result.prompt)
+        self._cache_chars += len(key[1]) + len(result.prompt)
         while len(self._cache) > self._cache_size or self._cache_chars > CACHE_CHARS:
-            (prompt, _), dropped = self._cache.popitem(last=False)
+            (_, prompt, _), dropped = self._cache.popitem(last=False)
             self._cache_chars -= len(prompt) + len(dropped.prompt)
 
     async def _condense(self, prompt: str, tokens: int, threshold: float) -> tuple[str | None, object]:

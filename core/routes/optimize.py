@@ -157,7 +157,8 @@ async def optimize_messages(gw: Gateway, admitted: Admitted, body: JSON, thresho
                 and total + len(text) <= MAX_OPTIMIZED_CHARS:
             chosen.append(i)
             total += len(text)
-    results = await asyncio.gather(*(optimizer.optimize(messages[i]["content"], threshold) for i in chosen))
+    results = await asyncio.gather(*(optimizer.optimize(messages[i]["content"], threshold, admitted.key.id)
+                                     for i in chosen))
     for i, (result, cache_hit) in zip(chosen, results, strict=True):
         bill_condenser(gw, admitted, result, cache_hit)
         messages[i] = {**messages[i], "content": result.prompt}
@@ -179,7 +180,7 @@ def optimize_routes(gw: Gateway) -> list[Route]:
         if body.get("metadata") is not None and not isinstance(body["metadata"], dict):
             raise RequestError("metadata must be an object", code="invalid_value", param="metadata")
         threshold = threshold_of(body.get("similarity_threshold"))
-        result, cache_hit = await optimizer_of(gw).optimize(prompt, threshold)
+        result, cache_hit = await optimizer_of(gw).optimize(prompt, threshold, admitted.key.id)
         bill_condenser(gw, admitted, result, cache_hit)
         return json_response(orjson.dumps({
             "optimized_prompt": result.prompt, "original_prompt": prompt,

@@ -17,9 +17,13 @@ VERBOSE = ("I was wondering if you could please explain, in order to help me, wh
 
 @pytest.fixture(scope="module")
 def gateway(upstream_a: FakeOpenAI, dynamo_url: str) -> Iterator[Running]:
-    cfg = config({"gpt": upstream_a.base_url}, {"fast": {"routes": [{"provider": "gpt", "model": "m"}]}})
+    cfg = config({"gpt": upstream_a.base_url}, {"fast": {"routes": [{"provider": "gpt", "model": "m"}]}},
+                 keys=[{"key": TEST_KEY, "plan": "unlimited"}, {"key": OTHER_KEY, "plan": "unlimited"}])
     with run_gateway(cfg, dynamo_url) as running:
         yield running
+
+
+OTHER_KEY = "sk-other-tenant-0123456789"
 
 
 def optimize(gateway: Running, body: object, headers: dict | None = None) -> httpx.Response:
@@ -39,6 +43,9 @@ def test_optimize(gateway: Running) -> None:
     assert body["optimizer_model"] == "apex-rules-v2 + apex-minilm-l6-static-v1"
     again = optimize(gateway, {"prompt": VERBOSE, "similarity_threshold": 0.9}).json()
     assert again["cache_hit"] is True and again["optimized_prompt"] == body["optimized_prompt"]
+    # SEC-15: another key learns nothing of what this one sent
+    elsewhere = optimize(gateway, {"prompt": VERBOSE, "similarity_threshold": 0.9}, {"x-api-key": OTHER_KEY}).json()
+    assert elsewhere["cache_hit"] is False and elsewhere["optimized_prompt"] == body["optimized_prompt"]
 
 
 @pytest.mark.parametrize(("body", "status", "code"), [
