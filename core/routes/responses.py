@@ -45,6 +45,7 @@ from core.types import (
 )
 
 ORDERS = ("asc", "desc")
+METADATA_PAIRS, METADATA_KEY, METADATA_VALUE = 16, 64, 512     # OpenAI's bounds: what is stored stays small
 TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
@@ -63,6 +64,12 @@ def _check(body: JSON) -> None:
                         ("metadata", dict)):
         if body.get(field) is not None and not isinstance(body[field], kind):
             raise RequestError(f"{field} must be a {kind.__name__}", code="invalid_type", param=field)
+    metadata = body.get("metadata") or {}
+    if len(metadata) > METADATA_PAIRS or not all(
+            len(k) <= METADATA_KEY and isinstance(v, str) and len(v) <= METADATA_VALUE for k, v in metadata.items()):
+        raise RequestError(f"metadata: at most {METADATA_PAIRS} pairs, keys of up to {METADATA_KEY} characters and "
+                           f"string values of up to {METADATA_VALUE}, as OpenAI allows", code="invalid_metadata",
+                           param="metadata")
 
 
 @dataclass

@@ -208,6 +208,8 @@ def test_a_length_stop_is_incomplete(client, upstream_a) -> None:
     ({"model": "gpt-x", "input": "hi", "tools": [{"type": "web_search"}], "tool_choice": "required"}, 400,
      "unsupported_tool"),
     ({"model": "gpt-x", "input": "hi", "conversation": "conv_1"}, 400, "unsupported_parameter"),
+    ({"model": "gpt-x", "input": "hi", "metadata": {"note": "x" * 1_000_000}}, 400, "invalid_metadata"),
+    ({"model": "gpt-x", "input": "hi", "metadata": {f"k{i}": "v" for i in range(17)}}, 400, "invalid_metadata"),
     ({"model": "gpt-x", "input": [{"role": "user", "content": [{"type": "input_image", "file_id": "file-1"}]}]},
      400, "unsupported_content"),
     ({"model": "gpt-x", "input": "hi", "previous_response_id": "resp_nope"}, 404, "not_found"),
