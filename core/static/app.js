@@ -162,7 +162,10 @@ function drawChart() {
 function exportCsv() {
   const header = ["day", state.split, "requests", "prompt_tokens", "completion_tokens", "tokens", "cost", "errors",
     "cached", "latency_ms_p50", "latency_ms_p95"];
-  const quote = (value) => `"${String(value ?? "").replaceAll('"', '""')}"`;
+  // A cell a spreadsheet would take for a formula (=, +, -, @, tab, CR: a model name is a client's
+  // text) is written with a leading apostrophe, so it stays text.
+  const text = (value) => (typeof value === "string" && /^[=+\-@\t\r]/.test(value) ? `'${value}` : String(value ?? ""));
+  const quote = (value) => `"${text(value).replaceAll('"', '""')}"`;
   const lines = [header.join(","), ...state.daily.map((g) => header.map((h) => quote(g[h])).join(","))];
   const link = element("a", {
     href: URL.createObjectURL(new Blob([`${lines.join("\n")}\n`], { type: "text/csv" })),

@@ -26,13 +26,14 @@ ADMIN_KEY = "admin-dashboard-0123456789"
 CHROMIUM = os.environ.get("APEX_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("APEX_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / ".artifacts"))
 # (days ago, key, model, provider, prompt, completion, cost, latency ms, status, cached)
+FORMULA = '=HYPERLINK("https://evil.example","click")'
 SEED = [
     (0, "key_alice", "gpt-4o", "openai", 100, 50, 0.00075, 420.0, 200, False),
     (0, "key_alice", "gpt-4o", "openai", 80, 40, 0.0006, 380.0, 200, True),
     (1, "key_alice", "claude-haiku", "anthropic", 200, 100, 0.0007, 610.0, 200, False),
     (1, "key_bob", "gpt-4o", "openai", 10, 0, 0.0, 95.0, 502, False),
     (2, "key_bob", "llama-3.1-8b", "groq", 300, 120, 0.00003, 150.0, 200, False),
-    (5, "key_bob", "llama-3.1-8b", "groq", 120, 60, 0.00001, 130.0, 200, False),
+    (5, "key_bob", FORMULA, "groq", 120, 60, 0.00001, 130.0, 200, False),   # a client's model name
 ]
 
 
@@ -147,6 +148,12 @@ def test_sign_in_create_a_key_see_it_revoke_it_and_read_the_charts(gateway: Runn
     assert created not in page.content()                                 # shown once, then gone
     expect(page.locator("#quotas")).to_contain_text("browser-key · tokens")
     expect(page.locator("#routes")).to_contain_text("gpt/m")
+
+    page.click('[data-split="model"]')
+    with page.expect_download() as download:             # SEC-24: a model name is no formula in the export
+        page.click("#csv")
+    exported = Path(download.value.path()).read_text()
+    assert '"\'=HYPERLINK(""https://evil.example"",""click"")"' in exported and '"=HYPERLINK' not in exported
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
