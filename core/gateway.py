@@ -64,11 +64,12 @@ class Gateway:
     async def admit(self, request: Request, billable: bool = True) -> Admitted:
         """The key, checked against its plan; a billable request is metered from here on, refused or
         not (reads of models or stored responses count against the rate limit but record no usage)."""
+        client = request.scope.get("client")
+        await self.admission.limit_ip(client[0] if client else None)
         key = await self.auth.authenticate(request.headers)
         this = context.current()
         meter = this.meter = Meter(key.id, this.request_id, billable=billable)
-        client = request.scope.get("client")
-        limits, this.rate_headers = await self.admission.admit(key, client[0] if client else None)
+        limits, this.rate_headers = await self.admission.admit(key)
         return Admitted(key, limits, meter)
 
     def resolve(self, admitted: Admitted, model: str, body: dict[str, Any] | None = None) -> Resolution:

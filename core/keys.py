@@ -19,6 +19,7 @@ from core.errors import AuthError
 
 KEY_PREFIX = "sk-apex-"
 _CACHE_MAX = 10_000
+_UNKNOWN_MAX = 1_000
 # Keys printed in the gateway's own examples, sample events and docs: anyone may send them.
 PUBLISHED_KEYS = frozenset({"sk-local-dev-key", "sk-local-dev"})
 # The shortest static or admin key a deployed gateway accepts (new_key() makes 51 characters).
@@ -111,6 +112,7 @@ class Authenticator:
         self._store = store
         self._ttl = cache_ttl_s
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+        self._unknown: dict[str, tuple[float, ApiKey | None]] = {}
         self.clock = clock      # when cached lookups expire (tests move it)
 
     def add_static(self, key: str, plan: str, name: str = "") -> ApiKey:
@@ -132,18 +134,23 @@ class Authenticator:
         if record is not None or self._store is None:
             return record
         now = self.clock()
-        hit = self._cache.get(key_hash)
+        hit = self._cache.get(key_hash) or self._unknown.get(key_hash)
         if hit is not None and hit[0] > now:
             return hit[1]
         record = await self._store.get_key(key_hash)
-        if len(self._cache) >= _CACHE_MAX:
-            self._cache.pop(next(iter(self._cache)))
-        self._cache[key_hash] = (now + self._ttl, record)
+        # Unknown keys are remembered apart, in fewer places: a stream of random keys must not push the
+        # real ones out (each would cost a read again).
+        cache, bound = (self._cache, _CACHE_MAX) if record is not None else (self._unknown, _UNKNOWN_MAX)
+        if len(cache) >= bound:
+            cache.pop(next(iter(cache)))
+        cache[key_hash] = (now + self._ttl, record)
         return record
 
     def forget(self, key_hash: str | None = None) -> None:
         """Drop cached lookups (after this process creates or revokes a key)."""
         if key_hash is None:
             self._cache.clear()
+            self._unknown.clear()
         else:
             self._cache.pop(key_hash, None)
+            self._unknown.pop(key_hash, None)

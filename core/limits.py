@@ -169,14 +169,26 @@ class Admission:
             found = self._limits[key] = limits_of(key, self._config)
         return found
 
-    async def admit(self, key: ApiKey, client_ip: str | None) -> tuple[Limits, Mapping[str, str]]:
+    async def limit_ip(self, client_ip: str | None) -> None:
+        """The per-IP limit (`ip_rpm`), counted before the key is even looked up: a client trying keys
+        at random is held to it too."""
+        ip_rpm = self._config.gateway.ip_rpm
+        if self._rates is None or not ip_rpm or not client_ip:
+            return
+        try:
+            await self._rates.hit(f"ip#{ip_name(client_ip)}", ip_rpm, "ip_rate_limit_exceeded", self.clock())
+        except StorageError as exc:
+            if refused(exc):
+                raise
+            log.warning("the IP limit is not enforced, storage failed: %s", exc.message)
+
+    async def admit(self, key: ApiKey) -> tuple[Limits, Mapping[str, str]]:
         """The key's limits and its X-RateLimit headers; raises the first limit the request is over."""
         limits = self.limits(key)
-        ip_rpm = self._config.gateway.ip_rpm
-        if not limits.metered and not ip_rpm:
+        if not limits.metered:
             return limits, NO_HEADERS          # the hot path of an unlimited key: no round trip at all
         try:
-            return limits, await self._enforce(key, limits, client_ip, ip_rpm)
+            return limits, await self._enforce(key, limits)
         except StorageError as exc:
             if refused(exc) or limits.credits is not None:     # a refusal, or money at stake: closed
                 raise
@@ -189,11 +201,9 @@ class Admission:
         if self._rates is not None and limits.rpm and extra > 0:
             await self._rates.hit(f"key#{key.id}", limits.rpm, "rate_limit_exceeded", self.clock(), extra)
 
-    async def _enforce(self, key: ApiKey, limits: Limits, client_ip: str | None, ip_rpm: int) -> Mapping[str, str]:
+    async def _enforce(self, key: ApiKey, limits: Limits) -> Mapping[str, str]:
         now = self.clock()
         headers: Mapping[str, str] = NO_HEADERS
-        if self._rates is not None and ip_rpm and client_ip:
-            await self._rates.hit(f"ip#{ip_name(client_ip)}", ip_rpm, "ip_rate_limit_exceeded", now)
         if self._rates is not None and limits.rpm:
             headers = await self._rates.hit(f"key#{key.id}", limits.rpm, "rate_limit_exceeded", now)
         if self._book is not None and (limits.monthly_tokens or limits.credits is not None):

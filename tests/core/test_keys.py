@@ -72,3 +72,25 @@ async def test_unknown_key_lookups_are_cached_too(store) -> None:
         await auth.authenticate({"x-api-key": key})
     auth.forget(hash_key(key))
     assert (await auth.authenticate({"x-api-key": key})).plan == "pro"
+
+
+async def test_unknown_keys_never_push_a_known_one_out_of_the_cache() -> None:
+    """SEC-21: every request with a random key cost a read, and 10,000 of them evicted the real keys."""
+
+    class Counting:
+        def __init__(self) -> None:
+            self.reads: list[str] = []
+            self.known = ApiKey(id="key_real", prefix="sk-real…", plan="pro")
+
+        async def get_key(self, key_hash: str) -> ApiKey | None:
+            self.reads.append(key_hash)
+            return self.known if key_hash == hash_key("sk-real-0123456789") else None
+
+    store = Counting()
+    auth = Authenticator([], store, cache_ttl_s=3600)           # type: ignore[arg-type]
+    assert await auth.lookup(hash_key("sk-real-0123456789")) is store.known
+    for i in range(12_000):
+        assert await auth.lookup(hash_key(f"sk-random-{i}")) is None
+    reads = len(store.reads)
+    assert await auth.lookup(hash_key("sk-real-0123456789")) is store.known
+    assert len(store.reads) == reads                             # still cached: no read

@@ -235,6 +235,16 @@ def test_ip_rate_limit(upstream_a: FakeOpenAI, dynamo_url: str) -> None:
     assert refused.json()["error"]["code"] == "ip_rate_limit_exceeded" and refused.headers["retry-after"]
 
 
+def test_the_ip_limit_holds_a_client_trying_keys_at_random(upstream_a: FakeOpenAI, dynamo_url: str) -> None:
+    """SEC-21: `ip_rpm` applied only after a key was found, so guessing keys cost a read each, unlimited."""
+    cfg = config({"gpt": upstream_a.base_url}, {"fast": {"routes": [{"provider": "gpt", "model": "m"}]}},
+                 gateway={"ip_rpm": 3})
+    with run_gateway(cfg, dynamo_url) as running:
+        set_clock(running, MINUTE + 300)
+        codes = [chat(running, f"sk-guess-{i:04d}-0123456789").status_code for i in range(4)]
+    assert codes == [401, 401, 401, 429]
+
+
 def test_usage_totals_equal_what_the_fakes_returned(gateway: Running, upstream_a: FakeOpenAI) -> None:
     created = new_key(gateway, plan="pro", name="ledger")
     key = created["key"]
