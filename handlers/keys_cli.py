@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -18,18 +19,33 @@ from core.storage.dynamo import DynamoDB
 from core.storage.keys import DynamoKeyStore
 from core.storage.tables import table_names
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class _Refused(urllib.request.HTTPRedirectHandler):
+    """A redirect is an error here: followed, it would carry the admin key to wherever it points."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+NO_REDIRECTS = urllib.request.build_opener(_Refused())
+
 
 def admin_call(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
     """One call to a running gateway's admin API, with APEX_ADMIN_KEY."""
     admin_key = os.environ.get("APEX_ADMIN_KEY")
     if not admin_key:
         raise SystemExit("apex: --url needs APEX_ADMIN_KEY in the environment")
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme != "https" and parsed.hostname not in LOOPBACK:
+        raise SystemExit(f"apex: --url must be https:// (the admin key would cross the network in clear): {url}")
     request = urllib.request.Request(f"{url.rstrip('/')}/admin/{path}", method=method,
                                      data=json.dumps(body).encode() if body is not None else None,
                                      headers={"authorization": f"Bearer {admin_key}",
                                               "content-type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with NO_REDIRECTS.open(request, timeout=30) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         detail = json.loads(exc.read() or b"{}").get("error", {}).get("message", exc.reason)
