@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import sys
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from core.config import Config
 from core.gateway import Gateway
 from core.keys import new_key
 from core.storage.dynamo import DynamoDB
-from core.storage.embedded import CREDENTIALS, EmbeddedProcess
+from core.storage.embedded import EmbeddedProcess
 from core.storage.tables import table_names
 from handlers.wiring import GROUPS, app_for, build_gateway
 
@@ -44,8 +45,8 @@ def storage(environ: dict[str, str] | os._Environ[str] = os.environ) -> tuple[Dy
         return DynamoDB(names, endpoint, region), None
     if any(environ.get(v) for v in AWS_CREDENTIAL_VARIABLES):
         return DynamoDB(names, None, region), None
-    embedded = EmbeddedProcess()
-    return DynamoDB(names, embedded.start(), region, credentials=CREDENTIALS), embedded
+    embedded = EmbeddedProcess(access_key=secrets.token_hex(16))       # this run's own: nobody else's
+    return DynamoDB(names, embedded.start(), region, credentials=embedded.credentials), embedded
 
 
 def local_gateway(config: Config, db: DynamoDB, embedded: EmbeddedProcess | None = None) -> Local:
