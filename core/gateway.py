@@ -82,6 +82,8 @@ class Gateway:
         check_model(admitted.limits, model)
         if model == "auto" and "auto" not in self.catalog.models and body is not None and self.health is not None:
             prefer = (body.get("routing") or {}).get("prefer") or self.settings.default_prefer
+            if admitted.limits.models == ("auto",):
+                prefer = "cost"          # a plan held to `auto` (free) does not pick the priciest model itself
             return auto(self.catalog, self.health, body, prefer)
         resolution = self.catalog.resolve(model)
         if resolution.info is None and admitted.limits.credits is not None:

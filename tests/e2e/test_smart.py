@@ -17,6 +17,7 @@ from tests.support import TEST_KEY, Running, config, run_gateway
 ADMIN_KEY = "admin-smart-0123456789"
 HI = [{"role": "user", "content": "hi"}]
 TOOLS = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}]
+FREE_KEY = "sk-free-plan-0123456789"
 MODELS = {
     "cheap": {"price": {"input": 0.1, "output": 0.2}, "quality": 2, "context_window": 50,
               "routes": [{"provider": "beta", "model": "cheap-m"}]},
@@ -37,6 +38,7 @@ def gateway(upstream_a: FakeOpenAI, upstream_b: FakeOpenAI, dynamo_url: str) -> 
     with pytest.MonkeyPatch.context() as env:
         env.setenv("APEX_ADMIN_KEY", ADMIN_KEY)
         cfg = config({"gpt": upstream_a.base_url, "beta": upstream_b.base_url}, MODELS,
+                     keys=[{"key": TEST_KEY, "plan": "unlimited"}, {"key": FREE_KEY, "plan": "free"}],
                      gateway={"breaker_failures": 3, "breaker_window_s": 60, "breaker_cooldown_s": 30,
                               "cache_ttl_s": 600})
         with run_gateway(cfg, dynamo_url) as running:
@@ -75,6 +77,14 @@ def test_auto_picks_by_preference_and_says_why(client, prefer, model: str, reaso
     assert info["original_model"] == "auto"
     assert info["mapped_model"] == f"{model}-m"
     assert info["reason"] == reason
+
+
+def test_a_key_held_to_auto_gets_the_cheapest_model_whatever_it_prefers(gateway: Running) -> None:
+    """SEC-16: the free plan (only `auto`) reached the priciest model with `routing.prefer: "quality"`."""
+    with openai.OpenAI(base_url=gateway.base_url, api_key=FREE_KEY, max_retries=0, timeout=15) as free:
+        response = free.chat.completions.create(model="auto", messages=HI,
+                                                extra_body={"routing": {"prefer": "quality"}})
+    assert routing(response)["mapped_model"] == "cheap-m"
 
 
 @pytest.mark.parametrize(("kwargs", "model", "why"), [
