@@ -4,6 +4,7 @@ a translated one; `/v1/responses/compact` and `/v1/responses/input_tokens` on bo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -109,3 +110,33 @@ def test_input_tokens_and_compact_on_both_kinds_of_route(gateway, upstream_a, up
     assert summarized["object"] == "response.compaction"
     assert [item["type"] for item in summarized["output"]] == ["compaction"]
     assert "Summarize the conversation so far" in str(upstream_claude.last.body["messages"][-1])
+
+
+def test_a_native_stream_that_breaks_ends_failed_and_is_stored_failed(client, upstream_a) -> None:
+    upstream_a.fail_next(1, "drop_after", after_chunks=3)
+    with client.responses.stream(model="gpt-native", input="hi") as stream:
+        events = list(stream)
+    assert events[0].type == "response.created" and events[-1].type == "response.failed"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    stored = client.responses.retrieve(events[-1].response.id)
+    assert stored.status == "failed"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["buffered", "streamed"])
+def test_a_native_response_is_billed_by_the_upstreams_usage(gateway, client, stream: bool) -> None:
+    recorded: list = []
+    gateway.local.gateway.usage.listeners.append(recorded.append)
+    try:
+        if stream:
+            with client.responses.stream(model="gpt-native", input="hi there") as events:
+                final = [e for e in events if e.type == "response.completed"].pop().response
+        else:
+            final = client.responses.create(model="gpt-native", input="hi there")
+        deadline = time.monotonic() + 5
+        while not recorded and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        gateway.local.gateway.usage.listeners.remove(recorded.append)
+    assert recorded[0].prompt_tokens == final.usage.input_tokens > 0
+    assert recorded[0].completion_tokens == final.usage.output_tokens > 0
+    assert recorded[0].provider == "oai" and recorded[0].mapped_model == "gpt-5"
