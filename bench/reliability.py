@@ -3,6 +3,7 @@
     python bench/reliability.py load [--duration 60] [--clients 64] [--keys 8] [--rpm 600]
     python bench/reliability.py faults [--requests 1000] [--rate 0.3]
     python bench/reliability.py adversarial [--duration 20] [--rate 10]
+    python bench/reliability.py credits [--concurrent 50] [--credits 0.1]
 
 `load`: 64 concurrent clients for 60 s against keys whose plan allows RPM requests a minute each.
 Checked: every answer is a 200 or the expected 429; in every minute window of every key exactly
@@ -18,6 +19,10 @@ records count every request, each with the provider that answered it.
 `adversarial`: prompts made to be slow (the security review's reproductions of exponential and
 quadratic patterns, at their worst sizes) posted to /v1/optimize at RATE a second while /health is
 polled every 20 ms. Checked: the worst /health latency is at most 50 ms, and every prompt is answered.
+
+`credits`: CONCURRENT requests at once from a key with CREDITS dollars, on a
+model priced so one request costs $0.031. Checked: every answer is a 200 or a 402, and the spend
+recorded passes the credits by at most one request's cost.
 
 Prints the figures as JSON; exits 1 if any check failed.
 """
@@ -371,6 +376,61 @@ def run_adversarial(duration_s: float = 20, rate: float = 10) -> AdversarialRepo
     return report
 
 
+# -- credits: concurrent requests against a small balance --------------------------------------------------
+
+CREDITS_KEY = "sk-credits-0123456789"
+PRICE_IN, PRICE_OUT = 1000.0, 2000.0      # USD per 1M tokens: the bench upstream's answer costs $0.031
+
+
+@dataclass
+class CreditsReport(Report):
+    concurrent: int = 0
+    credits: float = 0
+    served: int = 0
+    refused: int = 0
+    spent: float = 0
+    one_request: float = 0
+    overshoot: float = 0
+
+
+async def burst(base: str, n: int) -> list[int]:
+    import aiohttp
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        async def one() -> int:
+            async with session.post(f"{base}/chat/completions", json=PROMPT,
+                                    headers={"authorization": f"Bearer {CREDITS_KEY}"}) as answer:
+                await answer.read()
+                return answer.status
+
+        return list(await asyncio.gather(*(one() for _ in range(n))))
+
+
+def run_credits(concurrent: int = 50, credits: float = 0.1) -> CreditsReport:
+    report = CreditsReport(concurrent=concurrent, credits=credits)
+    up_port = free_port()
+    with process([sys.executable, str(ROOT / "bench" / "upstream.py"), str(up_port)]) as upstream:
+        assert upstream.stdout is not None
+        upstream.stdout.readline()
+        config = (f'[providers.up]\nkind = "openai"\nbase_url = "http://127.0.0.1:{up_port}/v1"\n\n'
+                  f'[models.bench]\nprice = {{ input = {PRICE_IN}, output = {PRICE_OUT} }}\n'
+                  f'routes = [{{ provider = "up", model = "bench" }}]\n\n'
+                  f'[[keys]]\nkey = "{CREDITS_KEY}"\nplan = "pro"\ncredits = {credits}\n')
+        with apex_serve(config) as (base, _):
+            statuses = asyncio.run(burst(base, concurrent))
+            time.sleep(1.5)                                  # the usage flush
+            usage = admin_usage(base)
+    report.served, report.refused = statuses.count(200), statuses.count(402)
+    report.spent = round(float(usage["totals"]["cost"]), 6)
+    report.one_request = round((13 * PRICE_IN + 9 * PRICE_OUT) / 1e6, 6)    # the canned answer's usage
+    report.overshoot = round(max(0.0, report.spent - credits), 6)
+    if report.served + report.refused != concurrent:
+        report.failures.append(f"answers other than 200 and 402: {Counter(statuses)}")
+    if report.overshoot > report.one_request:
+        report.failures.append(f"spent ${report.spent} against ${credits}: more than one request past the credits")
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     runs = parser.add_subparsers(dest="run", required=True)
@@ -382,12 +442,16 @@ def main() -> None:
     faulty = runs.add_parser("faults")
     faulty.add_argument("--requests", type=int, default=1000)
     faulty.add_argument("--rate", type=float, default=0.3)
+    paying = runs.add_parser("credits")
+    paying.add_argument("--concurrent", type=int, default=50)
+    paying.add_argument("--credits", type=float, default=0.1)
     hostile = runs.add_parser("adversarial")
     hostile.add_argument("--duration", type=float, default=20)
     hostile.add_argument("--rate", type=float, default=10)
     args = parser.parse_args()
     report: Report = (run_load(args.duration, args.clients, args.keys, args.rpm) if args.run == "load"
                       else run_faults(args.requests, args.rate) if args.run == "faults"
+                      else run_credits(args.concurrent, args.credits) if args.run == "credits"
                       else run_adversarial(args.duration, args.rate))
     print(report.as_json())
     sys.exit(0 if report.ok else 1)

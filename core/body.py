@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive
 
+from core import context
 from core.errors import RequestError
 
 # How much of an oversized body is read and thrown away so the client, still sending, can
@@ -33,6 +34,8 @@ async def read_body(request: Request, limit: int) -> bytes:
         if size > limit:
             raise await _refuse(receive, limit, None, more)
         if not more:
+            if (meter := context.current().meter) is not None:
+                meter.request_bytes = size          # what a credit hold estimates the prompt from
             return b"".join((*chunks, chunk)) if chunks else chunk
         chunks.append(chunk)
 

@@ -5,6 +5,7 @@ goes through first (key, plan limits, metering)."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MAX_MODEL_CHARS = 256          # a model's name, as a client may write it (PROVIDER/MODEL included)
+HOLD_OUTPUT_TOKENS = 4096      # a credit hold's output allowance when the request sets no limit
 # How a stream is opened on one route (the adapter's method, or a translation around it).
 OpenStream = Callable[[ChatAdapter, Route], AsyncGenerator[Any, None]]
 
@@ -108,6 +110,25 @@ class Gateway:
     async def first_stream(self, resolution: Resolution, open_stream: OpenStream,
                            fallback: bool = True) -> Outcome[tuple[Any, AsyncGenerator[Any, None]]]:
         return await first_stream(resolution, self.adapters, open_stream, fallback, self.policy(resolution))
+
+    async def hold(self, admitted: Admitted, resolution: Resolution, output_tokens: int | None,
+                   extra_micro: float = 0.0) -> None:
+        """For a key that pays from credits, hold what this request may cost before it is served (see
+        Admission.hold): its prompt (a token per 4 bytes of body) at the dearest input price among its
+        routes, `output_tokens` (HOLD_OUTPUT_TOKENS when the request sets no limit) at the dearest
+        output price, and `extra_micro` (per-image prices)."""
+        meter = admitted.meter
+        if admitted.limits.credits is None or not meter.billable or meter.held:
+            return
+        prices = [p for r in resolution.routes if (p := self._prices(resolution, r)) is not None] or [FREE]
+        estimate = (meter.request_bytes // 4 * max(p[0] for p in prices)
+                    + (output_tokens or HOLD_OUTPUT_TOKENS) * max(p[1] for p in prices) + extra_micro)
+        meter.held = await self.admission.hold(admitted.key, admitted.limits, math.ceil(estimate))
+
+    def _prices(self, resolution: Resolution, route: Route) -> tuple[float, float, float, float] | None:
+        info = resolution.info or self.catalog.info_of(route)
+        default = self._default_price(route.provider)
+        return info.prices if info else default.per_token if default else None
 
     def bill(self, meter: Meter, resolution: Resolution, route: Route, usage: dict[str, Any] | None = None) -> None:
         """Who served the request, and what it used at the model's prices."""

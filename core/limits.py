@@ -29,9 +29,10 @@ from core.context import NO_HEADERS
 from core.errors import GatewayError, LimitError, StorageError, shown
 from core.keys import ApiKey
 from core.storage.dynamo import ConditionFailed, DynamoDB, refused
-from core.usage import MICRO, UsageEvent, month_pk, spend_pk
+from core.usage import MICRO, UsageEvent, credit_pk, month_pk, spend_pk
 
 log = logging.getLogger("apex.limits")
+HOLD_TRIES = 5          # reads and conditional holds, while other requests of the key hold first
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +116,7 @@ class QuotaBook:
     """Each key's tokens this month and lifetime spend, as this process knows them."""
 
     def __init__(self, db: DynamoDB, refresh_s: float) -> None:
-        self._db = db
+        self.db = self._db = db
         self._refresh_s = refresh_s
         self._known: dict[str, tuple[float, str, int, int]] = {}   # key → (read at, month, tokens, micro-USD spent)
 
@@ -194,6 +195,39 @@ class Admission:
                 raise
             log.warning("limits of %s not enforced, storage failed: %s", key.prefix, exc.message)
             return limits, NO_HEADERS                          # busy or out of reach: open (module docstring)
+
+    async def hold(self, key: ApiKey, limits: Limits, estimate: int) -> int:
+        """Hold up to `estimate` micro-USD of the key's credits for a request about to be served, all of
+        it or what is left: returns what was held; 402 when nothing is left. The committed sum (spend
+        settled, plus what requests in flight hold) lives in one item, raised by a conditional update,
+        so requests served at once cannot together commit more than the credits: the overshoot is at
+        most what one request costs past its hold. A request's hold is settled when it is recorded."""
+        if self._book is None or limits.credits is None or estimate <= 0:
+            return 0
+        credits = round(limits.credits * MICRO)
+        table, item = self._book.db.names["usage"], {"pk": {"S": credit_pk(key.id)}, "sk": {"S": "committed"}}
+        for _ in range(HOLD_TRIES):
+            found = await self._book.db.call("get_item", TableName=table, Key=item, ConsistentRead=True)
+            if "Item" in found:
+                committed = int(found["Item"]["micro"]["N"])
+            else:
+                committed = round((await self._book.totals(key.id, self.clock()))[1] * MICRO)
+            held = min(estimate, credits - committed)
+            if held <= 0:
+                raise GatewayError(f"Insufficient credits: ${committed / MICRO:.6f} of ${limits.credits:.6f} used or "
+                                   "held by requests in flight", code="insufficient_credits", status=402)
+            try:
+                await self._book.db.call(
+                    "update_item", TableName=table, Key=item,
+                    UpdateExpression="SET micro = if_not_exists(micro, :committed) + :held",
+                    ConditionExpression="(attribute_not_exists(micro) AND :committed <= :room) OR micro <= :room",
+                    ExpressionAttributeValues={":committed": {"N": str(committed)}, ":held": {"N": str(held)},
+                                               ":room": {"N": str(credits - held)}})
+                return held
+            except ConditionFailed:
+                continue                   # another request held first: read again, hold what is left
+        raise GatewayError("Insufficient credits: held by requests in flight", code="insufficient_credits",
+                           status=402)
 
     async def charge(self, key: ApiKey, limits: Limits, extra: int) -> None:
         """`extra` more requests against the key's rpm: one request that makes that many more upstream

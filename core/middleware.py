@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import context
-from core.usage import UsageRecorder
+from core.errors import GatewayError
+from core.usage import Meter, UsageRecorder
+
+log = logging.getLogger("apex.usage")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 # Request ids: a random per-process prefix and a counter; unique without a syscall per request.
@@ -37,6 +41,15 @@ class GatewayMiddleware:
         self.app = app
         self.recorder = recorder
 
+    async def _settle(self, meter: Meter) -> None:
+        """A credit hold traded for the request's cost, once it is known (the response has gone out)."""
+        if not meter.held or self.recorder is None:
+            return
+        try:
+            await self.recorder.settle(meter)
+        except GatewayError as exc:     # the hold stays: the key's credits look spent a little early
+            log.warning("credit hold of %s not settled: %s", meter.key_id, exc.message)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -59,3 +72,4 @@ class GatewayMiddleware:
             meter = request.meter
             if meter is not None and meter.billable and self.recorder is not None:
                 self.recorder.record_meter(meter, request.stream_status or status)
+                await self._settle(meter)

@@ -48,6 +48,8 @@ class Meter:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     cost: float = 0.0              # USD
+    held: int = 0                  # micro-USD held against the key's credits while it is served
+    request_bytes: int = 0         # the request body's size, for the hold's estimate
     cached: bool = False
     billable: bool = True          # False: rate-limited and headed, but no usage record (reads)
 
@@ -121,6 +123,10 @@ def record_pk(key_id: str, day: str) -> str:
 
 def month_pk(key_id: str, month: str) -> str:
     return f"month#{key_id}#{month}"
+
+
+def credit_pk(key_id: str) -> str:
+    return f"credit#{key_id}"
 
 
 def spend_pk(key_id: str) -> str:
@@ -244,6 +250,18 @@ class UsageRecorder:
                 return
             await asyncio.sleep(0.05)
         raise RuntimeError("DynamoDB left usage records unprocessed")
+
+    async def settle(self, meter: Meter) -> None:
+        """What a request held against its key's credits, traded for what it cost: the committed sum
+        goes down by the difference, so the key's next requests see what is really left."""
+        if not meter.held:
+            return
+        delta = round(meter.cost * MICRO) - meter.held
+        meter.held = 0
+        await self._db.call("update_item", TableName=self._db.names["usage"],
+                            Key={"pk": {"S": credit_pk(meter.key_id)}, "sk": {"S": "committed"}},
+                            UpdateExpression="ADD micro :delta",
+                            ExpressionAttributeValues={":delta": {"N": str(delta)}})
 
     async def _add_totals(self, key_id: str, month: str, tokens: int, micro: int) -> None:
         """The month's tokens and cost and the lifetime spend, in one transaction: both or neither."""

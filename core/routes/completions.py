@@ -115,6 +115,7 @@ def completions_routes(gw: Gateway) -> list[Route]:
         upstream = {k: v for k, v in body.items() if k not in GATEWAY_FIELDS}
         upstream.setdefault("max_tokens", 16)
         texts = [p for p in prompts if isinstance(p, str)]
+        await gw.hold(admitted, resolution, int(upstream["max_tokens"]) * len(prompts) * int(body.get("n") or 1))
         if body.get("stream"):
             return await _stream(gw, admitted.meter, resolution, upstream,
                                  texts[0] if len(prompts) == len(texts) == 1 else None)

@@ -19,6 +19,7 @@ from core.fallback import require
 from core.gateway import Gateway
 from core.http import endpoint, json_response
 from core.types import EMBEDDINGS, IMAGES, JSON, ChatAdapter, EmbeddingsAdapter, ImagesAdapter
+from core.usage import MICRO
 
 # How each capability is asked of an adapter that declares it.
 CALLS: dict[str, Callable[[ChatAdapter, str, JSON], Awaitable[JSON]]] = {
@@ -36,6 +37,9 @@ def passthrough_route(gw: Gateway, path: str, capability: str, model_type: str,
         check(body)
         resolution = gw.resolve(admitted, body["model"])
         require_type(resolution, model_type)
+        info = resolution.info or (gw.catalog.info_of(resolution.routes[0]) if resolution.routes else None)
+        images = int(body.get("n") or 1) if capability == IMAGES else 0
+        await gw.hold(admitted, resolution, None, images * (info.price_image if info else 0.0) * MICRO)
 
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
             require(adapter, capability)

@@ -166,6 +166,20 @@ def test_credits_at_the_boundary(gateway: Running) -> None:
     assert refused.json()["error"]["code"] == "insufficient_credits"
 
 
+@pytest.mark.parametrize("credits", [0.000001, 0.02])
+def test_concurrent_requests_overshoot_credits_by_one_request_at_most(gateway: Running, credits: float) -> None:
+    """SEC-08: 20 requests at once against $0.000001 of credits once spent $4.00 (each checked the
+    same stale total); now each holds what it may cost, conditionally, before it is served."""
+    key = new_key(gateway, plan="paid", credits=credits)["key"]
+    responses = asyncio.run(burst(gateway, key, 20))
+    served = [r for r in responses if r.status_code == 200]
+    refused = [r for r in responses if r.status_code == 402]
+    assert len(served) + len(refused) == 20 and served and refused
+    assert all(r.json()["error"]["code"] == "insufficient_credits" for r in refused)
+    spent = len(served) * 0.007                              # each costs 1 * 1000e-6 + 3 * 2000e-6
+    assert spent <= credits + 0.007 + 1e-9                   # at most one request past the credits
+
+
 def test_key_overrides_beat_the_plan(gateway: Running) -> None:
     key = new_key(gateway, plan="tiny", monthly_tokens=5)["key"]
     assert [chat(gateway, key).status_code for _ in range(3)] == [200, 200, 429]
