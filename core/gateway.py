@@ -111,18 +111,19 @@ class Gateway:
                            fallback: bool = True) -> Outcome[tuple[Any, AsyncGenerator[Any, None]]]:
         return await first_stream(resolution, self.adapters, open_stream, fallback, self.policy(resolution))
 
-    async def hold(self, admitted: Admitted, resolution: Resolution, output_tokens: int | None,
+    async def hold(self, admitted: Admitted, resolution: Resolution, output_limit: Any,
                    extra_micro: float = 0.0) -> None:
         """For a key that pays from credits, hold what this request may cost before it is served (see
         Admission.hold): its prompt (a token per 4 bytes of body) at the dearest input price among its
-        routes, `output_tokens` (HOLD_OUTPUT_TOKENS when the request sets no limit) at the dearest
-        output price, and `extra_micro` (per-image prices)."""
+        routes, `output_limit` (the request's own, as it wrote it: HOLD_OUTPUT_TOKENS unless it is a
+        positive integer) at the dearest output price, and `extra_micro` (per-image prices)."""
         meter = admitted.meter
         if admitted.limits.credits is None or not meter.billable or meter.held:
             return
         prices = [p for r in resolution.routes if (p := self._prices(resolution, r)) is not None] or [FREE]
-        estimate = (meter.request_bytes // 4 * max(p[0] for p in prices)
-                    + (output_tokens or HOLD_OUTPUT_TOKENS) * max(p[1] for p in prices) + extra_micro)
+        output = output_limit if type(output_limit) is int and output_limit > 0 else HOLD_OUTPUT_TOKENS
+        estimate = (meter.request_bytes // 4 * max(p[0] for p in prices) + output * max(p[1] for p in prices)
+                    + extra_micro)
         meter.held = await self.admission.hold(admitted.key, admitted.limits, math.ceil(estimate))
 
     def _prices(self, resolution: Resolution, route: Route) -> tuple[float, float, float, float] | None:
