@@ -58,6 +58,7 @@ class Gateway:
     cache: ResponseCache | None = None
     optimizer: Optimizer | None = None       # built on first use (core.routes.optimize.optimizer_of)
     started_at: int = field(default=0)
+    closers: list[Callable[[], None]] = field(default_factory=list)   # what the server adds, closed last
 
     @property
     def settings(self) -> GatewaySettings:
@@ -148,3 +149,5 @@ class Gateway:
         await asyncio.gather(*(adapter.aclose() for adapter in self.adapters.values()))
         if self.db is not None:
             await self.db.aclose()
+        for close in self.closers:
+            close()

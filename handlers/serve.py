@@ -19,6 +19,7 @@ from core.storage.embedded import EmbeddedProcess
 from core.storage.tables import table_names
 from handlers.wiring import GROUPS, app_for, build_gateway
 
+WORKER_NICENESS = 10
 AWS_CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
                             "AWS_WEB_IDENTITY_TOKEN_FILE")
 
@@ -87,6 +88,16 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, forwarded_a
         print(f"Storage: embedded DynamoDB at {embedded.url} (in memory, in a child process)", flush=True)
     if local.generated_key:
         print(f"No key configured; use this local key: {local.generated_key}", flush=True)
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    import core.optimizer
+
+    # The optimizer's rules in processes of their own (started on first use), below this one in the
+    # scheduler's eyes: prompts made to be slow keep the workers busy, never the server.
+    workers = core.optimizer.WORKERS = ProcessPoolExecutor(
+        core.optimizer.CONCURRENT, mp_context=get_context("spawn"), initializer=os.nice, initargs=(WORKER_NICENESS,))
+    local.gateway.closers.append(lambda: workers.shutdown(cancel_futures=True))    # at lifespan shutdown
     server = uvicorn.Server(uvicorn.Config(
         local.app, loop="uvloop", http="httptools", lifespan="on", access_log=False, log_level="warning",
         timeout_graceful_shutdown=5, proxy_headers=forwarded_allow_ips is not None,

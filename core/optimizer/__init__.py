@@ -19,7 +19,9 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from core.optimizer.facts import keeps_facts
 from core.optimizer.rules import compress_pieces, pieces_of
@@ -53,6 +55,7 @@ Condenser = Callable[[str, int], Awaitable[tuple[str, object]]]
 LEVELS = (5, 4, 3, 2, 1)
 CONDENSED = 6
 RULES = "apex-rules-v2"
+T = TypeVar("T")
 CONDENSE_FROM_TOKENS = 40      # shorter prompts are not worth a model's call
 # The rules and the token counts run on a worker thread (a 50,000-character prompt: ~0.5 s of rules,
 # each pattern linear in it), a few prompts at a time per process, and within a deadline: a prompt
@@ -61,6 +64,14 @@ CONCURRENT = 2
 DEADLINE_S = 5.0
 CACHE_CHARS = 16_000_000       # the cache's prompts and results, in characters, at most
 log = logging.getLogger("apex.optimizer")
+# Where the rules and token counts run: None, a worker thread (on Lambda an instance serves one request
+# at a time, so nothing waits on it); under `apex serve`, processes of their own (handlers.serve sets
+# them), so that the server's event loop never waits for the GIL while a long prompt is compressed.
+WORKERS: Executor | None = None
+
+
+async def _off_loop(work: Callable[[str], T], text: str) -> T:
+    return await asyncio.get_running_loop().run_in_executor(WORKERS, work, text)
 
 
 def _rule_levels(prompt: str) -> tuple[int, dict[int, str]]:
@@ -96,12 +107,11 @@ class Optimizer:
             return hit, True
         async with self._slots:
             try:
-                original_tokens, candidates = await asyncio.wait_for(asyncio.to_thread(_rule_levels, prompt),
-                                                                     DEADLINE_S)
+                original_tokens, candidates = await asyncio.wait_for(_off_loop(_rule_levels, prompt), DEADLINE_S)
             except TimeoutError:
                 log.warning("optimizer: the rules took over %.0f s on a %d-character prompt; it goes unchanged",
                             DEADLINE_S, len(prompt))
-                tokens = await asyncio.to_thread(count_tokens, prompt)
+                tokens = await _off_loop(count_tokens, prompt)
                 return Optimized(prompt, tokens, tokens, 1.0, 0, self.model_name), False
         condensed, receipt = await self._condense(prompt, original_tokens, threshold)
         if condensed is not None:
@@ -114,7 +124,7 @@ class Optimizer:
         for level in (strongest, CONDENSED):
             text = candidates.get(level)
             if text is not None and scores.get(text, -1.0) >= threshold:
-                tokens = await asyncio.to_thread(count_tokens, text)
+                tokens = await _off_loop(count_tokens, text)
                 if tokens < result.optimized_tokens:
                     name = f"{self.condenser_name} + {self.scorer_name}" if level == CONDENSED else self.model_name
                     result = Optimized(text, original_tokens, tokens, round(scores[text], 4), level, name, receipt)

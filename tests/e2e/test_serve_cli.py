@@ -56,6 +56,10 @@ def test_serve_prints_its_url_and_a_local_key_that_works(serve) -> None:
                                                   stream=True)
         assert "".join(c.choices[0].delta.content or "" for c in streamed) == "Hello from alpha."
         assert [m.id for m in client.models.list()] == ["house"]
+        # the optimizer's rules run in worker processes under apex serve
+        optimized = client.post("/optimize", cast_to=object, body={"prompt": "Hello! So basically, could you "
+                                                                          "please explain what a monad is?"})
+        assert optimized["tokens_saved"] > 0
     # Codex's probe for the Responses WebSocket transport: a 426 at once, which it falls back from
     with pytest.raises(InvalidStatus) as refused:
         connect(url.replace("http://", "ws://") + "/responses", additional_headers={"Authorization": f"Bearer {key}"},
