@@ -13,6 +13,7 @@ from core.types import IMAGES, JSON
 SIZES = ("256x256", "512x512", "1024x1024", "1024x1792", "1792x1024", "1536x1024", "1024x1536", "auto")
 QUALITIES = ("standard", "hd", "low", "medium", "high", "auto")
 FORMATS = ("url", "b64_json")
+MAX_BYTES = 256 * 1024       # a prompt and a few settings: OpenAI takes prompts of 32,000 characters at most
 
 
 def _check(body: JSON) -> None:
@@ -28,4 +29,4 @@ def _check(body: JSON) -> None:
 
 
 def images_routes(gw: Gateway) -> list[Route]:
-    return [passthrough_route(gw, "/v1/images/generations", IMAGES, "image", _check)]
+    return [passthrough_route(gw, "/v1/images/generations", IMAGES, "image", _check, MAX_BYTES)]

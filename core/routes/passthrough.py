@@ -29,10 +29,13 @@ CALLS: dict[str, Callable[[ChatAdapter, str, JSON], Awaitable[JSON]]] = {
 
 
 def passthrough_route(gw: Gateway, path: str, capability: str, model_type: str,
-                      check: Callable[[JSON], None]) -> Route:
+                      check: Callable[[JSON], None], max_bytes: int | None = None) -> Route:
+    """`max_bytes`: the endpoint's own body limit, where the gateway's (`max_request_bytes`) is more
+    than its requests can need."""
     async def serve(request: Request) -> Response:
         admitted = await gw.admit(request)
-        body = await parse_json(await read_body(request, gw.settings.max_request_bytes), load_object)
+        limit = min(gw.settings.max_request_bytes, max_bytes or gw.settings.max_request_bytes)
+        body = await parse_json(await read_body(request, limit), load_object)
         require_model(body)
         check(body)
         resolution = gw.resolve(admitted, body["model"])

@@ -223,3 +223,10 @@ def test_a_request_id_that_is_not_plain_is_replaced_not_echoed(gateway: Running)
     kept = HTTP.post(f"{gateway.base_url}/chat/completions", headers={**AUTH, "x-request-id": "trace-42.a:b"},
                      json={"model": "gpt-x", "messages": HI})
     assert kept.headers["x-request-id"] == "trace-42.a:b"
+
+
+def test_an_images_request_has_a_body_limit_of_its_own(gateway: Running) -> None:
+    """SEC-14: every endpoint took 10 MB bodies; an image request needs a prompt and a few settings."""
+    raw = orjson.dumps({"model": "image", "prompt": "x" * 300_000})
+    response = post(gateway, "/v1/images/generations", raw)
+    assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
