@@ -42,6 +42,11 @@ class Admitted:
     limits: Limits
     meter: Meter
 
+    @property
+    def pays(self) -> bool:
+        """Whether the key pays from credits: its requests hold what they may cost (Gateway.hold)."""
+        return self.limits.credits is not None
+
 
 @dataclass
 class Gateway:
@@ -67,8 +72,9 @@ class Gateway:
     async def admit(self, request: Request, billable: bool = True) -> Admitted:
         """The key, checked against its plan; a billable request is metered from here on, refused or
         not (reads of models or stored responses count against the rate limit but record no usage)."""
-        client = request.scope.get("client")
-        await self.admission.limit_ip(client[0] if client else None)
+        if self.settings.ip_rpm:
+            client = request.scope.get("client")
+            await self.admission.limit_ip(client[0] if client else None)
         key = await self.auth.authenticate(request.headers)
         this = context.current()
         meter = this.meter = Meter(key.id, this.request_id, billable=billable)

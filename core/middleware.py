@@ -43,7 +43,7 @@ class GatewayMiddleware:
 
     async def _settle(self, meter: Meter) -> None:
         """A credit hold traded for the request's cost, once it is known (the response has gone out)."""
-        if not meter.held or self.recorder is None:
+        if self.recorder is None:
             return
         try:
             await self.recorder.settle(meter)
@@ -72,4 +72,5 @@ class GatewayMiddleware:
             meter = request.meter
             if meter is not None and meter.billable and self.recorder is not None:
                 self.recorder.record_meter(meter, request.stream_status or status)
-                await self._settle(meter)
+                if meter.held:
+                    await self._settle(meter)

@@ -46,7 +46,8 @@ def chat_routes(gw: Gateway) -> list[Route]:
         if cache is not None and cached is not None and (hit := await cache.get(cached)) is not None:
             return _from_cache(admitted.meter, hit, body)
         headers = {"x-cache": "MISS"} if cached is not None else None
-        await gw.hold(admitted, resolution, body.get("max_completion_tokens") or body.get("max_tokens"))
+        if admitted.pays:
+            await gw.hold(admitted, resolution, body.get("max_completion_tokens") or body.get("max_tokens"))
         if body.get("stream"):
             return await _stream(gw, admitted.meter, resolution, upstream, fallback, cached, headers, optimization)
 

@@ -116,7 +116,8 @@ def completions_routes(gw: Gateway) -> list[Route]:
         upstream.setdefault("max_tokens", 16)
         texts = [p for p in prompts if isinstance(p, str)]
         per, n = upstream.get("max_tokens"), body.get("n") or 1
-        await gw.hold(admitted, resolution, per * len(prompts) * n if type(per) is int and type(n) is int else None)
+        if admitted.pays:
+            await gw.hold(admitted, resolution, per * len(prompts) * n if type(per) is int and type(n) is int else None)
         if body.get("stream"):
             return await _stream(gw, admitted.meter, resolution, upstream,
                                  texts[0] if len(prompts) == len(texts) == 1 else None)

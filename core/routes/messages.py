@@ -76,7 +76,8 @@ def messages_routes(gw: Gateway, inbound: InboundFormat) -> list[Route]:
         body, resolution = parsed.body, parsed.resolution
         assert resolution is not None
         check_context(resolution, lambda: parsed.core, parsed.raw_bytes)
-        await gw.hold(parsed.admitted, resolution, body.get("max_tokens"))
+        if parsed.admitted.pays:
+            await gw.hold(parsed.admitted, resolution, body.get("max_tokens"))
         if body.get("stream"):
             return await _stream(gw, parsed)
 

@@ -42,7 +42,8 @@ def passthrough_route(gw: Gateway, path: str, capability: str, model_type: str,
         require_type(resolution, model_type)
         info = resolution.info or (gw.catalog.info_of(resolution.routes[0]) if resolution.routes else None)
         images = int(body.get("n") or 1) if capability == IMAGES else 0
-        await gw.hold(admitted, resolution, None, images * (info.price_image if info else 0.0) * MICRO)
+        if admitted.pays:
+            await gw.hold(admitted, resolution, None, images * (info.price_image if info else 0.0) * MICRO)
 
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
             require(adapter, capability)

@@ -153,7 +153,8 @@ def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
         asked = await read(request, admitted)
         body, history = asked.body, asked.history
         resolution = resolve(admitted, asked)
-        await gw.hold(admitted, resolution, body.get("max_output_tokens"))
+        if admitted.pays:
+            await gw.hold(admitted, resolution, body.get("max_output_tokens"))
         response_id, created_at = f"resp_{secrets.token_hex(24)}", int(time.time())
         if body.get("stream"):
             return await _stream(gw, asked, admitted, resolution, response_id, created_at)
@@ -190,7 +191,8 @@ def responses_routes(gw: Gateway, fmt: ResponsesFormat) -> list[Route]:
         body = {**asked.body, "store": False, "input": [*items, {"type": "compaction_trigger"}]}
         summarizing = Asked(body, asked.history, fmt, settings)
         resolution = resolve(admitted, summarizing)
-        await gw.hold(admitted, resolution, None)
+        if admitted.pays:
+            await gw.hold(admitted, resolution, None)
         created_at = int(time.time())
         outcome = await answer(asked, resolution, f"cmp_{secrets.token_hex(24)}", created_at, "responses/compact",
                                summarizing)
