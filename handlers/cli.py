@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from typing import Any
@@ -21,7 +22,15 @@ def _config(path: str | None) -> Config:
 def cmd_serve(args: argparse.Namespace) -> None:
     from handlers.serve import serve
 
-    serve(_config(args.config), args.host, args.port, args.forwarded_allow_ips)
+    config = _config(args.config)
+    try:
+        serve(config, args.host, args.port, args.forwarded_allow_ips)
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
+        print(f"apex: cannot listen on {args.host}:{args.port}: {exc.strerror} (is another apex serve running? "
+              "choose another --port)", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def cmd_invoke(args: argparse.Namespace) -> None:
@@ -63,6 +72,7 @@ def cmd_routes(args: argparse.Namespace) -> None:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="apex", description="Apex Gateway: one API in front of many LLM providers.")
+    root.add_argument("--version", action="version", version=f"apex {_version()}")
     commands = root.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run every endpoint locally under uvicorn")
@@ -94,9 +104,22 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("apex-gateway")
+    except PackageNotFoundError:      # run from a checkout that is not installed
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    args.run(args)
+    try:
+        args.run(args)
+    except BrokenPipeError:          # `apex routes | head`: the reader left; nothing to say, and no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

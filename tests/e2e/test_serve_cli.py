@@ -89,3 +89,25 @@ def test_routes_prints_the_model_table(tmp_path: Path, upstream_a: FakeOpenAI) -
     header, row = result.stdout.splitlines()
     assert header.split()[:3] == ["MODEL", "TYPE", "ROUTES"]
     assert row.split() == ["house", "chat", "local/house-7b", "0.5/1.5", "4", "4096"]
+
+
+def test_the_cli_says_its_version_and_ends_in_one_line_not_a_traceback(tmp_path: Path, upstream_a: FakeOpenAI) -> None:
+    version = subprocess.run([APEX, "--version"], env=ENV, capture_output=True, text=True, timeout=30)
+    assert version.returncode == 0 and version.stdout.startswith("apex ")
+    import socket
+    busy = socket.create_server(("127.0.0.1", 0))
+    taken = subprocess.run([APEX, "serve", "--port", str(busy.getsockname()[1])], env=ENV, capture_output=True,
+                           text=True, timeout=30)
+    busy.close()
+    assert taken.returncode == 1 and "Traceback" not in taken.stderr
+    assert taken.stderr.strip().splitlines()[-1].startswith("apex: cannot listen on 127.0.0.1:")
+    # `apex routes | head`: the reader leaves before the table is written
+    config = write_config(tmp_path, upstream_a)
+    config.write_text(config.read_text() + "".join(
+        f'\n[models."m{i}"]\nroutes = [{{ provider = "local", model = "m{i}" }}]\n' for i in range(3000)))
+    piped = subprocess.Popen([APEX, "routes", "--config", str(config)], env=ENV, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert piped.stdout is not None and piped.stderr is not None
+    piped.stdout.readline()
+    piped.stdout.close()
+    assert piped.wait(30) == 1 and "Traceback" not in piped.stderr.read()
