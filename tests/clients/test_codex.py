@@ -23,6 +23,7 @@ CODEX = ROOT / ".clients" / "node_modules" / ".bin" / "codex"
 DEFAULT_MODEL = "gpt-6.2-sol"          # Codex's own default
 CLAUDE = "claude-sonnet-4-5"
 NATIVE = "gpt-5.5"                      # routed to a provider that serves the Responses API itself
+PLAIN = "gpt-5.1-codex"                 # a name Codex has no metadata for: plain function tools (exec_command)
 # What a user on a network Codex may not leave sets: no plugin sync (GitHub, chatgpt.com), no analytics.
 CLOSED_NETWORK = """
 [features]
@@ -50,7 +51,8 @@ def gateway(upstream_a: FakeOpenAI, upstream_claude: FakeAnthropic, dynamo_url: 
         {DEFAULT_MODEL: {"context_window": 400_000, "reasoning": True,
                          "routes": [{"provider": "gpt", "model": "gpt-5"}]},
          CLAUDE: {"context_window": 200_000, "routes": [{"provider": "claude", "model": CLAUDE}]},
-         NATIVE: {"routes": [{"provider": "oai", "model": "gpt-5.5"}]}})
+         NATIVE: {"routes": [{"provider": "oai", "model": "gpt-5.5"}]},
+         PLAIN: {"routes": [{"provider": "gpt", "model": "gpt-5.1"}]}})
     with run_gateway(cfg, dynamo_url) as running:
         yield running
 
@@ -90,6 +92,15 @@ def test_a_custom_tool_round_trip_through_codex(gateway, guard, tmp_path, upstre
     assert len(upstream_a.received) == 2
     answered = upstream_a.last.body["messages"][-1]
     assert answered["role"] == "tool" and "hi from exec" in answered["content"]
+
+
+def test_a_shell_round_trip_to_a_chat_upstream(gateway, guard, tmp_path, upstream_a) -> None:
+    upstream_a.call_tool("exec_command", {"cmd": "echo hi-from-chat"}, once=True)
+    done = codex(gateway, guard, tmp_path, "run echo", "-m", PLAIN, "--dangerously-bypass-approvals-and-sandbox")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "The tool said:" in done.stdout and "hi-from-chat" in done.stdout
+    answered = upstream_a.last.body["messages"][-1]
+    assert answered["role"] == "tool" and "hi-from-chat" in answered["content"]
 
 
 def test_a_shell_round_trip_to_an_anthropic_upstream(gateway, guard, tmp_path, upstream_claude) -> None:
