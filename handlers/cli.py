@@ -10,6 +10,8 @@ from typing import Any
 
 from core.config import Config, ConfigError, load_config
 
+CONFIG_HELP = "the config file (default: APEX_CONFIG, else ./apex.toml if there is one, else built-in defaults)"
+
 
 def _config(path: str | None) -> Config:
     try:
@@ -76,9 +78,9 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run every endpoint locally under uvicorn")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--config")
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="the port to listen on (default: %(default)s)")
+    serve.add_argument("--config", help=CONFIG_HELP)
     serve.add_argument("--forwarded-allow-ips", default=os.environ.get("APEX_FORWARDED_ALLOW_IPS"),
                        help="proxies (comma-separated IPs, or *) whose X-Forwarded-For names the client; "
                             "default: none, and APEX_FORWARDED_ALLOW_IPS")
@@ -87,8 +89,8 @@ def parser() -> argparse.ArgumentParser:
     invoke = commands.add_parser("invoke", help="run one Lambda function of template.yaml on an event, locally")
     invoke.add_argument("function", help="the function's logical id in template.yaml, e.g. ChatFunction")
     invoke.add_argument("-e", "--event", required=True, help="the event, a JSON file (see events/)")
-    invoke.add_argument("--config")
-    invoke.add_argument("--template", default="template.yaml")
+    invoke.add_argument("--config", help=CONFIG_HELP)
+    invoke.add_argument("--template", default="template.yaml", help="the SAM template (default: %(default)s)")
     invoke.add_argument("--build", action="store_true",
                         help="run the `sam build` output on Python 3.12, as deployed (else the checkout)")
     invoke.set_defaults(run=cmd_invoke)
@@ -98,7 +100,7 @@ def parser() -> argparse.ArgumentParser:
     add_parser(commands, _config)
 
     routes = commands.add_parser("routes", help="print the model table")
-    routes.add_argument("--config")
+    routes.add_argument("--config", help=CONFIG_HELP)
     routes.add_argument("--url", help="a running gateway: its live circuits and latency (APEX_ADMIN_KEY)")
     routes.set_defaults(run=cmd_routes)
     return root

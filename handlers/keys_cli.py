@@ -100,18 +100,20 @@ def run(args: argparse.Namespace, config: Config) -> None:
 def add_parser(commands: Any, config_loader: Any) -> None:
     keys = commands.add_parser("keys", help="create, list and revoke gateway keys")
     keys.add_argument("--url", help="a running gateway (its admin API, with APEX_ADMIN_KEY) instead of the table")
-    keys.add_argument("--config")
+    keys.add_argument("--config", help="the config file, for its plans (default: APEX_CONFIG, else ./apex.toml)")
     actions = keys.add_subparsers(dest="keys_command", required=True)
     create = actions.add_parser("create", help="make a key and print it, once")
-    create.add_argument("--plan", required=True)
-    create.add_argument("--name", default="")
-    create.add_argument("--rpm", type=int)
-    create.add_argument("--monthly-tokens", dest="monthly_tokens", type=int)
-    create.add_argument("--credits", type=float, help="USD")
-    create.add_argument("--models", type=lambda v: [m for m in v.split(",") if m], help="a,b,c")
+    create.add_argument("--plan", required=True, help="the plan it is on (see [plans] in the config)")
+    create.add_argument("--name", default="", help="a name to know it by in listings")
+    create.add_argument("--rpm", type=int, help="requests per minute (default: the plan's)")
+    create.add_argument("--monthly-tokens", dest="monthly_tokens", type=int,
+                        help="tokens per calendar month (default: the plan's)")
+    create.add_argument("--credits", type=float, help="USD it may spend (default: the plan's)")
+    create.add_argument("--models", type=lambda v: [m for m in v.split(",") if m],
+                        help="the only models it may use, comma-separated (default: the plan's)")
     actions.add_parser("list", help="every key, without the keys themselves")
     revoke = actions.add_parser("revoke", help="revoke a key by its id")
-    revoke.add_argument("id")
+    revoke.add_argument("id", help="the key's id (key_…), as `apex keys list` shows it")
     for sub in (create, actions.choices["list"], revoke):
         sub.add_argument("--url", default=argparse.SUPPRESS)
         sub.add_argument("--config", default=argparse.SUPPRESS)
