@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from core.config import Config, ConfigError, load_config
+from core.config import Config, ConfigError, config_path, load_config
 
 CONFIG_HELP = "the config file (default: APEX_CONFIG, else ./apex.toml if there is one, else built-in defaults)"
 
@@ -26,7 +26,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     config = _config(args.config)
     try:
-        serve(config, args.host, args.port, args.forwarded_allow_ips)
+        source = config_path(args.config)
+        serve(config, args.host, args.port, args.forwarded_allow_ips, str(source) if source else None)
     except OSError as exc:
         if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
             raise

@@ -72,9 +72,34 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, forwarded_allow_ips: str | None = None) -> None:
+def banner(config: Config, local: Local, url: str, source: str | None) -> list[str]:
+    """What a user starting the gateway needs to know: the config it read, which providers it can reach
+    (and for each it cannot, what is missing), how many models that makes, and the dashboard."""
+    adapters = local.gateway.adapters
+    lines = [f"Config: {source or 'built-in defaults (no apex.toml here, no APEX_CONFIG)'}"]
+    enabled = sorted(adapters)
+    lines.append(f"Providers enabled: {', '.join(enabled) or 'none'}")
+    for name, provider in sorted(config.providers.items()):
+        if name not in adapters:
+            why = f"set {provider.api_key_env}" if provider.api_key_env else f"kind {provider.kind} is not available"
+            lines.append(f"  {name}: disabled ({why})")
+    reachable = local.gateway.catalog.listed()
+    lines.append(f"Models reachable: {len(reachable)} of {len(config.models)}")
+    lines.append(f"Dashboard: {url}/dashboard" if os.environ.get("APEX_ADMIN_KEY")
+                 else "Dashboard: off (set APEX_ADMIN_KEY to turn it and the admin API on)")
+    if not enabled:
+        lines.append("Warning: no provider is enabled, so no model answers: set a provider's key (see above)")
+    for name, provider in sorted(config.providers.items()):
+        if provider.kind == "openai" and not provider.base_url and name in adapters:
+            lines.append(f"Warning: provider {name} has no base_url: it sends to OpenAI's own API")
+    return lines
+
+
+def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, forwarded_allow_ips: str | None = None,
+          source: str | None = None) -> None:
     """`forwarded_allow_ips`: the proxies whose X-Forwarded-For names the client (its IP is what
-    `ip_rpm` counts); by default none, so a client cannot name itself anyone."""
+    `ip_rpm` counts); by default none, so a client cannot name itself anyone. `source`: the config
+    file read, for the banner."""
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -88,6 +113,8 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, forwarded_a
         print(f"Storage: embedded DynamoDB at {embedded.url} (in memory, in a child process)", flush=True)
     if local.generated_key:
         print(f"No key configured; use this local key: {local.generated_key}", flush=True)
+    for line in banner(config, local, f"http://{shown}:{bound_port}", source):
+        print(line, flush=True)
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 

@@ -91,6 +91,25 @@ def test_routes_prints_the_model_table(tmp_path: Path, upstream_a: FakeOpenAI) -
     assert row.split() == ["house", "chat", "local/house-7b", "0.5/1.5", "4", "4096"]
 
 
+def test_the_banner_says_what_was_read_and_what_is_reachable(tmp_path: Path, upstream_a: FakeOpenAI) -> None:
+    config = write_config(tmp_path, upstream_a)
+    config.write_text(config.read_text() + '\n[providers.cloud]\nkind = "anthropic"\n'
+                      'api_key_env = "APEX_TEST_UNSET_KEY"\n\n[providers.bare]\nkind = "openai"\n')
+    process = subprocess.Popen([APEX, "serve", "--port", "0", "--config", str(config)], env=ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = Output(process)
+    try:
+        assert output.until(r"Config: (\S+)").group(1) == str(config)
+        assert output.until(r"Providers enabled: (.*)").group(1) == "bare, local"
+        output.until(r"cloud: disabled \(set APEX_TEST_UNSET_KEY\)")
+        output.until(r"Models reachable: 1 of 1")
+        output.until(r"Dashboard: off \(set APEX_ADMIN_KEY")
+        output.until(r"Warning: provider bare has no base_url")
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
 def test_the_cli_says_its_version_and_ends_in_one_line_not_a_traceback(tmp_path: Path, upstream_a: FakeOpenAI) -> None:
     version = subprocess.run([APEX, "--version"], env=ENV, capture_output=True, text=True, timeout=30)
     assert version.returncode == 0 and version.stdout.startswith("apex ")
