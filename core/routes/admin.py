@@ -21,7 +21,7 @@ from core.errors import AuthError, RequestError, shown
 from core.gateway import Gateway
 from core.http import endpoint, json_response
 from core.keys import ApiKey, KeyStore, create_key, presented_key
-from core.routes.dashboard import dashboard_routes
+from core.routes.dashboard import dashboard_off_routes, dashboard_routes
 from core.usage import summarize, usage_between
 
 GROUPS = ("model", "provider", "day", "key")
@@ -48,7 +48,7 @@ def _optional(body: dict[str, Any], field: str, whole: bool) -> Any:
 
 def admin_routes(gw: Gateway, admin_key: str | None) -> list[Route]:
     if not admin_key:
-        return []
+        return dashboard_off_routes()
 
     def authorize(request: Request) -> KeyStore:
         presented = presented_key(request.headers) or ""

@@ -37,3 +37,19 @@ def _serve(name: str, media_type: str, caching: str) -> Callable[[Request], Awai
 
 def dashboard_routes() -> list[Route]:
     return [Route(path, _serve(*spec), methods=["GET"]) for path, spec in FILES.items()]
+
+
+OFF = (b"<!doctype html><meta charset=utf-8><title>Apex Gateway: dashboard off</title>"
+       b"<p>The dashboard is off: it signs in with the admin key, and this gateway has none. Set "
+       b"<code>APEX_ADMIN_KEY</code> (32 characters or more) and start it again; deployed, give the stack the "
+       b"<code>AdminKeySecret</code> or <code>AdminKeySsmParameter</code> parameter.</p>")
+
+
+async def _off(request: Request) -> Response:
+    return Response(OFF, status_code=503, media_type="text/html; charset=utf-8",
+                    headers={"content-security-policy": POLICY, "x-content-type-options": "nosniff"})
+
+
+def dashboard_off_routes() -> list[Route]:
+    """Without an admin key: the dashboard's address says it is off and how to turn it on."""
+    return [Route("/v1/dashboard", _off, methods=["GET"])]

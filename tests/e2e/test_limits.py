@@ -300,7 +300,9 @@ def test_admin_api_is_off_without_apex_admin_key(upstream_a: FakeOpenAI, dynamo_
     monkeypatch.delenv("APEX_ADMIN_KEY", raising=False)
     with run_gateway(config({"gpt": upstream_a.base_url}), dynamo_url) as running:
         response = httpx.get(f"{running.url}/admin/keys", headers={"authorization": f"Bearer {ADMIN_KEY}"})
+        page = httpx.get(f"{running.url}/dashboard")
     assert response.status_code == 404
+    assert page.status_code == 503 and "The dashboard is off" in page.text and "APEX_ADMIN_KEY" in page.text
 
 
 def test_apex_keys_cli_creates_lists_and_revokes_through_the_admin_api(gateway: Running) -> None:
