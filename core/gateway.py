@@ -134,6 +134,7 @@ class Gateway:
         meter.held = await self.admission.hold(admitted.key, admitted.limits, math.ceil(estimate))
 
     def _prices(self, resolution: Resolution, route: Route) -> tuple[float, float, float, float] | None:
+        """A route's prices: its model's, else its provider's default_price; None when nothing prices it."""
         info = resolution.info or self.catalog.info_of(route)
         default = self._default_price(route.provider)
         return info.prices if info else default.per_token if default else None
@@ -141,9 +142,7 @@ class Gateway:
     def bill(self, meter: Meter, resolution: Resolution, route: Route, usage: dict[str, Any] | None = None) -> None:
         """Who served the request, and what it used at the model's prices."""
         meter.provider, meter.mapped_model = route.provider, route.model
-        info = resolution.info or self.catalog.info_of(route)
-        default = self._default_price(route.provider)
-        meter.used(usage, info.prices if info else default.per_token if default else FREE)
+        meter.used(usage, self._prices(resolution, route) or FREE)
 
     def _default_price(self, provider: str) -> Price | None:
         config = self.config.providers.get(provider)

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from tests.fakes.anthropic import TOOL_INPUT
 from tests.fakes.server import Fault, drop, example_of
 
 REASONING_CONTENT = "enc-fake-reasoning"
-TOOL_INPUT = {"city": "Paris", "unit": "celsius"}
 
 
 def _error(status: int, message: str, param: str | None = None) -> web.Response:
