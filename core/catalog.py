@@ -40,6 +40,7 @@ class ModelInfo:
     price_cache: tuple[float, float] = (0.0, 0.0)   # cache reads, cache writes: USD per 1M tokens
     price_image: float = 0.0                         # USD per image generated
     reasoning: bool = False
+    priced: bool = True        # False: the config gives no price, so the cost is unknown (not zero)
 
     @property
     def owner(self) -> str:
@@ -85,7 +86,7 @@ class Catalog:
                 price_out=m.price.output, price_cache=m.price.per_token[2:], quality=m.quality, latency_ms=m.latency_ms,
                 deprecated=m.deprecated, replacement=m.replacement,
                 routes=tuple(Route(r.provider, r.model) for r in m.routes), supports=tuple(m.supports),
-                reasoning=m.reasoning, price_image=m.price.image,
+                reasoning=m.reasoning, price_image=m.price.image, priced=m.priced,
             )
             for mid, m in config.models.items()
         }
@@ -115,7 +116,7 @@ class Catalog:
             routes = tuple(r for r in info.routes if r.provider in self._available)
             if not routes:
                 raise self._unavailable(name, info.routes)
-            reason = "configured model" if len(info.routes) == 1 else f"alias with {len(routes)} routes"
+            reason = "configured model" if len(routes) == 1 else f"alias with {len(routes)} routes"
             return Resolution(name, info, routes, reason)
         provider, sep, model = name.partition("/")
         if sep and model and provider in self._providers:

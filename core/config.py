@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 Prefer = Literal["speed", "quality", "cost"]
 ModelType = Literal["chat", "completion", "embedding", "image"]
-ProviderKind = Literal["openai", "azure", "anthropic", "bedrock"]
+ProviderKind = Literal["openai", "azure", "anthropic", "bedrock", "demo"]
 Capability = Literal["tools", "vision", "json"]
 NonNegInt = Annotated[int, Field(ge=0)]
 
@@ -99,6 +99,11 @@ class ModelConfig(_Frozen):
     deprecated: bool = False
     replacement: str | None = None
     routes: list[RouteConfig] = []
+
+    @property
+    def priced(self) -> bool:
+        """Whether the config gives this model a price: an unpriced one is not free, its cost unknown."""
+        return "price" in self.model_fields_set
 
     @model_validator(mode="after")
     def _routes_unless_deprecated(self) -> ModelConfig:
@@ -207,6 +212,14 @@ _WELL_KNOWN_MODELS = [
     ("gemini-2.0-flash", "gemini", 1048576, 0.1, 0.4, 4),
 ]
 
+# (id, type, price) of well-known OpenAI embedding and image models.
+_WELL_KNOWN_OTHER_MODELS = [
+    ("text-embedding-3-small", "embedding", {"input": 0.02}),
+    ("text-embedding-3-large", "embedding", {"input": 0.13}),
+    ("gpt-image-1", "image", {"image": 0.042}),
+    ("dall-e-3", "image", {"image": 0.04}),
+]
+
 
 def default_config_data() -> dict[str, Any]:
     providers: dict[str, Any] = {
@@ -219,7 +232,26 @@ def default_config_data() -> dict[str, Any]:
               "routes": [{"provider": provider, "model": mid}]}
         for mid, provider, ctx, pin, pout, q in _WELL_KNOWN_MODELS
     }
+    for mid, kind, price in _WELL_KNOWN_OTHER_MODELS:
+        models[mid] = {"type": kind, "price": price, "routes": [{"provider": "openai", "model": mid}]}
     return {"providers": providers, "models": models}
+
+
+DEMO = "demo"
+
+
+def with_demo(config: Config) -> Config:
+    """The config with the demo provider as every model's last route: it answers what no enabled
+    provider can, and falls behind every real one."""
+    providers = {**config.providers, DEMO: config.providers.get(DEMO) or ProviderConfig(kind="demo")}
+    if providers[DEMO].kind != "demo":
+        raise ConfigError("<config>", f"providers.{DEMO}", "the name 'demo' is kept for the demo provider")
+    models = {
+        mid: model if model.deprecated or model.type == "completion" or any(r.provider == DEMO for r in model.routes)
+        else model.model_copy(update={"routes": [*model.routes, RouteConfig(provider=DEMO, model=mid)]})
+        for mid, model in config.models.items()
+    }
+    return config.model_copy(update={"providers": providers, "models": models})
 
 
 def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:

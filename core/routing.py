@@ -154,7 +154,7 @@ def auto(catalog: Catalog, health: Health, body: dict[str, Any], prefer: str) ->
         return min(health.latency_ms(r, info.latency_ms) for r in catalog.routes_of(info))
 
     keys: dict[str, Callable[[ModelInfo], Any]] = {
-        "cost": lambda m: (m.price_in + m.price_out, -m.quality),
+        "cost": lambda m: (not m.priced, m.price_in + m.price_out, -m.quality),   # an unknown price never wins
         "quality": lambda m: (-m.quality, m.price_in + m.price_out),
         "speed": lambda m: (speed(m), m.price_in + m.price_out),
     }

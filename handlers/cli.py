@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from core.config import Config, ConfigError, config_path, load_config
+from core.config import Config, ConfigError, ModelConfig, config_path, load_config
 
 CONFIG_HELP = "the config file (default: APEX_CONFIG, else ./apex.toml if there is one, else built-in defaults)"
 
@@ -27,7 +27,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     config = _config(args.config)
     try:
         source = config_path(args.config)
-        serve(config, args.host, args.port, args.forwarded_allow_ips, str(source) if source else None)
+        serve(config, args.host, args.port, args.forwarded_allow_ips, str(source) if source else None, args.demo)
     except OSError as exc:
         if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
             raise
@@ -58,7 +58,7 @@ def cmd_routes(args: argparse.Namespace) -> None:
             routes = " → ".join(
                 f"{r['provider']}/{r['model']} [{r['circuit']}"
                 + (f", {r['latency_ms']:.0f} ms" if r.get("latency_ms") is not None else "") + "]"
-                for r in model["routes"]) or "-"
+                for r in model["routes"]) or ("deprecated" if model.get("deprecated") else "-")
             rows.append((model["id"], model["type"], routes,
                          f"{model['pricing']['input']:g}/{model['pricing']['output']:g}", str(model["quality"]),
                          str(model["context_window"] or "-")))
@@ -66,11 +66,26 @@ def cmd_routes(args: argparse.Namespace) -> None:
         routes = " → ".join(f"{r.provider}/{r.model}" for r in model.routes) or "-"
         if model.deprecated:
             routes = f"deprecated (use {model.replacement})" if model.replacement else "deprecated"
-        rows.append((name, model.type, routes, f"{model.price.input:g}/{model.price.output:g}",
-                     str(model.quality), str(model.context_window or "-")))
+        rows.append((name, model.type, routes, _price(model), str(model.quality), str(model.context_window or "-")))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    if any(row[3] == UNPRICED for row in rows):
+        print(f"\n{UNPRICED}: the config gives no price, so `auto` never picks it by cost and its usage is "
+              "counted at $0: give it a price")
+
+
+UNPRICED = "unknown"
+
+
+def _price(model: ModelConfig) -> str:
+    if model.deprecated:
+        return "-"
+    if not model.priced:
+        return UNPRICED
+    if model.type == "image":
+        return f"${model.price.image:g}/image"
+    return f"{model.price.input:g}/{model.price.output:g}"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -85,6 +100,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--forwarded-allow-ips", default=os.environ.get("APEX_FORWARDED_ALLOW_IPS"),
                        help="proxies (comma-separated IPs, or *) whose X-Forwarded-For names the client; "
                             "default: none, and APEX_FORWARDED_ALLOW_IPS")
+    serve.add_argument("--demo", action="store_true", default=os.environ.get("APEX_DEMO") == "1",
+                       help="keep the built-in demo provider behind every model even with real providers "
+                            "enabled (it is on by itself when none is); default: off, and APEX_DEMO=1")
     serve.set_defaults(run=cmd_serve)
 
     invoke = commands.add_parser("invoke", help="run one Lambda function of template.yaml on an event, locally")

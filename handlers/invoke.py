@@ -148,4 +148,18 @@ def run(logical_id: str, event_path: str, config: str | None, template: str = "t
     except LocalLambdaError as exc:
         return failed(str(exc))
     event = json.loads(Path(event_path).read_text())
-    return asyncio.run(invoke(function, code, event, storage_environment(config, event)))
+    environment = storage_environment(config, event)
+    if no_provider_usable(config):
+        environment["APEX_DEMO"] = "1"
+    return asyncio.run(invoke(function, code, event, environment))
+
+
+def no_provider_usable(config: str | None) -> bool:
+    """As under `apex serve`, the demo provider answers when no provider can: the sample events work
+    on a machine with no provider key."""
+    from core.config import load_config
+    from core.secrets import provider_keys
+    from providers import usable
+
+    loaded = load_config(config)
+    return not usable(loaded, provider_keys(loaded))

@@ -7,19 +7,23 @@ import asyncio
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
 
 from core.config import Config
+from core.errors import StorageError
 from core.keys import create_key
 from core.routes.admin import key_view
 from core.storage.dynamo import DynamoDB
 from core.storage.keys import DynamoKeyStore
 from core.storage.tables import table_names
+from core.usage import summarize, usage_between
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+USAGE_LOOKBACK_S = 90 * 24 * 3600      # how far back `list` looks for a key's last use: usage's retention
 
 
 class _Refused(urllib.request.HTTPRedirectHandler):
@@ -52,9 +56,28 @@ def admin_call(url: str, method: str, path: str, body: dict[str, Any] | None = N
         raise SystemExit(f"apex: {exc.code}: {detail}") from None
 
 
+def _storage() -> DynamoDB:
+    """The keys table to use without --url: APEX_DYNAMODB_ENDPOINT's, else the AWS account in the
+    environment, else the embedded one of the `apex serve` running beside this command."""
+    from handlers.local_state import running
+    from handlers.serve import AWS_CREDENTIAL_VARIABLES
+
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    endpoint = os.environ.get("APEX_DYNAMODB_ENDPOINT")
+    if endpoint or any(os.environ.get(v) for v in AWS_CREDENTIAL_VARIABLES):
+        return DynamoDB(table_names(), endpoint_url=endpoint, region=region)
+    local = running()
+    if local is None:
+        raise SystemExit("apex keys: no gateway to reach: start one with `make serve` (or `apex serve`), or pass "
+                         "--url URL with APEX_ADMIN_KEY, or set APEX_DYNAMODB_ENDPOINT or AWS credentials for a "
+                         "deployed keys table")
+    print(f"apex keys: the gateway at {local['url']}", file=sys.stderr)
+    return DynamoDB(table_names(), endpoint_url=local["dynamodb"], region=region,
+                    credentials=tuple(local["credentials"]))
+
+
 async def _direct(action: str, args: argparse.Namespace) -> Any:
-    db = DynamoDB(table_names(), endpoint_url=os.environ.get("APEX_DYNAMODB_ENDPOINT"),
-                  region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+    db = _storage()
     store = DynamoKeyStore(db)
     try:
         if action == "create":
@@ -62,12 +85,22 @@ async def _direct(action: str, args: argparse.Namespace) -> Any:
                                            tuple(args.models) if args.models is not None else None)
             return {**key_view(record), "key": key}
         if action == "list":
-            return {"data": [key_view(k) for k in await store.list_keys()]}
+            today = time.strftime("%Y-%m-%d", time.gmtime())
+            first = time.strftime("%Y-%m-%d", time.gmtime(time.time() - USAGE_LOOKBACK_S))
+            usage = summarize(await usage_between(db, None, first, today), ["key"])
+            return {"data": [key_view(k) for k in await store.list_keys()], "usage": usage}
         if not await store.revoke_key(args.id):
             raise SystemExit(f"apex keys: no key with id '{args.id}'")
         return {"id": args.id, "status": "revoked"}
+    except StorageError as exc:
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise SystemExit(f"apex keys: {exc}{cause}") from None
     finally:
         await db.aclose()
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts)) if ts else "never"
 
 
 def run(args: argparse.Namespace, config: Config) -> None:
@@ -80,6 +113,9 @@ def run(args: argparse.Namespace, config: Config) -> None:
         path = {"create": "keys", "list": "keys", "revoke": f"keys/{getattr(args, 'id', '')}"}[action]
         method = {"create": "POST", "list": "GET", "revoke": "DELETE"}[action]
         result = admin_call(args.url, method, path, body)
+        if action == "list":
+            first = time.strftime("%Y-%m-%d", time.gmtime(time.time() - USAGE_LOOKBACK_S))
+            result["usage"] = admin_call(args.url, "GET", f"usage?group_by=key&from={first}")
     else:
         result = asyncio.run(_direct(action, args))
     if action == "create":
@@ -87,10 +123,12 @@ def run(args: argparse.Namespace, config: Config) -> None:
         print(f"id {result['id']}, plan {result['plan']}: the key is shown this once and stored only hashed",
               file=sys.stderr)
     elif action == "list":
+        seen = {g["key"]: g["last_seen"] for g in result["usage"].get("groups", ())}
         columns = ("id", "prefix", "name", "plan", "rpm", "monthly_tokens", "credits", "models", "status")
-        rows = [columns] + [tuple("-" if k[c] is None else ",".join(k[c]) if isinstance(k[c], list) else str(k[c])
-                                  for c in columns) for k in result["data"]]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
+        rows = [(*columns, "created", "last_used")] + [
+            (*("-" if k[c] is None else ",".join(k[c]) if isinstance(k[c], list) else str(k[c]) for c in columns),
+             _when(k["created_at"]), _when(seen.get(k["id"]))) for k in result["data"]]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for row in rows:
             print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     else:

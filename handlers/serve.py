@@ -11,15 +11,18 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp
 
-from core.config import Config
+from core.config import DEMO, Config, with_demo
 from core.gateway import Gateway
 from core.keys import new_key
+from core.secrets import provider_keys
 from core.storage.dynamo import DynamoDB
 from core.storage.embedded import EmbeddedProcess
 from core.storage.tables import table_names
 from handlers.wiring import GROUPS, app_for, build_gateway
+from providers import usable
 
 WORKER_NICENESS = 10
+DEMO_KEY = "sk-apex-demo"      # the local key while only the demo answers: there is nothing to spend
 AWS_CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
                             "AWS_WEB_IDENTITY_TOKEN_FILE")
 
@@ -32,6 +35,7 @@ class Local:
     app: ASGIApp
     embedded: EmbeddedProcess | None
     generated_key: str | None
+    demo: bool = False          # the demo provider is on
 
     def close(self) -> None:
         if self.embedded is not None:
@@ -50,13 +54,20 @@ def storage(environ: dict[str, str] | os._Environ[str] = os.environ) -> tuple[Dy
     return DynamoDB(names, embedded.start(), region, credentials=embedded.credentials), embedded
 
 
-def local_gateway(config: Config, db: DynamoDB, embedded: EmbeddedProcess | None = None) -> Local:
-    gw = build_gateway(config, db)
+def local_gateway(config: Config, db: DynamoDB, embedded: EmbeddedProcess | None = None,
+                  demo: bool | None = False) -> Local:
+    """`demo`: True puts the demo provider behind every model; None does when no provider is usable.
+    With no `[[keys]]`, a fresh key to use is made — or, while only the demo answers, `DEMO_KEY`."""
+    keys = provider_keys(config)
+    real = usable(config, keys)
+    if demo or (demo is None and not real):
+        config = with_demo(config)
+    gw = build_gateway(config, db, keys)
     generated = None
     if not config.keys:
-        generated = new_key()
+        generated = new_key() if real else DEMO_KEY
         gw.auth.add_static(generated, plan="unlimited", name="local")
-    return Local(gw, app_for(gw, GROUPS), embedded, generated)
+    return Local(gw, app_for(gw, GROUPS), embedded, generated, DEMO in gw.adapters)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -77,7 +88,7 @@ def banner(config: Config, local: Local, url: str, source: str | None) -> list[s
     (and for each it cannot, what is missing), how many models that makes, and the dashboard."""
     adapters = local.gateway.adapters
     lines = [f"Config: {source or 'built-in defaults (no apex.toml here, no APEX_CONFIG)'}"]
-    enabled = sorted(adapters)
+    enabled = sorted(name for name in adapters if name != DEMO)
     lines.append(f"Providers enabled: {', '.join(enabled) or 'none'}")
     for name, provider in sorted(config.providers.items()):
         if name not in adapters:
@@ -87,8 +98,12 @@ def banner(config: Config, local: Local, url: str, source: str | None) -> list[s
     lines.append(f"Models reachable: {len(reachable)} of {len(config.models)}")
     lines.append(f"Dashboard: {url}/dashboard" if os.environ.get("APEX_ADMIN_KEY")
                  else "Dashboard: off (set APEX_ADMIN_KEY to turn it and the admin API on)")
+    if local.demo and enabled:
+        lines.append("Demo provider: on, behind every model's routes (--demo)")
     if not enabled:
-        lines.append("Warning: no provider is enabled, so no model answers: set a provider's key (see above)")
+        lines.append("Warning: no provider is enabled: set a provider's key (see above) for real answers"
+                     if local.demo else "Warning: no provider is enabled, so no model answers: set a provider's "
+                     "key (see above)")
     for name, provider in sorted(config.providers.items()):
         if provider.kind == "openai" and not provider.base_url and name in adapters:
             lines.append(f"Warning: provider {name} has no base_url: it sends to OpenAI's own API")
@@ -96,8 +111,9 @@ def banner(config: Config, local: Local, url: str, source: str | None) -> list[s
 
 
 def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, forwarded_allow_ips: str | None = None,
-          source: str | None = None) -> None:
-    """`forwarded_allow_ips`: the proxies whose X-Forwarded-For names the client (its IP is what
+          source: str | None = None, demo: bool = False) -> None:
+    """`demo`: the demo provider behind every model even when real providers are enabled (it is on
+    by itself when none is). `forwarded_allow_ips`: the proxies whose X-Forwarded-For names the client (its IP is what
     `ip_rpm` counts); by default none, so a client cannot name itself anyone. `source`: the config
     file read, for the banner."""
     import uvicorn
@@ -105,13 +121,19 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, forwarded_a
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sock = bind(host, port)
     db, embedded = storage()
-    local = local_gateway(config, db, embedded)
+    local = local_gateway(config, db, embedded, True if demo else None)
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     print(f"Apex Gateway on http://{shown}:{bound_port}/v1", flush=True)
     if embedded is not None:
         print(f"Storage: embedded DynamoDB at {embedded.url} (in memory, in a child process)", flush=True)
-    if local.generated_key:
+        from handlers.local_state import publish
+
+        local.gateway.closers.append(publish(f"http://{shown}:{bound_port}", embedded.url, embedded.credentials))
+    if local.generated_key == DEMO_KEY:
+        print("Demo mode: no provider key is set, so the built-in demo provider answers every model "
+              f"(its answers say so). Use the key {DEMO_KEY}", flush=True)
+    elif local.generated_key:
         print(f"No key configured; use this local key: {local.generated_key}", flush=True)
     for line in banner(config, local, f"http://{shown}:{bound_port}", source):
         print(line, flush=True)

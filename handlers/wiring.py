@@ -16,7 +16,7 @@ from starlette.types import ASGIApp
 from core.app import build_app
 from core.cache import ResponseCache
 from core.catalog import Catalog
-from core.config import Config, ConfigError, config_path, load_config
+from core.config import Config, ConfigError, config_path, load_config, with_demo
 from core.gateway import Gateway
 from core.heap import settle_heap
 from core.imports import load
@@ -105,6 +105,8 @@ def deployed_gateway() -> Gateway:
     shipped = Path(os.environ.get("LAMBDA_TASK_ROOT", "."), "apex.toml")
     path = config_path(None if os.environ.get("APEX_CONFIG") or not shipped.is_file() else str(shipped))
     config = load_config(str(path) if path else None)
+    if os.environ.get("APEX_DEMO") == "1":     # asked for: never on by itself where it is deployed
+        config = with_demo(config)
     refuse_published_keys(config, str(path or "<built-in defaults>"))
     db = DynamoDB(table_names(), endpoint_url=os.environ.get("APEX_DYNAMODB_ENDPOINT"),
                   region=os.environ.get("AWS_REGION"))

@@ -19,14 +19,18 @@ ADAPTERS: dict[str, str] = {
     "anthropic": "providers.anthropic:AnthropicAdapter",
     "azure": "providers.azure:AzureAdapter",
     "bedrock": "providers.bedrock:BedrockAdapter",
+    "demo": "providers.demo:DemoAdapter",
 }
 
 
+def usable(config: Config, keys: Mapping[str, str]) -> list[str]:
+    """The providers an adapter can be built for: their kind is implemented and, when they name a key
+    variable, `keys` (by provider name) has their key."""
+    return [name for name, provider in config.providers.items()
+            if (provider.api_key_env is None or name in keys) and provider.kind in ADAPTERS]
+
+
 def build_adapters(config: Config, keys: Mapping[str, str]) -> dict[str, ChatAdapter]:
-    """An adapter for every usable provider whose kind is implemented, keyed by provider name. A
-    provider that names a key variable is usable only when `keys` (by provider name) has its key."""
-    return {
-        name: load(ADAPTERS[provider.kind])(name, provider, keys.get(name))
-        for name, provider in config.providers.items()
-        if (provider.api_key_env is None or name in keys) and provider.kind in ADAPTERS
-    }
+    """An adapter for every usable provider, keyed by provider name."""
+    return {name: load(ADAPTERS[config.providers[name].kind])(name, config.providers[name], keys.get(name))
+            for name in usable(config, keys)}

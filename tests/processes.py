@@ -7,11 +7,15 @@ import queue
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
 APEX = str(Path(sys.executable).parent / "apex")
-ENV = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "APEX_"))}
+# A user's environment with no AWS, no gateway settings and no provider key (the built-in defaults'
+# providers stay off); where `apex serve` leaves its state, this test process's own.
+ENV = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "APEX_")) and not k.endswith("_API_KEY")}
+ENV["APEX_HOME"] = tempfile.mkdtemp(prefix="apex-home-")
 
 
 class Output:

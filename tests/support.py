@@ -70,10 +70,11 @@ class Running:
 
 
 @contextlib.contextmanager
-def run_gateway(cfg: Config, dynamo_url: str, db: DynamoDB | None = None) -> Iterator[Running]:
+def run_gateway(cfg: Config, dynamo_url: str, db: DynamoDB | None = None,
+                demo: bool | None = False) -> Iterator[Running]:
     """The gateway's app under uvicorn on 127.0.0.1, port chosen by the OS, storage on `dynamo_url`
-    (through `db` when given)."""
-    local = local_gateway(cfg, db or DynamoDB(table_names(), dynamo_url, credentials=CREDENTIALS))
+    (through `db` when given); `demo` as `apex serve` takes it (None: on when no provider is usable)."""
+    local = local_gateway(cfg, db or DynamoDB(table_names(), dynamo_url, credentials=CREDENTIALS), demo=demo)
     sock = bind("127.0.0.1", 0)   # already listening: no start-up polling
     server = uvicorn.Server(uvicorn.Config(local.app, lifespan="on", access_log=False, log_level="warning",
                                            proxy_headers=False,
