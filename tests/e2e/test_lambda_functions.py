@@ -422,3 +422,29 @@ def test_apex_invoke_names_the_functions_when_one_is_unknown(overrides) -> None:
     assert result.returncode == 1
     assert "ChatFunction" in result.stderr and "ModelsFunction" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# Every sample event on a fresh machine: no config, no provider key (the demo provider answers), the
+# admin key the admin events send. Stored responses are not found by design: each invocation has a
+# store of its own.
+BY_DESIGN = {"stored_responses.json": 404, "stored_responses-delete.json": 404,
+             "stored_responses-input-items.json": 404, "stored_responses-websocket.json": 426}
+
+
+@pytest.mark.parametrize("sample", EVENT_FILES)
+def test_apex_invoke_answers_every_sample_event_with_nothing_set(sample: str) -> None:
+    fresh = {k: v for k, v in os.environ.items()
+             if not k.startswith(("AWS_", "APEX_")) and not k.endswith("_API_KEY")}
+    fresh["APEX_ADMIN_KEY"] = "admin-local-dev-key"
+    function = function_of(json.loads((EVENTS / sample).read_text()))
+    result = subprocess.run([APEX, "invoke", function, "-e", f"events/{sample}"], cwd=ROOT, env=fresh,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    try:
+        status = json.loads(result.stdout)["statusCode"]                     # a buffered function's result
+    except json.JSONDecodeError:
+        status = json.loads(result.stdout.partition("\n")[0])["statusCode"]  # a stream's prelude
+    assert status == BY_DESIGN.get(sample, 201 if sample == "admin-create-key.json" else 200), result.stdout[:500]
+    assert "Traceback" not in result.stderr and "Unclosed" not in result.stderr, result.stderr
+    if "[demo]" not in result.stdout and function in ("ChatFunction", "MessagesFunction", "ResponsesFunction"):
+        assert sample == "messages-count-tokens.json", result.stdout[:500]
