@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.clients import readme_table
+from tests.clients import clients_table
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
 from tests.support import TEST_KEY, Running, config, run_gateway
@@ -121,6 +121,6 @@ def test_a_python_client_on_each_route(gateway, upstream_a, upstream_claude, tmp
         assert counted and counted > 0                             # usage reaches the client, either way
 
 
-def test_the_readme_table_names_every_scenario() -> None:
-    table = readme_table()
+def test_the_clients_table_names_every_scenario() -> None:
+    table = clients_table()
     assert all(f"`{scenario}`" in table for scenario, _, _ in SCENARIOS)

@@ -101,8 +101,8 @@ def test_a_threshold_of_one_keeps_meaning_words_exactly() -> None:
 
 
 @pytest.mark.parametrize(("which", "floor"), [("verbose", 0.15), ("everyday", 0.09), ("heldout", 0.06)])
-def test_the_corpus_saves_what_the_readme_says_and_keeps_every_fact(which: str, floor: float) -> None:
-    """The README's figures (15.3%, 9.2%, 6.2% at 0.90), held from falling, and not bought with facts:
+def test_the_corpus_saves_what_the_docs_say_and_keeps_every_fact(which: str, floor: float) -> None:
+    """docs/optimizer.md's figures (15.3%, 9.2%, 6.2% at 0.90), held from falling, and not bought with facts:
     every fact each prompt lists (numbers, names, constraints, negations) is still in its optimized form."""
     rows = corpus(which)
     results = [optimize(row["prompt"], 0.9) for row in rows]
@@ -172,8 +172,8 @@ def test_the_condensers_rewrite_is_scored_like_the_rest_and_must_keep_every_fact
 
 
 @pytest.mark.parametrize(("which", "floor"), [("verbose", 0.30), ("everyday", 0.22), ("heldout", 0.19)])
-def test_with_a_condenser_the_corpus_saves_what_the_readme_says(which: str, floor: float) -> None:
-    """The README's condenser figures (31.2%, 23.1%, 20.3% at 0.90), from rewrites an LLM wrote for
+def test_with_a_condenser_the_corpus_saves_what_the_docs_say(which: str, floor: float) -> None:
+    """docs/optimizer.md's condenser figures (31.2%, 23.1%, 20.3% at 0.90), from rewrites an LLM wrote for
     every prompt (bench/condenser_rewrites.jsonl), replayed: the guards and the threshold decide."""
     condense = replayed_condenser(ROOT / "bench" / "condenser_rewrites.jsonl")
     optimizer = Optimizer(SCORER, "local", cache_size=0, condenser=condense, condenser_name="replay")
