@@ -174,7 +174,7 @@ class ConfigError(Exception):
         self.source, self.key, self.reason = source, key, reason
 
 
-# Plans from the ApeKey seed; a config's [plans.*] override them by name.
+# The built-in plans; a config's [plans.*] override them by name.
 DEFAULT_PLANS: dict[str, dict[str, Any]] = {
     "free": {"rpm": 5, "monthly_tokens": 20000, "models": ["auto"]},
     "starter": {"rpm": 30},

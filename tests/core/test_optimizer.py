@@ -204,3 +204,14 @@ def test_what_a_free_rewrite_must_keep() -> None:
     assert keeps_facts(limits, "Max 350 words. The plan drops the orders table; I must not drop it.")
     assert not keeps_facts(limits, "Max 350 words. Drop the orders table.")
     assert keeps_facts(limits, "Max 350 words.")          # a clause dropped whole is the condenser's call
+
+
+def test_the_docs_example_is_true_at_the_default_threshold() -> None:
+    prompt = ("Sorry to bother you, and thanks so much in advance! I need a complaint letter to my landlord about "
+              "the broken heating in my flat, which has not worked since 3 January.")
+    result = optimize(prompt, 0.9)
+    assert result.prompt == ("I need complaint letter to my landlord about broken heating in my flat, which has "
+                             "not worked since 3 January.")
+    assert (result.original_tokens, result.original_tokens - result.tokens_saved) == (37, 23)
+    docs = " ".join((ROOT / "docs" / "optimizer.md").read_text().split())
+    assert prompt in docs and result.prompt in docs
