@@ -98,15 +98,19 @@ class StorageError(GatewayError):
 
 
 class ProviderError(GatewayError):
-    """An upstream failure; `provider` names the route that failed, for `_routing` and logs."""
+    """An upstream failure; `provider` names the route that failed, for `_routing` and logs;
+    `upstream_status` is the HTTP status the upstream answered, when it answered one (the gateway's
+    own `status` is what the client gets: 502 for an upstream 500), for the usage record's attempts."""
 
     status = 502
     code = "provider_error"
     retryable = True
 
-    def __init__(self, message: str, *, provider: str = "", **kwargs: Any) -> None:
+    def __init__(self, message: str, *, provider: str = "", upstream_status: int | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.provider = provider
+        self.upstream_status = upstream_status
 
 
 class ProviderUnavailable(ProviderError):
@@ -141,7 +145,7 @@ class UpstreamRejected(ProviderError):
     def __init__(self, message: str, *, status: int, code: str | None, param: str | None = None,
                  provider: str = "") -> None:
         super().__init__(message, status=status, code=code or "upstream_rejected", param=param,
-                         provider=provider)
+                         provider=provider, upstream_status=status)
 
 
 def shown(value: object, limit: int = 64) -> str:

@@ -3,7 +3,8 @@
 A route that fails before its first byte with a retryable ProviderError is followed by the next.
 When every route failed, the client learns the most specific truth: every route rate-limited →
 429 provider_rate_limit; every route unreachable → 503 all_providers_unavailable; otherwise 502
-provider_error, naming what each route did.
+provider_error, naming what each route did. Each attempt is told to `tried` (the request's usage
+meter), so the usage record says which provider failed how, and which one answered.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from core.errors import (
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
+    UpstreamRejected,
 )
 from core.routing import Health
 from core.types import ChatAdapter
+from core.usage import Attempt
 
 T = TypeVar("T")
 
@@ -66,6 +69,26 @@ class Policy:
 
 
 NO_POLICY = Policy()
+Tried = Callable[[Attempt], None]
+
+
+def outcome_of(err: ProviderError) -> str:
+    """A failed attempt in a usage record's words (see core.usage.Attempt): the upstream's status
+    when it answered one, else what kind of failure it was."""
+    if err.upstream_status:
+        return f"error {err.upstream_status}"
+    if isinstance(err, ProviderRateLimited | UpstreamRejected):
+        return f"error {err.status}"
+    if isinstance(err, ProviderTimeout):
+        return "timeout"
+    if isinstance(err, ProviderUnavailable):
+        return "unavailable"
+    return "failed"
+
+
+def _noted(tried: Tried | None, route: Route, outcome: str, started: float) -> None:
+    if tried is not None:
+        tried(Attempt(route.provider, outcome, round((time.monotonic() - started) * 1000)))
 
 
 async def first_success(
@@ -75,10 +98,12 @@ async def first_success(
     fallback: bool = True,
     policy: Policy = NO_POLICY,
     first_byte: bool = False,
+    tried: Tried | None = None,
 ) -> Outcome[T]:
     """The first route whose attempt succeeds. A route's circuit counts only the failures a client
     cannot cause: a buffered answer that outlasts its timeout may just be a long one the client asked
-    for, so only a stream's wait for its first item (`first_byte`) counts its timeouts."""
+    for, so only a stream's wait for its first item (`first_byte`) counts its timeouts. Every attempt,
+    a route skipped for its open circuit included, is told to `tried`."""
     routes = resolution.routes if fallback else resolution.routes[:1]
     health = policy.health
     deadline = time.monotonic() + policy.budget_s if policy.budget_s else None
@@ -86,6 +111,7 @@ async def first_success(
     for route in routes:
         if health is not None and not health.allow(route):
             failures.append(health.skipped(route))
+            _noted(tried, route, "circuit_open", time.monotonic())
             continue
         waited = False
         while True:
@@ -102,13 +128,15 @@ async def first_success(
             except ProviderError as exc:
                 err = exc
             else:
+                _noted(tried, route, "ok", started)
                 if health is not None:
                     health.success(route, time.monotonic() - started)
                 reason = resolution.reason
                 if failures:
-                    tried = ", ".join(f"{f.provider} ({f.code})" for f in failures)
-                    reason += f"; fell back after {tried} failed"
+                    failed = ", ".join(f"{f.provider} ({f.code})" for f in failures)
+                    reason += f"; fell back after {failed} failed"
                 return Outcome(value, route, reason, tuple(failures))
+            _noted(tried, route, outcome_of(err), started)
             if not err.retryable:
                 if health is not None:
                     health.success(route, time.monotonic() - started)   # it answered: the request was wrong
@@ -133,6 +161,7 @@ async def first_stream(
     open_stream: Callable[[ChatAdapter, Route], AsyncGenerator[Any, None]],
     fallback: bool = True,
     policy: Policy = NO_POLICY,
+    tried: Tried | None = None,
 ) -> Outcome[tuple[Any, AsyncGenerator[Any, None]]]:
     """The first route whose stream yields its first item: until then, fallback is still possible;
     after it, the stream is committed (its first item, or None for an empty stream, and the rest)."""
@@ -141,7 +170,7 @@ async def first_stream(
         stream = open_stream(adapter, route)
         return await anext(stream, None), stream
 
-    return await first_success(resolution, adapters, attempt, fallback, policy, first_byte=True)
+    return await first_success(resolution, adapters, attempt, fallback, policy, first_byte=True, tried=tried)
 
 
 def require(adapter: ChatAdapter, capability: str) -> None:

@@ -24,7 +24,7 @@ from core.routing import Health, auto
 from core.storage.dynamo import DynamoDB
 from core.storage.responses import ResponseStore
 from core.types import ChatAdapter
-from core.usage import Meter, UsageRecorder
+from core.usage import Attempt, Meter, UsageRecorder
 
 if TYPE_CHECKING:
     from core.optimizer import Optimizer
@@ -111,12 +111,16 @@ class Gateway:
         return Policy(self.health, budget or None, self.settings.retry_after_max_s)
 
     async def first(self, resolution: Resolution, attempt: Callable[[ChatAdapter, Route], Awaitable[T]],
-                    fallback: bool = True) -> Outcome[T]:
-        return await first_success(resolution, self.adapters, attempt, fallback, self.policy(resolution))
+                    fallback: bool = True, meter: Meter | None = None) -> Outcome[T]:
+        """The first route that answers (core.fallback); each attempt is noted on `meter`, by default
+        the request's own, so its usage record names the providers that failed and the one that answered."""
+        return await first_success(resolution, self.adapters, attempt, fallback, self.policy(resolution),
+                                   tried=_tried(meter))
 
     async def first_stream(self, resolution: Resolution, open_stream: OpenStream,
                            fallback: bool = True) -> Outcome[tuple[Any, AsyncGenerator[Any, None]]]:
-        return await first_stream(resolution, self.adapters, open_stream, fallback, self.policy(resolution))
+        return await first_stream(resolution, self.adapters, open_stream, fallback, self.policy(resolution),
+                                  tried=_tried(None))
 
     async def hold(self, admitted: Admitted, resolution: Resolution, output_limit: Any,
                    extra_micro: float = 0.0) -> None:
@@ -156,3 +160,9 @@ class Gateway:
             await self.db.aclose()
         for close in self.closers:
             close()
+
+
+def _tried(meter: Meter | None) -> Callable[[Attempt], None] | None:
+    """Where attempts are noted: `meter`, else the request's own meter (none before a key is admitted)."""
+    meter = meter if meter is not None else context.current().meter
+    return meter.tried if meter is not None else None

@@ -115,6 +115,12 @@ class Authenticator:
         self._unknown: dict[str, tuple[float, ApiKey | None]] = {}
         self.clock = clock      # when cached lookups expire (tests move it)
 
+    @property
+    def static(self) -> list[ApiKey]:
+        """The keys of the config (and `apex serve`'s own), which live in no table: listed beside the
+        stored ones, never revoked through the admin API."""
+        return list(self._static.values())
+
     def add_static(self, key: str, plan: str, name: str = "") -> ApiKey:
         record = replace(static_key(StaticKey(key=key, plan=plan)), name=name)
         self._static[hash_key(key)] = record

@@ -124,7 +124,7 @@ SCHEMAS: JSON = {
                       monthly_tokens={"type": "integer", "minimum": 0}, credits=NON_NEGATIVE,
                       models=array(TEXT)),
     "Key": obj(("id", "prefix", "plan", "status"), id=STRING, prefix=STRING, plan=STRING, name=STRING,
-               status=enum(["active", "revoked"]), key=STRING),
+               status=enum(["active", "revoked"]), static=BOOLEAN, key=STRING),
     "List": obj(("object", "data"), object=enum(["list"]), data=array(OBJECT)),
     "Usage": obj(("object", "totals"), object=enum(["usage"]), totals=OBJECT, groups=array(OBJECT)),
 }

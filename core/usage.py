@@ -15,7 +15,7 @@ import calendar
 import logging
 import time
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -29,8 +29,27 @@ log = logging.getLogger("apex.usage")
 
 MICRO = 1_000_000          # costs are kept in micro-USD: DynamoDB ADDs on integers are exact
 BATCH = 25                 # BatchWriteItem's limit
-PACK = 1000                # records per item: ~60 KB of JSON, far under the 400 KB limit once compressed
+PACK = 1000                # records per item: ~60-90 KB of JSON, far under the 400 KB limit once compressed
 PACK_BYTES = 300_000       # and a pack is closed past this much JSON, whatever its records hold
+MAX_ATTEMPTS = 8           # attempts a record keeps (≤ ~50 bytes each): the first 7 and the last
+
+
+class Attempt(NamedTuple):
+    """One route a request tried, as its usage record keeps it: stored as `[provider, outcome, ms]`.
+
+    `outcome` is "ok" (the route answered; for a stream, its first item came), "error NNN" (the
+    upstream answered HTTP NNN: 500, 429, 400, …), "timeout", "unavailable" (no connection, or the
+    provider does not serve the request's kind), "circuit_open" (skipped: its circuit breaker was
+    open) or "failed" (a malformed answer, a broken connection). `ms` is how long the attempt took,
+    to its answer (a stream's first item) or its failure."""
+
+    provider: str
+    outcome: str
+    ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
 
 
 @dataclass(slots=True)
@@ -52,6 +71,15 @@ class Meter:
     request_bytes: int = 0         # the request body's size, for the hold's estimate
     cached: bool = False
     billable: bool = True          # False: rate-limited and headed, but no usage record (reads)
+    attempts: list[Attempt] = field(default_factory=list)      # the routes tried, in order (fallback)
+
+    def tried(self, attempt: Attempt) -> None:
+        """Note a route's attempt. Past MAX_ATTEMPTS the last slot is overwritten, so a record stays
+        small and still ends with the attempt that decided the request."""
+        if len(self.attempts) < MAX_ATTEMPTS:
+            self.attempts.append(attempt)
+        else:
+            self.attempts[-1] = attempt
 
     def used(self, usage: dict[str, Any] | None, prices: tuple[float, float, float, float]) -> None:
         """Take a `usage` object in core's terms — OpenAI's: prompt and completion tokens, the prompt's
@@ -87,10 +115,22 @@ class UsageEvent(NamedTuple):
     cached: bool
     status: int
     day: str            # YYYY-MM-DD, UTC: the record's partition
+    attempts: tuple[Attempt, ...] = ()   # the routes tried, in order; empty: none (refused, cached, older records)
+
+    @classmethod
+    def of_row(cls, row: list[Any]) -> UsageEvent:
+        """A record as stored (a JSON array; records written before attempts were kept have 13 fields)."""
+        return cls._make([*row[:13], tuple(Attempt(*a) for a in row[13]) if len(row) > 13 else ()])
 
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def refused(self) -> bool:
+        """Refused by the gateway itself (4xx: an unknown or deprecated model, a bad body, a limit)
+        before any provider was tried."""
+        return 400 <= self.status < 500 and not self.attempts and not self.provider
 
     @property
     def month(self) -> str:
@@ -112,8 +152,8 @@ def day_of(now: float) -> str:
 def event_of(meter: Meter, status: int, now: float) -> UsageEvent:
     return UsageEvent(meter.key_id, meter.request_id, now, meter.model, meter.provider, meter.mapped_model,
                       meter.prompt_tokens, meter.completion_tokens, meter.cost,
-                      round((time.monotonic() - meter.started) * 1000, 2), meter.cached, status, day_of(now))
-
+                      round((time.monotonic() - meter.started) * 1000, 2), meter.cached, status, day_of(now),
+                      tuple(meter.attempts))
 
 
 
@@ -283,7 +323,7 @@ class UsageRecorder:
 
 
 def events_from_item(item: dict[str, Any]) -> list[UsageEvent]:
-    return [UsageEvent(*record) for record in orjson.loads(zlib.decompress(item["records"]["B"]))]
+    return [UsageEvent.of_row(record) for record in orjson.loads(zlib.decompress(item["records"]["B"]))]
 
 
 async def usage_between(db: DynamoDB, key_id: str | None, first_day: str, last_day: str) -> list[UsageEvent]:
@@ -314,9 +354,45 @@ def _days(first: str, last: str) -> list[str]:
     return days
 
 
+REJECTED = "(rejected)"    # the model group of the requests refused before any provider (see summarize)
+REJECTED_NAMES_SHOWN = 20
+FAILED = 502               # the status a failed attempt counts with in a provider's group: an error
+
+
+def by_provider(events: list[UsageEvent]) -> list[UsageEvent]:
+    """The records as the providers saw them, so that a provider's errors are its own: a record
+    counts once for each attempt. A failed attempt is a request and an error of the provider that
+    failed, with that attempt's time and no tokens; the attempt that answered (the last "ok") keeps
+    the record's tokens, cost, cache hit and status, and its latency less the time the other attempts
+    took. A record without attempts (a cache hit, a record older than attempts) counts for its
+    provider; one refused before any provider was tried counts for none."""
+    seen: list[UsageEvent] = []
+    for event in events:
+        if not event.attempts:
+            if event.provider:
+                seen.append(event)
+            continue
+        answered = max((i for i, a in enumerate(event.attempts) if a.ok), default=-1)
+        others_ms = sum(a.ms for i, a in enumerate(event.attempts) if i != answered)
+        for i, attempt in enumerate(event.attempts):
+            if i == answered:
+                seen.append(event._replace(provider=attempt.provider,
+                                           latency_ms=max(0.0, event.latency_ms - others_ms), attempts=()))
+            else:
+                seen.append(event._replace(provider=attempt.provider, status=200 if attempt.ok else FAILED,
+                                           latency_ms=float(attempt.ms), prompt_tokens=0, completion_tokens=0,
+                                           cost=0.0, cached=False, attempts=()))
+    return seen
+
+
 def summarize(events: list[UsageEvent], group_by: list[str]) -> dict[str, Any]:
     """Totals, and per group (any of model, provider, day, key — `day, model` splits each day by
-    model) the same figures with latency quantiles."""
+    model) the same figures with latency quantiles.
+
+    By model, the requests refused before any provider (an unknown, deprecated or invalid name, a
+    limit) are one group, REJECTED, with the names they asked for (`rejected_names` distinct, the
+    most frequent in `rejected_models`): a client's typos must not crowd out the models served. By
+    provider, each attempt counts for the provider it went to (by_provider)."""
     def figures(chunk: list[UsageEvent]) -> dict[str, Any]:
         latencies = sorted(e.latency_ms for e in chunk)
         return {
@@ -329,12 +405,21 @@ def summarize(events: list[UsageEvent], group_by: list[str]) -> dict[str, Any]:
             "last_seen": max((e.ts for e in chunk), default=None),
         }
 
+    def rejected(chunk: list[UsageEvent]) -> dict[str, Any]:
+        names = Counter(e.model for e in chunk)
+        return {"rejected_names": len(names), "rejected_models": dict(names.most_common(REJECTED_NAMES_SHOWN))}
+
     result: dict[str, Any] = {"totals": figures(events)}
     if group_by:
         fields = ["key_id" if g == "key" else g for g in group_by]
+        if "provider" in fields:
+            events = by_provider(events)
         groups: dict[tuple[str, ...], list[UsageEvent]] = defaultdict(list)
         for event in events:
-            groups[tuple(getattr(event, f) for f in fields)].append(event)
-        result["groups"] = [{"group": "|".join(name), **dict(zip(group_by, name, strict=True)), **figures(chunk)}
+            groups[tuple(REJECTED if f == "model" and event.refused else getattr(event, f)
+                         for f in fields)].append(event)
+        result["groups"] = [{"group": "|".join(name), **dict(zip(group_by, name, strict=True)), **figures(chunk),
+                             **(rejected(chunk) if "model" in group_by
+                                and name[group_by.index("model")] == REJECTED else {})}
                             for name, chunk in sorted(groups.items())]
     return result

@@ -181,7 +181,7 @@ def status_error(provider: str, status: int, message: str, code: str | None = No
     """The ProviderError for an upstream's non-2xx answer; `message` is the upstream's own text."""
     message = shown(message, 1000)
     if status == 429:
-        return ProviderRateLimited(f"{provider}: rate limited upstream", provider=provider,
+        return ProviderRateLimited(f"{provider}: rate limited upstream", provider=provider, upstream_status=status,
                                    retry_after=retry_after(headers or {}))
     if status in REJECTED:
         return UpstreamRejected(message or f"{provider} rejected the request", status=status, code=code,
@@ -189,8 +189,8 @@ def status_error(provider: str, status: int, message: str, code: str | None = No
     if status in (401, 403):
         # The provider refused *our* credentials: never echo its text (it may quote the key).
         return ProviderFailed(f"{provider}: upstream refused the gateway's credentials ({status})",
-                              provider=provider)
+                              provider=provider, upstream_status=status)
     if status in (408, 504):
-        return ProviderTimeout(f"{provider}: upstream timed out ({status})", provider=provider)
+        return ProviderTimeout(f"{provider}: upstream timed out ({status})", provider=provider, upstream_status=status)
     detail = f": {message}" if message and status < 500 else ""
-    return ProviderFailed(f"{provider}: upstream returned {status}{detail}", provider=provider)
+    return ProviderFailed(f"{provider}: upstream returned {status}{detail}", provider=provider, upstream_status=status)

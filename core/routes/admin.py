@@ -27,11 +27,12 @@ from core.usage import summarize, usage_between
 GROUPS = ("model", "provider", "day", "key")
 
 
-def key_view(key: ApiKey) -> dict[str, Any]:
+def key_view(key: ApiKey, static: bool = False) -> dict[str, Any]:
+    """A key as the admin API shows it: never the key, only its prefix. `static`: from the config."""
     return {"id": key.id, "prefix": key.prefix, "name": key.name, "plan": key.plan, "rpm": key.rpm,
             "monthly_tokens": key.monthly_tokens, "credits": key.credits,
             "models": list(key.models) if key.models is not None else None, "created_at": key.created_at,
-            "status": "revoked" if key.revoked else "active"}
+            "status": "revoked" if key.revoked else "active", "static": static}
 
 
 def _optional(body: dict[str, Any], field: str, whole: bool) -> Any:
@@ -51,9 +52,11 @@ def admin_routes(gw: Gateway, admin_key: str | None) -> list[Route]:
         return dashboard_off_routes()
 
     def authorize(request: Request) -> KeyStore:
-        presented = presented_key(request.headers) or ""
-        if not hmac.compare_digest(presented.encode(), admin_key.encode()):
+        presented = presented_key(request.headers)
+        if presented is None:
             raise AuthError("Admin routes need 'Authorization: Bearer $APEX_ADMIN_KEY'")
+        if not hmac.compare_digest(presented.encode(), admin_key.encode()):
+            raise AuthError("Wrong admin key: admin routes take the gateway's APEX_ADMIN_KEY")
         if gw.keys is None:
             raise RequestError("No keys table is configured", code="storage_unavailable", status=503)
         return gw.keys
@@ -75,10 +78,12 @@ def admin_routes(gw: Gateway, admin_key: str | None) -> list[Route]:
         return json_response(orjson.dumps({**key_view(record), "key": key}), status=201)
 
     async def listing(request: Request) -> Response:
-        """Every key; with `?usage=1`, each with its tokens this month and its spend (for quota bars)."""
+        """Every key, the config's static ones first (`static`: true); with `?usage=1`, each with its
+        tokens this month and its spend (for quota bars)."""
         store = authorize(request)
-        records = await store.list_keys()
-        keys = [key_view(k) for k in records]
+        static = gw.auth.static
+        records = [*static, *await store.list_keys()]
+        keys = [key_view(k, static=i < len(static)) for i, k in enumerate(records)]
         book = gw.admission.book
         if request.query_params.get("usage") and book is not None:
             if gw.usage is not None:
@@ -95,6 +100,9 @@ def admin_routes(gw: Gateway, admin_key: str | None) -> list[Route]:
     async def revoke(request: Request) -> Response:
         store = authorize(request)
         key_id = request.path_params["key_id"]
+        if any(k.id == key_id for k in gw.auth.static):
+            raise RequestError(f"'{shown(key_id)}' is a static key: it is in the config's [[keys]]; remove it there",
+                               code="static_key")
         if not await store.revoke_key(key_id):
             raise RequestError(f"No key with id '{shown(key_id)}'", code="not_found", status=404)
         gw.auth.forget()     # this process sees it at once; others within key_cache_ttl_s
@@ -131,7 +139,8 @@ def admin_routes(gw: Gateway, admin_key: str | None) -> list[Route]:
                        **(gw.health.snapshot(r) if gw.health else {})} for r in info.routes]
             models.append({"id": info.id, "type": info.type, "context_window": info.context_window,
                            "pricing": {"input": info.price_in, "output": info.price_out}, "quality": info.quality,
-                           "supports": list(info.supports), "deprecated": info.deprecated, "routes": routes})
+                           "supports": list(info.supports), "deprecated": info.deprecated,
+                           "replacement": info.replacement, "routes": routes})
         return json_response(orjson.dumps({"object": "list", "data": models}))
 
     async def plans(request: Request) -> Response:

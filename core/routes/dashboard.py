@@ -1,6 +1,9 @@
-"""`/dashboard`: one page (HTML, a stylesheet, a script; no build step, no CDN) over the admin API.
+"""`/dashboard`: one page (HTML, a stylesheet, a script, an icon; no build step, no CDN) over the
+admin API.
 
-Its Content-Security-Policy lets it load only its own files and talk only to its own origin."""
+Its Content-Security-Policy lets it load only its own files and talk only to its own origin. The icon
+is served at `/favicon.ico` too, where a browser looks for it unasked (the page links its own
+`dashboard/favicon.svg`, which a deployed stage serves too)."""
 
 from __future__ import annotations
 
@@ -19,7 +22,9 @@ FILES = {  # path → (file, media type, cache policy)
     "/v1/dashboard": ("dashboard.html", "text/html; charset=utf-8", "no-cache"),
     "/v1/dashboard/app.js": ("app.js", "text/javascript; charset=utf-8", "public, max-age=300"),
     "/v1/dashboard/app.css": ("app.css", "text/css; charset=utf-8", "public, max-age=300"),
+    "/v1/dashboard/favicon.svg": ("favicon.svg", "image/svg+xml", "public, max-age=86400"),
 }
+ICON = ("/favicon.ico", ("favicon.svg", "image/svg+xml", "public, max-age=86400"))
 
 
 @cache
@@ -36,7 +41,7 @@ def _serve(name: str, media_type: str, caching: str) -> Callable[[Request], Awai
 
 
 def dashboard_routes() -> list[Route]:
-    return [Route(path, _serve(*spec), methods=["GET"]) for path, spec in FILES.items()]
+    return [Route(path, _serve(*spec), methods=["GET"]) for path, spec in [*FILES.items(), ICON]]
 
 
 OFF = (b"<!doctype html><meta charset=utf-8><title>Apex Gateway: dashboard off</title>"
@@ -52,4 +57,4 @@ async def _off(request: Request) -> Response:
 
 def dashboard_off_routes() -> list[Route]:
     """Without an admin key: the dashboard's address says it is off and how to turn it on."""
-    return [Route("/v1/dashboard", _off, methods=["GET"])]
+    return [Route("/v1/dashboard", _off, methods=["GET"]), Route(ICON[0], _serve(*ICON[1]), methods=["GET"])]

@@ -21,7 +21,7 @@ from core.gateway import Admitted, Gateway
 from core.http import endpoint, json_response
 from core.optimizer import Condenser, Optimized, Optimizer, Scorer, cosine, timed
 from core.types import EMBEDDINGS, JSON, ChatAdapter, EmbeddingsAdapter
-from core.usage import Meter
+from core.usage import Attempt, Meter
 
 MAX_PROMPT_CHARS = 50_000
 # Chat with "optimize": true compresses each text message up to MAX_PROMPT_CHARS, and this many
@@ -53,7 +53,7 @@ def embedding_scorer(gw: Gateway, model: str) -> Scorer:
             return await cast(EmbeddingsAdapter, adapter).embeddings(route.model, {"input": [original, *candidates],
                                                                          "encoding_format": "float"})
 
-        outcome = await gw.first(resolution, attempt)
+        outcome = await gw.first(resolution, attempt, meter=Meter("", ""))   # unbilled: on no usage record
         vectors = [d["embedding"] for d in sorted(outcome.value["data"], key=lambda d: d["index"])]
         return [cosine(vectors[0], v) for v in vectors[1:]]
 
@@ -88,6 +88,7 @@ class Receipt:
     resolution: Resolution
     route: ModelRoute
     usage: JSON | None
+    attempts: list[Attempt]
 
 
 def chat_condenser(gw: Gateway, model: str) -> Condenser:
@@ -101,10 +102,13 @@ def chat_condenser(gw: Gateway, model: str) -> Condenser:
         async def attempt(adapter: ChatAdapter, route: ModelRoute) -> JSON:
             return await adapter.chat(route.model, body)
 
-        outcome = await asyncio.wait_for(gw.first(resolution, attempt), gw.settings.optimizer_condenser_timeout_s)
+        own = Meter("", "")     # its attempts go on its own record (bill_condenser), not the request's
+        outcome = await asyncio.wait_for(gw.first(resolution, attempt, meter=own),
+                                         gw.settings.optimizer_condenser_timeout_s)
         choice = outcome.value["choices"][0]
         text = choice["message"].get("content") if choice.get("finish_reason") in ("stop", None) else None
-        return text if isinstance(text, str) else "", Receipt(resolution, outcome.route, outcome.value.get("usage"))
+        return text if isinstance(text, str) else "", Receipt(resolution, outcome.route, outcome.value.get("usage"),
+                                                              own.attempts)
 
     return condense
 
@@ -114,7 +118,8 @@ def bill_condenser(gw: Gateway, admitted: Admitted, result: Optimized, cache_hit
     receipt = result.receipt
     if cache_hit or not isinstance(receipt, Receipt) or gw.usage is None:
         return
-    meter = Meter(admitted.key.id, admitted.meter.request_id, model=receipt.resolution.requested)
+    meter = Meter(admitted.key.id, admitted.meter.request_id, model=receipt.resolution.requested,
+                  attempts=receipt.attempts)
     gw.bill(meter, receipt.resolution, receipt.route, receipt.usage)
     gw.usage.record_meter(meter, 200)
 

@@ -13,7 +13,9 @@ async function api(path, options = {}) {
   });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
-    throw new Error((body.error && body.error.message) || `${response.status} ${response.statusText}`);
+    const error = new Error((body.error && body.error.message) || `${response.status} ${response.statusText}`);
+    error.status = response.status;
+    throw error;
   }
   return body;
 }
@@ -62,8 +64,10 @@ function say(text) {
 }
 
 // -- usage ------------------------------------------------------------------------------------
-async function loadUsage() {
-  const [totals, daily, keys, models, providers] = await Promise.all([
+const REJECTED = "(rejected)";     // the model group of requests refused before any provider (core.usage)
+
+async function loadUsage(keys, models) {
+  const [totals, daily, byKey, byModel, providers] = await Promise.all([
     api(`usage?${range()}`),
     api(`usage?${range()}&group_by=day,${state.split}`),
     api(`usage?${range()}&group_by=key`),
@@ -77,18 +81,38 @@ async function loadUsage() {
     ["Latency p50 / p95", `${Math.round(t.latency_ms_p50)} / ${Math.round(t.latency_ms_p95)} ms`],
   ].map(([label, value]) => element("div", { class: "card" }, element("div", { class: "label" }, label),
     element("div", { class: "value", "data-total": label }, value))));
+  $("empty").hidden = t.requests > 0;
+  $("try-curl").textContent = tryCurl(models);
   state.daily = daily.groups || [];
   drawChart();
   const byRequests = (groups) => (groups || []).sort((a, b) => b.requests - a.requests).slice(0, 10);
-  table($("top-keys"), [["Key", (r) => r.key], ["Requests", (r) => number(r.requests), "num"],
-    ["Tokens", (r) => number(r.tokens), "num"], ["Spend", (r) => money(r.cost), "num"]], byRequests(keys.groups));
-  table($("top-models"), [["Model", (r) => r.model], ["Requests", (r) => number(r.requests), "num"],
-    ["Tokens", (r) => number(r.tokens), "num"], ["Spend", (r) => money(r.cost), "num"]], byRequests(models.groups));
-  table($("providers"), [["Provider", (r) => r.provider || "–"], ["Requests", (r) => number(r.requests), "num"],
+  // A key by its name, else its prefix (the id when the key is gone from the table and the config).
+  const named = Object.fromEntries(keys.map((k) => [k.id, k.name || k.prefix]));
+  table($("top-keys"), [["Key", (r) => element("span", { title: r.key }, named[r.key] || r.key)],
+    ["Requests", (r) => number(r.requests), "num"],
+    ["Tokens", (r) => number(r.tokens), "num"], ["Spend", (r) => money(r.cost), "num"]], byRequests(byKey.groups));
+  // The served models first; what the gateway refused before any provider, whatever the name, is one last row.
+  const served = (byModel.groups || []).filter((g) => g.model !== REJECTED);
+  const refused = (byModel.groups || []).filter((g) => g.model === REJECTED);
+  table($("top-models"), [["Model", (r) => (r.model === REJECTED ? element("span", {
+    class: "rejected", title: Object.entries(r.rejected_models).map(([name, n]) => `${name || "(none)"}: ${n}`).join("\n"),
+  }, `rejected (${r.rejected_names} name${r.rejected_names === 1 ? "" : "s"})`) : r.model)],
+  ["Requests", (r) => number(r.requests), "num"],
+  ["Tokens", (r) => number(r.tokens), "num"], ["Spend", (r) => money(r.cost), "num"]],
+  [...byRequests(served).slice(0, refused.length ? 9 : 10), ...refused]);
+  table($("providers"), [["Provider", (r) => r.provider], ["Requests", (r) => number(r.requests), "num"],
     ["Errors", (r) => percent(r.errors, r.requests), "num"], ["Cache hits", (r) => percent(r.cached, r.requests), "num"],
     ["p50", (r) => `${Math.round(r.latency_ms_p50)} ms`, "num"], ["p95", (r) => `${Math.round(r.latency_ms_p95)} ms`, "num"]],
   byRequests(providers.groups));
-  return keys.groups || [];
+  return byKey.groups || [];
+}
+
+function tryCurl(models) {
+  // A request to paste into a terminal: this gateway's own address, a chat model it serves.
+  const chat = models.find((m) => m.type === "chat" && !m.deprecated && m.routes.length);
+  const body = JSON.stringify({ model: chat ? chat.id : "gpt-4o-mini", messages: [{ role: "user", content: "Hello" }] });
+  return [`curl ${new URL("/v1/chat/completions", location.origin)}`, '-H "Authorization: Bearer YOUR_KEY"',
+    '-H "content-type: application/json"', `-d '${body.replaceAll("'", "'\\''")}'`].join(" \\\n  ");
 }
 
 function days() {
@@ -98,15 +122,31 @@ function days() {
   return out;
 }
 
-function nice(peak) {
-  // The axis top: the peak rounded up to 1, 2, 2.5 or 5 times a power of ten.
-  if (!(peak > 0)) return 1;
-  const magnitude = 10 ** Math.floor(Math.log10(peak));
-  return [1, 2, 2.5, 5, 10].map((step) => step * magnitude).find((top) => top >= peak);
+function axis(peak, whole) {
+  // Ticks from 0 at a round step (1, 2 or 5 × 10^n; whole numbers for counts), at most four above 0,
+  // the last at or past the peak. An empty chart goes from 0 to 1.
+  const target = peak > 0 ? peak : 1;
+  const power = 10 ** Math.floor(Math.log10(target / 4));
+  let step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= target / 4);
+  if (whole) step = Math.max(1, step);
+  const ticks = [];
+  for (let i = 0; ticks.length < 2 || ticks[ticks.length - 1] < target; i++) ticks.push(Number((i * step).toPrecision(12)));
+  return { ticks, step, top: ticks[ticks.length - 1] };
+}
+
+function tickLabel(value, step, metric) {
+  if (value === 0) return metric === "cost" ? "$0" : "0";
+  if (metric === "cost") {
+    // As many decimals as the step needs (at least cents): $0.0005, $0.0010 … or $0.50, $1.00, or $20.
+    const decimals = step >= 1 ? 0 : Math.max(2, Math.ceil(-Math.log10(step) - 1e-9));
+    return `$${value.toFixed(decimals)}`;
+  }
+  return value >= 10000 ? value.toLocaleString("en-US", { notation: "compact", maximumFractionDigits: 1 })
+    : value.toLocaleString("en-US");
 }
 
 function drawChart() {
-  const metric = state.metric === "cost" ? "cost" : state.metric;
+  const metric = state.metric;
   const totals = {};
   for (const g of state.daily) totals[g[state.split] || "–"] = (totals[g[state.split] || "–"] || 0) + g[metric];
   const names = Object.keys(totals).sort((a, b) => totals[b] - totals[a]);
@@ -119,19 +159,23 @@ function drawChart() {
     stacks[g.day][name] = (stacks[g.day][name] || 0) + g[metric];
   }
   const dates = days();
-  const peak = nice(Math.max(0, ...dates.map((d) => Object.values(stacks[d] || {}).reduce((a, b) => a + b, 0))));
-  const width = 900, height = 280, left = 56, bottom = 22, top = 8;
+  const { ticks, step, top: peak } = axis(
+    Math.max(0, ...dates.map((d) => Object.values(stacks[d] || {}).reduce((a, b) => a + b, 0))), metric !== "cost");
+  const labels = ticks.map((value) => tickLabel(value, step, metric));
+  // Drawn at the size it is shown (text stays 10 px on a phone), as wide as its panel.
+  const width = Math.max(260, Math.round($("chart").clientWidth) || 900);
+  const height = width < 600 ? 220 : 280, bottom = 22, top = 8;
+  const left = 12 + 6 * Math.max(...labels.map((l) => l.length));
   const plot = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": `${state.metric} per day` });
-  for (let i = 0; i <= 4; i++) {
-    const y = top + ((height - bottom - top) * i) / 4;
+  ticks.forEach((value, i) => {
+    const y = height - bottom - ((height - bottom - top) * value) / peak;
     plot.append(svg("line", { x1: left, x2: width, y1: y, y2: y, stroke: "#e9ecef" }));
-    const label = svg("text", { x: left - 6, y: y + 3, "text-anchor": "end" });
-    const value = peak * (1 - i / 4);
-    label.textContent = metric === "cost" ? `$${value.toFixed(value < 1 ? 4 : 2)}`
-      : value.toLocaleString("en-US", { maximumFractionDigits: 1 });
+    const label = svg("text", { x: left - 6, y: y + 3, "text-anchor": "end", class: "tick" });
+    label.textContent = labels[i];
     plot.append(label);
-  }
+  });
   const slot = (width - left) / Math.max(1, dates.length);
+  const every = Math.max(1, Math.ceil(dates.length / Math.max(1, Math.floor((width - left) / 44))));
   dates.forEach((d, i) => {
     let y = height - bottom;
     series.forEach((name, s) => {
@@ -145,8 +189,9 @@ function drawChart() {
       bar.append(tip);
       plot.append(bar);
     });
-    if (dates.length <= 31 ? i % Math.ceil(dates.length / 10) === 0 : i % 7 === 0) {
-      const label = svg("text", { x: left + i * slot + slot / 2, y: height - 6, "text-anchor": "middle" });
+    if ((dates.length - 1 - i) % every === 0) {          // counted from the last day: today is labelled
+      const x = Math.min(width - 16, left + i * slot + slot / 2);       // today's label whole at the right edge
+      const label = svg("text", { x, y: height - 6, "text-anchor": "middle", class: "day" });
       label.textContent = d.slice(5);
       plot.append(label);
     }
@@ -175,16 +220,19 @@ function exportCsv() {
 }
 
 // -- keys, quotas, routes --------------------------------------------------------------------------
-async function loadKeys(lastSeen) {
+function drawKeys(keys, lastSeen) {
+  // The config's static keys too: their prefix, name and plan (never the key), and no Revoke: they
+  // live in the config's [[keys]], and go when they are removed there.
   const seen = Object.fromEntries(lastSeen.map((g) => [g.key, g.last_seen]));
-  const keys = (await api("keys?usage=1")).data;
   table($("keys"), [
     ["Name", (k) => k.name || "–"], ["Key", (k) => k.prefix], ["Id", (k) => k.id], ["Plan", (k) => k.plan],
     ["Limits", (k) => [k.rpm != null ? `${k.rpm} rpm` : null, k.monthly_tokens != null ? `${number(k.monthly_tokens)} tok/mo` : null,
       k.credits != null ? money(k.credits) : null, k.models ? k.models.join(",") : null].filter(Boolean).join(" · ") || "plan's"],
     ["Created", (k) => when(k.created_at)], ["Last used", (k) => when(seen[k.id])],
-    ["Status", (k) => element("span", { class: `status-${k.status}` }, k.status)],
-    ["", (k) => (k.status === "active"
+    ["Status", (k) => (k.static
+      ? element("span", { class: "status-static", title: "from the config's [[keys]]: remove it there" }, "static")
+      : element("span", { class: `status-${k.status}` }, k.status))],
+    ["", (k) => (k.status === "active" && !k.static
       ? element("button", { type: "button", class: "danger", "data-revoke": k.id, "data-name": k.name || k.prefix }, "Revoke")
       : "")],
   ], keys);
@@ -207,14 +255,15 @@ function bar(label, used, limit, what) {
     element("span", { class: "what" }, what));
 }
 
-async function loadRoutes() {
-  const models = (await api("routes")).data;
+function drawRoutes(models) {
   table($("routes"), [
     ["Model", (m) => m.id], ["Type", (m) => m.type],
-    ["Routes", (m) => element("span", {}, ...m.routes.flatMap((r, i) => [
+    ["Routes", (m) => (m.deprecated ? element("span", { class: "deprecated" },
+      m.replacement ? `deprecated — use ${m.replacement}` : "deprecated")
+      : element("span", {}, ...m.routes.flatMap((r, i) => [
       i ? " → " : "", element("span", { class: `circuit-${r.circuit}` }, `${r.provider}/${r.model}`),
-      ` (${r.circuit}${r.latency_ms != null ? `, ${Math.round(r.latency_ms)} ms` : ""})`]))],
-    ["Price in / out $/1M", (m) => `${m.pricing.input} / ${m.pricing.output}`, "num"],
+      ` (${r.circuit}${r.latency_ms != null ? `, ${Math.round(r.latency_ms)} ms` : ""})`])))],
+    ["Price in / out $/1M", (m) => (m.deprecated ? "–" : `${m.pricing.input} / ${m.pricing.output}`), "num"],
     ["Quality", (m) => m.quality, "num"], ["Context", (m) => (m.context_window ? number(m.context_window) : "–"), "num"],
   ], models);
 }
@@ -227,8 +276,9 @@ async function loadPlans() {
 async function refresh() {
   say("");
   try {
-    const byKey = await loadUsage();
-    await Promise.all([loadKeys(byKey), loadRoutes()]);
+    const [keys, models] = await Promise.all([api("keys?usage=1"), api("routes")]);
+    drawRoutes(models.data);
+    drawKeys(keys.data, await loadUsage(keys.data, models.data));
   } catch (error) {
     say(error.message);
   }
@@ -241,11 +291,13 @@ async function signIn(key) {
     await loadPlans();
   } catch (error) {
     sessionStorage.removeItem("apex-admin-key");
-    say(`Sign-in failed: ${error.message}`);
+    say(error.status === 401 ? "Sign-in failed: wrong admin key. It is the gateway's APEX_ADMIN_KEY."
+      : `Sign-in failed: ${error.message}`);
     return;
   }
   sessionStorage.setItem("apex-admin-key", key);
   $("signin").hidden = true;
+  $("welcome").hidden = true;
   $("session").hidden = false;
   $("app").hidden = false;
   await refresh();
@@ -279,6 +331,11 @@ function init() {
     }
   }));
   $("csv").addEventListener("click", exportCsv);
+  let resizing = 0;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(() => { if (!$("app").hidden) drawChart(); }, 150);
+  });
   $("create").addEventListener("submit", async (event) => {
     event.preventDefault();
     const optional = (id, parse) => ($(id).value.trim() === "" ? undefined : parse($(id).value.trim()));

@@ -9,7 +9,9 @@ from core.errors import (
     ProviderUnavailable,
     UpstreamRejected,
 )
-from core.fallback import first_success
+from core.fallback import Policy, first_success
+from core.routing import Health
+from core.usage import Attempt
 
 pytestmark = pytest.mark.anyio
 
@@ -78,9 +80,6 @@ async def test_when_every_route_fails_the_error_is_the_most_specific_truth(failu
 async def test_a_buffered_timeout_does_not_count_against_the_route_and_a_first_byte_timeout_does() -> None:
     """SEC-10: a client can make a buffered answer outlast its timeout by asking for a long one; five of
     those once opened the route's circuit for every key."""
-    from core.fallback import Policy
-    from core.routing import Health
-
     health = Health(failures=2, window_s=60, cooldown_s=60)
     one = Resolution("alias", None, ROUTES[:1], "one route")
     for _ in range(3):
@@ -98,7 +97,6 @@ async def test_a_buffered_timeout_does_not_count_against_the_route_and_a_first_b
 def test_health_keeps_a_bounded_number_of_routes() -> None:
     """SEC-11: a client names routes (PROVIDER/MODEL); each once stayed in two maps for ever."""
     from core.routing import ROUTES as KEPT
-    from core.routing import Health
 
     health = Health(failures=5, window_s=30, cooldown_s=30)
     for i in range(KEPT + 500):
@@ -106,3 +104,31 @@ def test_health_keeps_a_bounded_number_of_routes() -> None:
         health.success(route, 0.1)
         health.failure(route)
     assert len(health._latency_ms) == len(health._circuits) == KEPT
+
+
+async def test_every_attempt_is_told_with_the_provider_and_how_it_went() -> None:
+    """What a usage record keeps of a request's routes: the upstream's status when it answered one."""
+    health = Health(failures=1, window_s=60, cooldown_s=60)
+    health.failure(ROUTES[1])                                   # b's circuit is open: skipped
+    noted: list[Attempt] = []
+    attempt, calls = script(ProviderFailed("a: upstream returned 500", upstream_status=500), "ok")
+    outcome = await first_success(RESOLUTION, ADAPTERS, attempt, policy=Policy(health), tried=noted.append)
+    assert outcome.value == "C:m3" and calls == ["a", "c"]
+    assert [(a.provider, a.outcome) for a in noted] == [("a", "error 500"), ("b", "circuit_open"), ("c", "ok")]
+    assert all(isinstance(a.ms, int) and a.ms >= 0 for a in noted)
+
+
+@pytest.mark.parametrize(("error", "outcome"), [
+    (ProviderRateLimited("429"), "error 429"),
+    (ProviderTimeout("slow"), "timeout"),
+    (ProviderTimeout("504", upstream_status=504), "error 504"),
+    (ProviderUnavailable("refused"), "unavailable"),
+    (ProviderFailed("not JSON"), "failed"),
+    (UpstreamRejected("bad", status=400, code=None), "error 400"),
+])
+async def test_a_failed_attempt_is_named_by_what_went_wrong(error: ProviderError, outcome: str) -> None:
+    noted: list[Attempt] = []
+    attempt, _ = script(error)
+    with pytest.raises(ProviderError):
+        await first_success(RESOLUTION, ADAPTERS, attempt, fallback=False, tried=noted.append)
+    assert [(a.provider, a.outcome) for a in noted] == [("a", outcome)]

@@ -1,12 +1,27 @@
 import time
+import zlib
 
+import orjson
 import pytest
 
 from core.errors import StorageError
 from core.storage.dynamo import DynamoDB
 from core.storage.embedded import CREDENTIALS
 from core.storage.tables import table_names
-from core.usage import Meter, UsageEvent, UsageRecorder, day_of, event_of, summarize, usage_between
+from core.usage import (
+    MAX_ATTEMPTS,
+    REJECTED,
+    Attempt,
+    Meter,
+    UsageEvent,
+    UsageRecorder,
+    by_provider,
+    day_of,
+    event_of,
+    events_from_item,
+    summarize,
+    usage_between,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -110,3 +125,77 @@ async def test_summary_groups_and_quantiles() -> None:
     assert report["totals"]["requests"] == 3 and report["totals"]["errors"] == 1 and report["totals"]["cost"] == 2.0
     groups = {g["group"]: g for g in report["groups"]}
     assert groups["a"]["tokens"] == 6 and groups["a"]["latency_ms_p50"] == 30 and groups["b"]["requests"] == 1
+
+
+def served(key: str, model: str, provider: str, attempts: tuple[Attempt, ...], status: int = 200,
+           tokens: tuple[int, int] = (0, 0), cost: float = 0.0, latency: float = 100.0) -> UsageEvent:
+    now = time.time()
+    return UsageEvent(key, f"req-{time.monotonic_ns()}", now, model, provider, model, *tokens, cost, latency, False,
+                      status, day_of(now), attempts)
+
+
+async def test_a_failed_attempt_is_an_error_of_the_provider_that_failed() -> None:
+    """An upstream's 500 once made a record with no provider: a row of no provider at 100% errors, and
+    the failing provider at 0%."""
+    events = [
+        served("k", "m", "backup", (Attempt("gpt", "error 500", 40), Attempt("backup", "ok", 60)),
+               tokens=(10, 5), cost=0.01, latency=130),                                     # fell back
+        served("k", "m", "", (Attempt("gpt", "error 429", 20), Attempt("backup", "timeout", 900)), status=502),
+        served("k", "m", "gpt", (Attempt("gpt", "ok", 50),), tokens=(1, 1)),
+        served("k", "nope", "", (), status=404),                                            # refused first
+        served("k", "m", "cache-hit-provider", ()),                                         # no attempt: a cache hit
+    ]
+    providers = {g["provider"]: g for g in summarize(events, ["provider"])["groups"]}
+    assert set(providers) == {"gpt", "backup", "cache-hit-provider"}                       # no "" row
+    assert (providers["gpt"]["requests"], providers["gpt"]["errors"]) == (3, 2)
+    assert (providers["backup"]["requests"], providers["backup"]["errors"]) == (2, 1)
+    assert providers["backup"]["tokens"] == 15 and providers["backup"]["cost"] == 0.01     # the one that answered
+    assert providers["gpt"]["tokens"] == 2
+    assert providers["backup"]["latency_ms_p95"] == 900 and providers["backup"]["latency_ms_p50"] == 900
+    assert sorted(e.latency_ms for e in by_provider(events[:1])) == [40, 90]               # 130 less gpt's 40
+    totals = summarize(events, ["provider"])["totals"]
+    assert (totals["requests"], totals["errors"], totals["tokens"]) == (5, 2, 17)           # requests, not attempts
+    by_day = summarize(events, ["day", "provider"])["groups"]
+    assert sum(g["errors"] for g in by_day if g["provider"] == "gpt") == 2
+
+
+async def test_requests_refused_before_any_provider_are_one_model_row_with_their_names() -> None:
+    events = [served("k", name, "", (), status=status) for name, status in
+              [("nope-model", 404), ("nope-model", 404), ("claude-nope", 404), ("old", 400), ("", 429)]]
+    events += [served("k", "gpt-4o", "gpt", (Attempt("gpt", "ok", 5),)),
+               served("k", "gpt-4o", "", (Attempt("gpt", "error 400", 5),), status=400),   # the upstream refused it
+               served("k", "gpt-4o", "", (), status=500)]                                   # not a refusal: 5xx
+    models = {g["model"]: g for g in summarize(events, ["model"])["groups"]}
+    assert set(models) == {"gpt-4o", REJECTED}
+    assert (models["gpt-4o"]["requests"], models["gpt-4o"]["errors"]) == (3, 2)
+    assert models[REJECTED]["requests"] == models[REJECTED]["errors"] == 5
+    assert models[REJECTED]["rejected_names"] == 4
+    assert models[REJECTED]["rejected_models"] == {"nope-model": 2, "claude-nope": 1, "old": 1, "": 1}
+    assert "rejected_names" not in models["gpt-4o"]
+    daily = summarize(events, ["day", "model"])["groups"]
+    assert {g["model"] for g in daily} == {"gpt-4o", REJECTED}
+
+
+async def test_a_meter_keeps_its_attempts_within_the_cap_and_always_the_last() -> None:
+    meter = Meter("key_1", "req_1")
+    for i in range(MAX_ATTEMPTS + 3):
+        meter.tried(Attempt(f"p{i}", "error 500", i))
+    meter.tried(Attempt("answered", "ok", 7))
+    recorded = event_of(meter, 200, now=1_800_000_000.0)
+    assert len(recorded.attempts) == MAX_ATTEMPTS
+    assert recorded.attempts[0] == Attempt("p0", "error 500", 0)
+    assert recorded.attempts[-1] == Attempt("answered", "ok", 7)
+
+
+async def test_attempts_are_stored_in_the_pack_and_read_back_typed_and_older_records_still_read() -> None:
+    recorder = UsageRecorder(Unreachable(table_names()))
+    fell_back = served("key_a", "m", "backup", (Attempt("gpt", "error 500", 40), Attempt("backup", "ok", 60)))
+    recorder.record(fell_back)
+    item = recorder._items(recorder._packs)[0]["PutRequest"]["Item"]
+    assert events_from_item(item) == [fell_back]
+    assert isinstance(events_from_item(item)[0].attempts[0], Attempt)
+    row = orjson.loads(zlib.decompress(item["records"]["B"]))[0]
+    assert row[13] == [["gpt", "error 500", 40], ["backup", "ok", 60]]                      # [provider, outcome, ms]
+    assert UsageEvent.of_row(row[:13]).attempts == ()                                       # a record made before
+    most = served("key_a", "m", "p", tuple(Attempt(f"provider-{i}", "error 503", 30_000) for i in range(MAX_ATTEMPTS)))
+    assert len(orjson.dumps(most, default=tuple)) - len(orjson.dumps(most._replace(attempts=()), default=tuple)) < 400

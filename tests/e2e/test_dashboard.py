@@ -1,10 +1,13 @@
 """The dashboard in a real browser (Debian's Chromium, driven by Playwright) against a running gateway
-with a seeded usage table — and the admin API calls it makes, checked directly."""
+with a seeded usage table and a few live requests (one that falls back after an upstream 500, two the
+gateway refuses) — and the admin API calls it makes, checked directly."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import queue
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,12 +18,13 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from core.keys import hash_key, key_id
 from core.storage.dynamo import DynamoDB
 from core.storage.embedded import CREDENTIALS
 from core.storage.tables import TABLES, create_table_request
 from core.usage import UsageEvent, UsageRecorder, day_of
 from tests.fakes.openai import FakeOpenAI
-from tests.support import Running, config, run_gateway
+from tests.support import TEST_KEY, Running, config, run_gateway
 
 ADMIN_KEY = "admin-dashboard-0123456789"
 CHROMIUM = os.environ.get("APEX_CHROMIUM", "/usr/bin/chromium")
@@ -37,9 +41,13 @@ SEED = [
 ]
 
 
+LIVE = 3          # requests the fixture sends: one that falls back, two refused before any provider
+HI = [{"role": "user", "content": "hi"}]
+
+
 @pytest.fixture(scope="module")
-def gateway(upstream_a: FakeOpenAI, dynamo_url: str) -> Iterator[Running]:
-    """A gateway over tables of its own, so the seeded totals are the only ones."""
+def gateway(upstream_a: FakeOpenAI, upstream_b: FakeOpenAI, dynamo_url: str) -> Iterator[Running]:
+    """A gateway over tables of its own, so the seeded totals and its live requests are the only ones."""
     prefix = f"dash-{uuid.uuid4().hex[:8]}"
     client = boto3.client("dynamodb", endpoint_url=dynamo_url, region_name="us-east-1",
                           aws_access_key_id=CREDENTIALS[0], aws_secret_access_key=CREDENTIALS[1])
@@ -49,11 +57,34 @@ def gateway(upstream_a: FakeOpenAI, dynamo_url: str) -> Iterator[Running]:
             client.create_table(**create_table_request(spec, f"{prefix}-{spec.logical}"))
         env.setenv("APEX_ADMIN_KEY", ADMIN_KEY)
         seed(dynamo_url, {spec.logical: f"{prefix}-{spec.logical}" for spec in TABLES})
-        cfg = config({"gpt": upstream_a.base_url},
-                     {"gpt-4o": {"price": {"input": 2.5, "output": 10}, "routes": [{"provider": "gpt", "model": "m"}]}},
-                     plans={"team": {"rpm": 100, "monthly_tokens": 50_000, "credits": 10}})
+        cfg = config({"gpt": upstream_a.base_url, "backup": upstream_b.base_url},
+                     {"gpt-4o": {"price": {"input": 2.5, "output": 10}, "routes": [{"provider": "gpt", "model": "m"}]},
+                      "sturdy": {"routes": [{"provider": "gpt", "model": "m"}, {"provider": "backup", "model": "b"}]},
+                      "gpt-3.5-turbo-0301": {"deprecated": True, "replacement": "gpt-4o"}},
+                     plans={"team": {"rpm": 100, "monthly_tokens": 50_000, "credits": 10}},
+                     keys=[{"key": TEST_KEY, "plan": "unlimited", "name": "ci"}])
         with run_gateway(cfg, dynamo_url) as running:
+            send_live_requests(running, upstream_a)
             yield running
+
+
+def send_live_requests(running: Running, upstream_a: FakeOpenAI) -> None:
+    """One request to "sturdy" whose first route answers 500 (it falls back to "backup"), two the gateway
+    refuses before any provider (an unknown model, a deprecated one) and one with a wrong key (no record)."""
+    recorded: queue.Queue = queue.Queue()
+    running.local.gateway.usage.listeners.append(recorded.put)
+    upstream_a.fail_next(1, "500")
+    for model, status in (("sturdy", 200), ("nope-model", 404), ("gpt-3.5-turbo-0301", 400)):
+        answer = httpx.post(f"{running.base_url}/chat/completions", headers={"authorization": f"Bearer {TEST_KEY}"},
+                            json={"model": model, "messages": HI})
+        assert answer.status_code == status, answer.text
+    assert httpx.post(f"{running.base_url}/chat/completions", headers={"authorization": "Bearer sk-wrong-key-123"},
+                      json={"model": "sturdy", "messages": HI}).status_code == 401
+    fell_back = recorded.get(timeout=5)
+    assert (fell_back.provider, [(a.provider, a.outcome) for a in fell_back.attempts]) == \
+        ("backup", [("gpt", "error 500"), ("backup", "ok")])
+    assert [recorded.get(timeout=5).attempts for _ in range(LIVE - 1)] == [(), ()]
+    running.local.gateway.usage.listeners.remove(recorded.put)
 
 
 def seed(dynamo_url: str, names: dict[str, str]) -> None:
@@ -81,16 +112,26 @@ def test_the_api_calls_the_page_makes(gateway: Running) -> None:
     today = time.strftime("%Y-%m-%d", time.gmtime())
     start = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 29 * 86400))
     totals = admin(gateway, "usage", **{"from": start, "to": today})["totals"]
-    assert (totals["requests"], totals["tokens"], totals["errors"], totals["cached"]) == (6, 1180, 1, 1)
+    assert (totals["requests"], totals["tokens"], totals["errors"], totals["cached"]) == (6 + LIVE, 1184, 3, 1)
     assert totals["cost"] == pytest.approx(0.00209)
     split = admin(gateway, "usage", **{"from": start, "to": today, "group_by": "day,provider"})["groups"]
-    assert {(g["day"], g["provider"]) for g in split} >= {(today, "openai")}
-    assert sum(g["requests"] for g in split) == 6
+    assert {(g["day"], g["provider"]) for g in split} >= {(today, "openai"), (today, "gpt"), (today, "backup")}
+    assert sum(g["requests"] for g in split) == 6 + 2          # the live request counts once per provider it tried
     providers = {g["provider"]: g for g in admin(gateway, "usage", **{"from": start, "to": today,
                                                                      "group_by": "provider"})["groups"]}
     assert providers["openai"]["errors"] == 1 and providers["groq"]["latency_ms_p95"] == 150.0
+    # The upstream's 500 is gpt's error; backup answered; the refused requests make no provider row.
+    assert (providers["gpt"]["requests"], providers["gpt"]["errors"]) == (1, 1)
+    assert (providers["backup"]["requests"], providers["backup"]["errors"], providers["backup"]["tokens"]) == (1, 0, 4)
+    assert "" not in providers
+    models = {g["model"]: g for g in admin(gateway, "usage", **{"from": start, "to": today,
+                                                               "group_by": "model"})["groups"]}
+    assert models["(rejected)"]["rejected_models"] == {"nope-model": 1, "gpt-3.5-turbo-0301": 1}
+    assert "nope-model" not in models and models["sturdy"]["requests"] == 1
     assert [p["name"] for p in admin(gateway, "plans")["data"]].count("team") == 1
-    assert admin(gateway, "routes")["data"][0]["routes"][0]["circuit"] == "closed"
+    routes = {m["id"]: m for m in admin(gateway, "routes")["data"]}
+    assert routes["gpt-4o"]["routes"][0]["circuit"] == "closed"
+    assert (routes["gpt-3.5-turbo-0301"]["deprecated"], routes["gpt-3.5-turbo-0301"]["replacement"]) == (True, "gpt-4o")
     page = httpx.get(f"{gateway.url}/dashboard")
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert page.headers["cache-control"] == "no-cache"
@@ -98,6 +139,22 @@ def test_the_api_calls_the_page_makes(gateway: Running) -> None:
     script = httpx.get(f"{gateway.url}/dashboard/app.js")
     assert script.headers["content-type"].startswith("text/javascript") and "max-age" in script.headers["cache-control"]
     assert httpx.get(f"{gateway.url}/dashboard/app.css").headers["content-type"].startswith("text/css")
+    for icon in ("/favicon.ico", "/dashboard/favicon.svg", "/v1/dashboard/favicon.svg"):
+        answer = httpx.get(f"{gateway.url}{icon}")
+        assert answer.status_code == 200 and answer.headers["content-type"] == "image/svg+xml", icon
+        assert answer.text.startswith("<svg") and "default-src 'none'" in answer.headers["content-security-policy"]
+
+
+def test_static_keys_are_listed_without_their_secret_and_cannot_be_revoked(gateway: Running) -> None:
+    listed = httpx.get(f"{gateway.url}/admin/keys", headers={"authorization": f"Bearer {ADMIN_KEY}"})
+    static = [k for k in listed.json()["data"] if k["static"]]
+    assert [(k["name"], k["plan"], k["status"]) for k in static] == [("ci", "unlimited", "active")]
+    assert TEST_KEY not in listed.text and static[0]["prefix"].endswith("…")
+    refused = httpx.delete(f"{gateway.url}/admin/keys/{static[0]['id']}",
+                           headers={"authorization": f"Bearer {ADMIN_KEY}"})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "static_key"
+    wrong = httpx.get(f"{gateway.url}/admin/keys", headers={"authorization": "Bearer not-the-admin-key"})
+    assert wrong.status_code == 401 and "Wrong admin key" in wrong.json()["error"]["message"]
 
 
 @pytest.fixture(scope="module")
@@ -112,27 +169,55 @@ def page(gateway: Running) -> Iterator[Page]:
         page.on("dialog", lambda dialog: dialog.accept())       # the revoke confirmation
         failed: list[str] = []
         page.on("requestfailed", lambda request: failed.append(request.url))
+        page.on("response", lambda response: response.status == 404 and failed.append(response.url))  # a favicon
         yield page
         assert not failed, failed
         browser.close()
 
 
+def ticks(page: Page) -> list[str]:
+    """The chart's y-axis labels, bottom up."""
+    return page.locator("#chart svg text.tick").evaluate_all("(labels) => labels.map((l) => l.textContent)")
+
+
 def test_sign_in_create_a_key_see_it_revoke_it_and_read_the_charts(gateway: Running, page: Page) -> None:
     page.goto(f"{gateway.url}/dashboard")
+    expect(page.locator("#welcome")).to_contain_text("APEX_ADMIN_KEY")      # where the key comes from
+    assert page.evaluate("fetch(document.querySelector('link[rel=icon]').href).then((r) => r.status)") == 200
     page.fill("#admin-key", "not-the-key")
     page.click("#signin button")
-    expect(page.locator("#message")).to_contain_text("Sign-in failed")
+    expect(page.locator("#message")).to_contain_text("Sign-in failed: wrong admin key")
     page.fill("#admin-key", ADMIN_KEY)
     page.click("#signin button")
 
-    expect(page.locator('[data-total="Requests"]')).to_have_text("6")
-    expect(page.locator('[data-total="Tokens"]')).to_have_text("1,180")
-    expect(page.locator('[data-total="Error rate"]')).to_have_text("16.7%")
+    expect(page.locator('[data-total="Requests"]')).to_have_text("9")
+    expect(page.locator('[data-total="Tokens"]')).to_have_text("1,184")
+    expect(page.locator('[data-total="Error rate"]')).to_have_text("33.3%")
+    expect(page.locator("#welcome")).to_be_hidden()
+    expect(page.locator("#empty")).to_be_hidden()
     assert page.locator("#chart svg rect").count() >= 5                  # one bar per model per day
+    assert ticks(page) == ["0", "2", "4", "6"]                           # today: 5 requests, a round step
+    page.select_option("#metric", "cost")
+    assert ticks(page) == ["$0", "$0.0005", "$0.0010", "$0.0015"]        # today: $0.00135
+    page.select_option("#metric", "requests")
     expect(page.locator("#legend")).to_contain_text("gpt-4o")
     models = page.locator("#top-models tr")
     expect(models.filter(has_text="gpt-4o")).to_contain_text("3")
-    expect(page.locator("#providers")).to_contain_text("groq")
+    expect(models.last).to_contain_text("rejected (2 names)")             # not a row per name
+    expect(page.locator("#top-models")).not_to_contain_text("nope-model")
+    top_keys = page.locator("#top-keys")
+    expect(top_keys.locator("tr", has_text="ci")).to_contain_text("3")    # the static key, by its name
+    expect(top_keys).not_to_contain_text(key_id(hash_key(TEST_KEY)))
+    providers = page.locator("#providers")
+    expect(providers).to_contain_text("groq")
+    expect(providers.locator("tr", has_text="gpt")).to_contain_text("100.0%")    # the upstream that answered 500
+    expect(providers.locator("tr", has_text="backup")).to_contain_text("0.0%")   # the one that answered
+    expect(providers.locator("tr")).to_have_count(1 + 5)    # openai, groq, anthropic, gpt, backup: no row for none
+    static = page.locator("#keys tr", has_text="ci")
+    expect(static).to_contain_text("static")
+    expect(static).to_contain_text("unlimited")
+    expect(static.locator("[data-revoke]")).to_have_count(0)
+    expect(page.locator("#routes tr", has_text="gpt-3.5-turbo-0301")).to_contain_text("deprecated — use gpt-4o")
     page.click('[data-split="provider"]')
     expect(page.locator("#legend")).to_contain_text("anthropic")
 
@@ -157,6 +242,28 @@ def test_sign_in_create_a_key_see_it_revoke_it_and_read_the_charts(gateway: Runn
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+    page.set_viewport_size({"width": 390, "height": 844})                # a phone
+    expect(page.locator("#chart svg")).to_have_attribute("viewBox", re.compile(r"^0 0 [23]\d\d "))   # redrawn
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    chart = page.evaluate("(() => { const s = document.querySelector('#chart svg');"
+                          " return [s.viewBox.baseVal.width, s.getBoundingClientRect().width]; })()")
+    assert abs(chart[0] - chart[1]) < 1                                  # drawn at its size: 10 px labels
+    cards = page.locator("#overview .card")
+    assert max(box["x"] + box["width"] for box in (cards.nth(i).bounding_box() for i in range(cards.count()))) <= 390
+    page.screenshot(path=str(ARTIFACTS / "dashboard-390.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 1400})
+
+    page.fill("#from", "2020-01-01")                                    # a range with no request
+    page.fill("#to", "2020-01-31")
+    page.click("#apply")
+    expect(page.locator("#empty")).to_be_visible()
+    expect(page.locator("#try-curl")).to_contain_text(f"curl {gateway.url}/v1/chat/completions")
+    expect(page.locator("#try-curl")).to_contain_text('"model":"gpt-4o"')
+    assert ticks(page) == ["0", "1"]
+    page.select_option("#metric", "cost")
+    assert ticks(page) == ["$0", "$0.50", "$1.00"]
+    page.select_option("#metric", "requests")
 
     row.locator("[data-revoke]").click()
     expect(page.locator("#keys tr", has_text="browser-key")).to_contain_text("revoked")

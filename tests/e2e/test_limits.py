@@ -301,8 +301,10 @@ def test_admin_api_is_off_without_apex_admin_key(upstream_a: FakeOpenAI, dynamo_
     with run_gateway(config({"gpt": upstream_a.base_url}), dynamo_url) as running:
         response = httpx.get(f"{running.url}/admin/keys", headers={"authorization": f"Bearer {ADMIN_KEY}"})
         page = httpx.get(f"{running.url}/dashboard")
+        icon = httpx.get(f"{running.url}/favicon.ico")            # what a browser asks for beside the page
     assert response.status_code == 404
     assert page.status_code == 503 and "The dashboard is off" in page.text and "APEX_ADMIN_KEY" in page.text
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
 
 
 def test_apex_keys_cli_creates_lists_and_revokes_through_the_admin_api(gateway: Running) -> None:
