@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -40,6 +41,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -136,6 +138,8 @@ def apex_serve(config: str) -> Iterator[tuple[str, int]]:
         assert gateway.stdout is not None
         while line := gateway.stdout.readline():
             if found := re.search(r"on (http://\S+/v1)", line):
+                # Its log (a line a request) read on, as a terminal would: a full pipe would stall it.
+                threading.Thread(target=collections.deque, args=(gateway.stdout, 0), daemon=True).start()
                 yield found.group(1), gateway.pid
                 return
         raise RuntimeError("apex serve did not start")

@@ -71,6 +71,9 @@ class App:
         self._lifespan = lifespan
         self._fixed: dict[str, dict[str, Endpoint]] = {}        # path → method → endpoint
         self._patterns: dict[str, tuple[Route, dict[str, Endpoint]]] = {}   # the same, for paths with parameters
+        # How logs and metrics name each route's endpoint: its path, `/v1/` form, parameters unfilled.
+        self._labels = {route.path: f"/v1{route.path}" if (route.name or "").endswith("-unprefixed") else route.path
+                        for route in routes}
         for route in routes:
             if route.param_convertors:
                 methods = self._patterns.setdefault(route.path, (route, {}))[1]
@@ -87,11 +90,14 @@ class App:
             return
         path, method = scope["path"], scope["method"]
         methods = self._fixed.get(path)
-        if methods is None:
+        if methods is not None:
+            scope["apex.endpoint"] = self._labels[path]
+        else:
             for route, by_method in self._patterns.values():
                 if matched := route.path_regex.match(path):
                     scope["path_params"] = {name: route.param_convertors[name].convert(value)
                                             for name, value in matched.groupdict().items()}
+                    scope["apex.endpoint"] = self._labels[route.path]
                     methods = by_method
                     break
         request = Request(scope, receive)
@@ -155,7 +161,8 @@ def build_app(gw: Gateway, routes: Iterable[BaseRoute],
 
     every = [Route("/health", health, methods=["GET"]),
              *with_unprefixed_twins([Route("/v1/openapi.json", openapi(gw, formats), methods=["GET"]), *routes])]
-    app: ASGIApp = GatewayMiddleware(App([r for r in every if isinstance(r, Route)], lifespan), recorder=gw.usage)
+    app: ASGIApp = GatewayMiddleware(App([r for r in every if isinstance(r, Route)], lifespan), recorder=gw.usage,
+                                      observer=gw.observer)
     if origins := gw.settings.cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 

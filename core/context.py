@@ -22,13 +22,14 @@ CLIENT_GONE = 499
 
 
 class RequestContext:
-    __slots__ = ("meter", "rate_headers", "request_id", "stream_status")
+    __slots__ = ("meter", "rate_headers", "request_id", "stream_status", "traceparent")
 
     def __init__(self, request_id: str) -> None:
         self.request_id = request_id
         self.meter: Meter | None = None                   # set when the key is admitted
         self.rate_headers: Mapping[str, str] = NO_HEADERS
         self.stream_status: int | None = None             # a stream's real end: an error's status, or CLIENT_GONE
+        self.traceparent: str | None = None               # what upstream calls carry, when tracing is on
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("apex_request", default=None)
@@ -45,3 +46,9 @@ def current() -> RequestContext:
     """The request's context; one of its own for code run without the middleware (a test's app)."""
     context = _current.get()
     return context if context is not None else begin("")
+
+
+def traceparent() -> str | None:
+    """The `traceparent` header an upstream call carries (tracing on), else None."""
+    context = _current.get()
+    return context.traceparent if context is not None else None

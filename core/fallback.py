@@ -88,7 +88,7 @@ def outcome_of(err: ProviderError) -> str:
 
 def _noted(tried: Tried | None, route: Route, outcome: str, started: float) -> None:
     if tried is not None:
-        tried(Attempt(route.provider, outcome, round((time.monotonic() - started) * 1000)))
+        tried(Attempt(route.provider, outcome, round((time.monotonic() - started) * 1000), route.model))
 
 
 async def first_success(

@@ -27,6 +27,7 @@ from core.types import ChatAdapter
 from core.usage import Attempt, Meter, UsageRecorder
 
 if TYPE_CHECKING:
+    from core.observe import Observer
     from core.optimizer import Optimizer
 
 T = TypeVar("T")
@@ -64,6 +65,7 @@ class Gateway:
     optimizer: Optimizer | None = None       # built on first use (core.routes.optimize.optimizer_of)
     started_at: int = field(default=0)
     closers: list[Callable[[], None]] = field(default_factory=list)   # what the server adds, closed last
+    observer: Observer | None = None          # logs, metrics and traces of each request (core.observe)
 
     @property
     def settings(self) -> GatewaySettings:
@@ -77,7 +79,7 @@ class Gateway:
             await self.admission.limit_ip(client[0] if client else None)
         key = await self.auth.authenticate(request.headers)
         this = context.current()
-        meter = this.meter = Meter(key.id, this.request_id, billable=billable)
+        meter = this.meter = Meter(key.id, this.request_id, key_prefix=key.prefix, billable=billable)
         limits, this.rate_headers = await self.admission.admit(key)
         return Admitted(key, limits, meter)
 
@@ -115,12 +117,26 @@ class Gateway:
         """The first route that answers (core.fallback); each attempt is noted on `meter`, by default
         the request's own, so its usage record names the providers that failed and the one that answered."""
         return await first_success(resolution, self.adapters, attempt, fallback, self.policy(resolution),
-                                   tried=_tried(meter))
+                                   tried=self._tried(meter))
 
     async def first_stream(self, resolution: Resolution, open_stream: OpenStream,
                            fallback: bool = True) -> Outcome[tuple[Any, AsyncGenerator[Any, None]]]:
         return await first_stream(resolution, self.adapters, open_stream, fallback, self.policy(resolution),
-                                  tried=_tried(None))
+                                  tried=self._tried(None))
+
+    def _tried(self, meter: Meter | None) -> Callable[[Attempt], None] | None:
+        """Where attempts are noted: `meter`, else the request's own meter (none before a key is
+        admitted); and, when tracing, each as a client span."""
+        meter = meter if meter is not None else context.current().meter
+        tracer = self.observer.tracer if self.observer is not None else None
+        if meter is None or tracer is None:
+            return meter.tried if meter is not None else None
+        noted = meter.tried
+
+        def traced(attempt: Attempt) -> None:
+            noted(attempt)
+            tracer.attempt(attempt)
+        return traced
 
     async def hold(self, admitted: Admitted, resolution: Resolution, output_limit: Any,
                    extra_micro: float = 0.0) -> None:
@@ -162,7 +178,4 @@ class Gateway:
             close()
 
 
-def _tried(meter: Meter | None) -> Callable[[Attempt], None] | None:
-    """Where attempts are noted: `meter`, else the request's own meter (none before a key is admitted)."""
-    meter = meter if meter is not None else context.current().meter
-    return meter.tried if meter is not None else None
+

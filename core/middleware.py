@@ -6,11 +6,13 @@ import itertools
 import logging
 import os
 import re
+import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import context
 from core.errors import GatewayError
+from core.observe import Observer
 from core.usage import Meter, UsageRecorder
 
 log = logging.getLogger("apex.usage")
@@ -32,14 +34,25 @@ def request_id_of(scope: Scope) -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
 
 
+def cost_header(cost: float) -> bytes:
+    """USD, in decimals (no exponent), to the micro-cent."""
+    return (f"{cost:.10f}".rstrip("0").rstrip(".") or "0").encode()
+
+
+def _streamed(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(name == b"content-type" and value.startswith(b"text/event-stream") for name, value in headers)
+
+
 class GatewayMiddleware:
     """Around every request: its context (core.context) with an id echoed on the response, the
-    key's X-RateLimit headers, and — once the response has gone out — the request's usage, from the
-    meter the route filled in. Pure ASGI: a BaseHTTPMiddleware costs a task a request."""
+    key's X-RateLimit headers, a buffered answer's cost (`X-Apex-Cost`), and — once the response has
+    gone out — the request's usage, from the meter the route filled in, and what `observer` reports
+    of it (core.observe). Pure ASGI: a BaseHTTPMiddleware costs a task a request."""
 
-    def __init__(self, app: ASGIApp, recorder: UsageRecorder | None = None) -> None:
+    def __init__(self, app: ASGIApp, recorder: UsageRecorder | None = None, observer: Observer | None = None) -> None:
         self.app = app
         self.recorder = recorder
+        self.observer = observer
 
     async def _settle(self, meter: Meter) -> None:
         """A credit hold traded for the request's cost, once it is known (the response has gone out)."""
@@ -56,14 +69,23 @@ class GatewayMiddleware:
             return
         request = context.begin(request_id_of(scope))
         status = 500
+        observer = self.observer
+        started = time.monotonic()
+        first_byte: float | None = None
+        begun = observer.begin(request, scope) if observer is not None else None
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, first_byte
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = [*message.get("headers", ()), (b"x-request-id", request.request_id.encode())]
                 headers += [(k.lower().encode(), v.encode()) for k, v in request.rate_headers.items()]
+                meter = request.meter
+                if meter is not None and meter.billable and status < 400 and not _streamed(headers):
+                    headers.append((b"x-apex-cost", cost_header(meter.cost)))
                 message["headers"] = headers
+            elif first_byte is None and observer is not None and message.get("body"):
+                first_byte = time.monotonic()
             await send(message)
 
         try:
@@ -74,3 +96,8 @@ class GatewayMiddleware:
                 self.recorder.record_meter(meter, request.stream_status or status)
                 if meter.held:
                     await self._settle(meter)
+            if observer is not None:
+                try:
+                    observer.end(request, scope, request.stream_status or status, started, first_byte, begun)
+                except Exception:
+                    log.exception("could not report request %s", request.request_id)

@@ -48,6 +48,11 @@ class StreamFormat(Protocol[Item_contra]):
 
     def reading(self, item: Item_contra) -> Reading: ...
 
+    def costed(self, item: Item_contra, cost: float) -> Any:
+        """`item` (one whose reading had usage), marked with the request's cost so far (`_cost`, USD)
+        where the format carries it: its final usage item then tells the client what it cost."""
+        ...
+
     async def end(self) -> bytes: ...
 
     async def fail(self, err: GatewayError) -> bytes: ...
@@ -83,6 +88,9 @@ class ChatStream:
     def reading(self, chunk: JSON) -> Reading:
         return chat_reading(chunk)
 
+    def costed(self, chunk: JSON, cost: float) -> JSON:
+        return {**chunk, "_cost": round(cost, 10)}
+
     async def end(self) -> bytes:
         return sse.DONE
 
@@ -113,8 +121,9 @@ class CacheSlot:
 class Metered:
     """What one stream used, billed through `bill` as it learns it and settled once at its end."""
 
-    def __init__(self, bill: Callable[[JSON | None], None], prompt: Callable[[], JSON]) -> None:
-        self._bill, self._prompt = bill, prompt
+    def __init__(self, bill: Callable[[JSON | None], None], prompt: Callable[[], JSON],
+                 cost: Callable[[], float] = float) -> None:
+        self._bill, self._prompt, self.cost = bill, prompt, cost
         self._delivered = RunningCount()
         self._prompt_seen = self._completion_seen = self._settled = False
 
@@ -168,7 +177,12 @@ class Pipeline(Generic[Item]):
             if opening := fmt.begin():
                 yield opening
             async for item in self._items:
-                self._metered.read(fmt.reading(item))
+                reading = fmt.reading(item)
+                if reading[0]:
+                    self._metered.read(reading)
+                    item = fmt.costed(item, self._metered.cost())
+                elif reading[1]:
+                    self._metered.read(reading)
                 if self._cache is not None:
                     self._cache.feed(item)
                 if data := fmt.encode(item):
@@ -206,5 +220,6 @@ async def stream_answer(gw: Gateway, meter: Meter, resolution: Resolution, open_
         gw.bill(meter, resolution, outcome.route, usage)
 
     bill(None)
-    body = Pipeline(first, rest, fmt, Metered(bill, prompt), cache(outcome) if cache is not None else None)
+    body = Pipeline(first, rest, fmt, Metered(bill, prompt, lambda: meter.cost),
+                    cache(outcome) if cache is not None else None)
     return EventStream(body, headers={**SSE_HEADERS, **(headers or {})})

@@ -31,11 +31,11 @@ MICRO = 1_000_000          # costs are kept in micro-USD: DynamoDB ADDs on integ
 BATCH = 25                 # BatchWriteItem's limit
 PACK = 1000                # records per item: ~60-90 KB of JSON, far under the 400 KB limit once compressed
 PACK_BYTES = 300_000       # and a pack is closed past this much JSON, whatever its records hold
-MAX_ATTEMPTS = 8           # attempts a record keeps (≤ ~50 bytes each): the first 7 and the last
+MAX_ATTEMPTS = 8           # attempts a record keeps (~50 bytes each, and the model's name): the first 7 and the last
 
 
 class Attempt(NamedTuple):
-    """One route a request tried, as its usage record keeps it: stored as `[provider, outcome, ms]`.
+    """One route a request tried, as its usage record keeps it: stored as `[provider, outcome, ms, model]`.
 
     `outcome` is "ok" (the route answered; for a stream, its first item came), "error NNN" (the
     upstream answered HTTP NNN: 500, 429, 400, …), "timeout", "unavailable" (no connection, or the
@@ -46,6 +46,7 @@ class Attempt(NamedTuple):
     provider: str
     outcome: str
     ms: int
+    model: str = ""     # the upstream model the route names (records from before it was kept: "")
 
     @property
     def ok(self) -> bool:
@@ -59,6 +60,7 @@ class Meter:
     key_id: str
     request_id: str
     started: float = field(default_factory=time.monotonic)
+    key_prefix: str = ""           # how logs name the key (its first characters, never the key)
     model: str = ""
     provider: str = ""
     mapped_model: str = ""

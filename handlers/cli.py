@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from core.config import Config, ConfigError, ModelConfig, config_path, load_config
+from core.logs import FORMATS, LEVELS
 
 CONFIG_HELP = "the config file (default: APEX_CONFIG, else ./apex.toml if there is one, else built-in defaults)"
 
@@ -27,7 +28,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     config = _config(args.config)
     try:
         source = config_path(args.config)
-        serve(config, args.host, args.port, args.forwarded_allow_ips, str(source) if source else None, args.demo)
+        serve(config, args.host, args.port, args.forwarded_allow_ips, str(source) if source else None, args.demo,
+              args.log_format, args.log_level, args.metrics)
     except OSError as exc:
         if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
             raise
@@ -103,6 +105,15 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true", default=os.environ.get("APEX_DEMO") == "1",
                        help="keep the built-in demo provider behind every model even with real providers "
                             "enabled (it is on by itself when none is); default: off, and APEX_DEMO=1")
+    serve.add_argument("--log-format", choices=FORMATS, default=os.environ.get("APEX_LOG_FORMAT") or "text",
+                       help="text lines, or a JSON object a line; default: %(default)s, and APEX_LOG_FORMAT")
+    serve.add_argument("--log-level", choices=LEVELS, default=(os.environ.get("APEX_LOG_LEVEL") or "info").lower(),
+                       help="the least a line must matter to be logged; info logs a line per request; "
+                            "default: %(default)s, and APEX_LOG_LEVEL")
+    serve.add_argument("--metrics", action=argparse.BooleanOptionalAction,
+                       default=os.environ.get("APEX_METRICS", "1") != "0",
+                       help="count requests and serve them at /metrics, in Prometheus's format (behind "
+                            "APEX_ADMIN_KEY when set); default: on, and APEX_METRICS=0 for off")
     serve.set_defaults(run=cmd_serve)
 
     invoke = commands.add_parser("invoke", help="run one Lambda function of template.yaml on an event, locally")

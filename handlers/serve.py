@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 import socket
@@ -14,11 +13,13 @@ from starlette.types import ASGIApp
 from core.config import DEMO, Config, with_demo
 from core.gateway import Gateway
 from core.keys import new_key
-from core.secrets import provider_keys
+from core.logs import configure as configure_logs
+from core.routes.metrics import metrics_routes
+from core.secrets import load_admin_key, provider_keys
 from core.storage.dynamo import DynamoDB
 from core.storage.embedded import EmbeddedProcess
 from core.storage.tables import table_names
-from handlers.wiring import GROUPS, app_for, build_gateway
+from handlers.wiring import GROUPS, app_for, build_gateway, observe
 from providers import usable
 
 WORKER_NICENESS = 10
@@ -55,9 +56,10 @@ def storage(environ: dict[str, str] | os._Environ[str] = os.environ) -> tuple[Dy
 
 
 def local_gateway(config: Config, db: DynamoDB, embedded: EmbeddedProcess | None = None,
-                  demo: bool | None = False) -> Local:
+                  demo: bool | None = False, metrics: bool = False) -> Local:
     """`demo`: True puts the demo provider behind every model; None does when no provider is usable.
-    With no `[[keys]]`, a fresh key to use is made — or, while only the demo answers, `DEMO_KEY`."""
+    With no `[[keys]]`, a fresh key to use is made — or, while only the demo answers, `DEMO_KEY`.
+    `metrics`: counted, and served at /metrics (behind the admin key when one is set)."""
     keys = provider_keys(config)
     real = usable(config, keys)
     if demo or (demo is None and not real):
@@ -67,7 +69,9 @@ def local_gateway(config: Config, db: DynamoDB, embedded: EmbeddedProcess | None
     if not config.keys:
         generated = new_key() if real else DEMO_KEY
         gw.auth.add_static(generated, plan="unlimited", name="local")
-    return Local(gw, app_for(gw, GROUPS), embedded, generated, DEMO in gw.adapters)
+    observe(gw, metrics)
+    extra = metrics_routes(gw, load_admin_key()) if metrics else ()
+    return Local(gw, app_for(gw, GROUPS, extra), embedded, generated, DEMO in gw.adapters)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -111,17 +115,19 @@ def banner(config: Config, local: Local, url: str, source: str | None) -> list[s
 
 
 def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, forwarded_allow_ips: str | None = None,
-          source: str | None = None, demo: bool = False) -> None:
+          source: str | None = None, demo: bool = False, log_format: str = "text", log_level: str = "info",
+          metrics: bool = True) -> None:
     """`demo`: the demo provider behind every model even when real providers are enabled (it is on
-    by itself when none is). `forwarded_allow_ips`: the proxies whose X-Forwarded-For names the client (its IP is what
-    `ip_rpm` counts); by default none, so a client cannot name itself anyone. `source`: the config
-    file read, for the banner."""
+    by itself when none is). `log_format`, `log_level`: how lines are logged (a line per request at
+    info). `metrics`: /metrics. `forwarded_allow_ips`: the proxies whose X-Forwarded-For names the
+    client (its IP is what `ip_rpm` counts); by default none, so a client cannot name itself anyone.
+    `source`: the config file read, for the banner."""
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logs(log_format, log_level)
     sock = bind(host, port)
     db, embedded = storage()
-    local = local_gateway(config, db, embedded, True if demo else None)
+    local = local_gateway(config, db, embedded, True if demo else None, metrics)
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     print(f"Apex Gateway on http://{shown}:{bound_port}/v1", flush=True)

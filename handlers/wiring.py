@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -24,7 +26,10 @@ from core.keys import Authenticator, undeployable
 from core.lambda_events import BufferedHandler
 from core.lambda_runtime import StreamingHandler
 from core.limits import Admission
-from core.logs import escape_log_messages
+from core.logs import REQUEST_LOGGER, escape_log_messages
+from core.logs import configure as configure_logs
+from core.metrics import Metrics
+from core.observe import Observer, route_circuits, tracing_wanted
 from core.routing import Health
 from core.secrets import provider_keys
 from core.storage.dynamo import DynamoDB
@@ -94,8 +99,8 @@ def build_gateway(config: Config, db: DynamoDB | None, keys: Mapping[str, str] |
     )
 
 
-def app_for(gw: Gateway, groups: Iterable[str]) -> ASGIApp:
-    return build_app(gw, [route for group in groups for route in GROUPS[group](gw)], inbound_formats)
+def app_for(gw: Gateway, groups: Iterable[str], extra: Iterable[BaseRoute] = ()) -> ASGIApp:
+    return build_app(gw, [*(route for group in groups for route in GROUPS[group](gw)), *extra], inbound_formats)
 
 
 def deployed_gateway() -> Gateway:
@@ -126,19 +131,47 @@ def refuse_published_keys(config: Config, source: str) -> None:
 
 def lambda_function(groups: list[str], streaming: bool) -> tuple[Gateway, ASGIApp, Any]:
     """A Lambda function's parts, made at cold start: its gateway, its app, and its `handler` — the
-    streaming runtime's, which writes usage after the response stream closes and before the next
-    poll; or a buffered one, which cannot answer before the app returns, so usage is written just before."""
+    streaming runtime's, which writes usage (and sends traces) after the response stream closes and
+    before the next poll; or a buffered one, which cannot answer before the app returns, so that is
+    done just before. Its logs are JSON lines (APEX_LOG_FORMAT, APEX_LOG_LEVEL), each request's
+    carrying its figures as CloudWatch metrics."""
+    configure_logs(os.environ.get("APEX_LOG_FORMAT") or "json", os.environ.get("APEX_LOG_LEVEL") or "info")
     with latin1_messages():
         gateway = deployed_gateway()
+        observe(gateway, metrics=False, emf=True)
         app = app_for(gateway, groups)
-    usage = gateway.usage
     handler: Any
     if streaming:
-        handler = StreamingHandler(app, after_invocation=usage.flush if usage is not None else None)
+        handler = StreamingHandler(app, after_invocation=lambda: invocation_done(gateway))
     else:
-        handler = BufferedHandler(then_flush(app, usage))
+        handler = BufferedHandler(then_flush(app, gateway))
     settle_heap()
     return gateway, app, handler
+
+
+def observe(gw: Gateway, metrics: bool, emf: bool = False) -> None:
+    """What reports each request (core.observe): the request line when `apex.request` logs at INFO,
+    `metrics` for /metrics, `emf` (Lambda) its figures in that line, and traces when the OTEL_*
+    variables name an endpoint (the SDK is imported only then). None of it: no observer at all."""
+    tracer = None
+    if tracing_wanted():
+        from core.tracing import tracer_for
+
+        tracer = tracer_for(gw.config.providers)
+        gw.closers.append(tracer.shutdown)
+    logs = logging.getLogger(REQUEST_LOGGER).isEnabledFor(logging.INFO)
+    if metrics or tracer is not None or logs:
+        gw.observer = Observer(frozenset(gw.catalog.models), Metrics() if metrics else None, emf and logs, tracer,
+                               circuits=lambda: route_circuits(gw.catalog, gw.health))
+
+
+async def invocation_done(gw: Gateway) -> None:
+    """What a Lambda function does at the end of each invocation, before it may be frozen: usage
+    written, spans sent."""
+    if gw.usage is not None:
+        await gw.usage.flush()
+    if gw.observer is not None and gw.observer.tracer is not None:
+        await asyncio.to_thread(gw.observer.tracer.flush)
 
 
 @contextlib.contextmanager
@@ -155,13 +188,12 @@ def latin1_messages() -> Iterator[None]:
         raise
 
 
-def then_flush(app: ASGIApp, usage: UsageRecorder | None) -> Any:
-    """The app, followed by a usage flush (a buffered Lambda function's only moment for it)."""
+def then_flush(app: ASGIApp, gw: Gateway) -> Any:
+    """The app, followed by the invocation's end (a buffered Lambda function's only moment for it)."""
     async def flushed(scope: Any, receive: Any, send: Any) -> None:
         try:
             await app(scope, receive, send)
         finally:
-            if usage is not None:
-                await usage.flush()
+            await invocation_done(gw)
 
     return flushed

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from core.context import traceparent
 from core.errors import (
     ProviderError,
     ProviderFailed,
@@ -74,6 +75,8 @@ class HttpClient:
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Answer:
         pool = self._pool()
+        if (parent := traceparent()) is not None:
+            headers = {**headers, "traceparent": parent}
         with transport_errors(self.provider):
             async with pool.post(url, data=body, headers=headers, timeout=self._whole,
                                  allow_redirects=False) as response:
@@ -99,6 +102,8 @@ class HttpClient:
         the body's last bytes unread; they are read here, so the connection goes back to the pool
         instead of being closed (a reader stopped by an error or a client gone closes it)."""
         pool = self._pool()
+        if (parent := traceparent()) is not None:
+            headers = {**headers, "traceparent": parent}
         with transport_errors(self.provider):
             async with pool.post(url, data=body, headers=headers, timeout=self._streaming,
                                  allow_redirects=False) as response:

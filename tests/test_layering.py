@@ -27,8 +27,9 @@ def test_core_imports_neither_providers_nor_handlers() -> None:
 
 def test_core_knows_no_other_wire_formats_words() -> None:
     """As a word of its own: a path segment (`/v1/responses/input_tokens`, an OpenAI endpoint core
-    serves) is not Anthropic's usage field."""
+    serves) is not Anthropic's usage field, nor is an OpenTelemetry attribute's last part
+    (`gen_ai.usage.input_tokens`, the GenAI conventions' name core's traces must use)."""
     for path in core_modules():
         text = path.read_text()
-        found = [word for word in ANTHROPIC_WORDS if re.search(rf"(?<![A-Za-z_/]){word}(?![A-Za-z_])", text)]
+        found = [word for word in ANTHROPIC_WORDS if re.search(rf"(?<![A-Za-z_/.]){word}(?![A-Za-z_])", text)]
         assert not found, (path.relative_to(ROOT), found)

@@ -287,6 +287,7 @@ class ResponsesWire:
         self._native: JSON | None = None                # the upstream's response, as its events tell it
         self._sequence = 0
         self._terminal = b""
+        self._cost: float | None = None                 # the request's, for the terminal event (`_cost`)
 
     def _translated(self) -> tuple[ResponseStream, bytes]:
         if self._events is not None:
@@ -320,6 +321,13 @@ class ResponsesWire:
         delta = data.get("delta")
         return None, delta if kind.endswith(".delta") and isinstance(delta, str) else ""
 
+    def costed(self, item: JSON | NamedEvent, cost: float) -> JSON | NamedEvent:
+        """The terminal event carries `_cost` beside its response (the stored response stays as it was)."""
+        if isinstance(item, tuple) and item[0] in TERMINAL_EVENTS:
+            return item[0], {**item[1], "_cost": round(cost, 10)}
+        self._cost = cost          # a translated stream's terminal event is made at its end
+        return item
+
     async def end(self) -> bytes:
         if self._native is not None:
             await self._save(self._native)
@@ -327,7 +335,10 @@ class ResponsesWire:
         events, opening = self._translated()
         finishing = events.done()
         await self._save(events.response)
-        return opening + _encode(finishing) + _encode(events.completed())
+        completed = events.completed()
+        if self._cost is not None:
+            completed = [(kind, {**data, "_cost": round(self._cost, 10)}) for kind, data in completed]
+        return opening + _encode(finishing) + _encode(completed)
 
     async def fail(self, err: GatewayError) -> bytes:
         if self._native is not None:

@@ -88,6 +88,10 @@ class MessagesStream:
             return None, delta.get("text") or delta.get("partial_json") or delta.get("thinking") or ""
         return None, ""
 
+    def costed(self, event: NamedEvent, cost: float) -> NamedEvent:
+        name, data = event
+        return (name, {**data, "_cost": round(cost, 10)}) if name == "message_delta" else event
+
     async def end(self) -> bytes:
         return b""
 

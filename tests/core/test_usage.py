@@ -189,13 +189,15 @@ async def test_a_meter_keeps_its_attempts_within_the_cap_and_always_the_last() -
 
 async def test_attempts_are_stored_in_the_pack_and_read_back_typed_and_older_records_still_read() -> None:
     recorder = UsageRecorder(Unreachable(table_names()))
-    fell_back = served("key_a", "m", "backup", (Attempt("gpt", "error 500", 40), Attempt("backup", "ok", 60)))
+    fell_back = served("key_a", "m", "backup", (Attempt("gpt", "error 500", 40, "gpt-4o"),
+                                                Attempt("backup", "ok", 60, "b-1")))
     recorder.record(fell_back)
     item = recorder._items(recorder._packs)[0]["PutRequest"]["Item"]
     assert events_from_item(item) == [fell_back]
     assert isinstance(events_from_item(item)[0].attempts[0], Attempt)
     row = orjson.loads(zlib.decompress(item["records"]["B"]))[0]
-    assert row[13] == [["gpt", "error 500", 40], ["backup", "ok", 60]]                      # [provider, outcome, ms]
+    assert row[13] == [["gpt", "error 500", 40, "gpt-4o"], ["backup", "ok", 60, "b-1"]]   # [provider, outcome, ms, model]
     assert UsageEvent.of_row(row[:13]).attempts == ()                                       # a record made before
+    assert UsageEvent.of_row([*row[:13], [["gpt", "error 500", 40]]]).attempts == (Attempt("gpt", "error 500", 40),)
     most = served("key_a", "m", "p", tuple(Attempt(f"provider-{i}", "error 503", 30_000) for i in range(MAX_ATTEMPTS)))
     assert len(orjson.dumps(most, default=tuple)) - len(orjson.dumps(most._replace(attempts=()), default=tuple)) < 400
