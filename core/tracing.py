@@ -31,8 +31,16 @@ from core.usage import Attempt
 OPERATIONS = {"/v1/chat/completions": "chat", "/v1/messages": "chat", "/v1/responses": "chat",
               "/v1/completions": "text_completion", "/v1/embeddings": "embeddings",
               "/v1/images/generations": "generate_content"}
-# Provider kinds as the conventions name them (`gen_ai.provider.name`).
-PROVIDER_NAMES = {"openai": "openai", "azure": "azure.ai.openai", "anthropic": "anthropic", "bedrock": "aws.bedrock"}
+# Providers as the conventions name them (`gen_ai.provider.name`), by kind; an OpenAI-compatible
+# server other than OpenAI's own goes by its configured name (groq, deepseek, a local vLLM).
+PROVIDER_NAMES = {"azure": "azure.ai.openai", "anthropic": "anthropic", "bedrock": "aws.bedrock"}
+OPENAI_HOST = "api.openai.com"
+
+
+def convention_name(name: str, kind: str, host: str | None) -> str:
+    if kind == "openai":
+        return "openai" if host in (OPENAI_HOST, None) else name
+    return PROVIDER_NAMES.get(kind, name)
 PROPAGATOR = TraceContextTextMapPropagator()
 _OPERATION: ContextVar[str] = ContextVar("apex_operation", default="chat")   # the request's, for its attempts
 
@@ -47,7 +55,8 @@ class Tracer:
         self.provider = TracerProvider(resource=resource)
         self.provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         self._tracer = self.provider.get_tracer("apex-gateway")
-        self._providers = dict(providers)
+        # name → (the conventions' name, upstream host)
+        self._providers = {name: (convention_name(name, kind, host), host) for name, (kind, host) in providers.items()}
 
     def begin(self, request: RequestContext, method: str, path: str,
               headers: list[tuple[bytes, bytes]]) -> tuple[Any, Any]:
@@ -68,10 +77,10 @@ class Tracer:
     def attempt(self, attempt: Attempt) -> None:
         """A client span for one upstream attempt, just ended (it is noted when it ends)."""
         operation = _OPERATION.get()
-        kind, host = self._providers.get(attempt.provider, ("", None))
+        system, host = self._providers.get(attempt.provider, (attempt.provider, None))
         end = time.time_ns()
         attributes: dict[str, Any] = {"gen_ai.operation.name": operation, "gen_ai.request.model": attempt.model,
-                                      "gen_ai.provider.name": PROVIDER_NAMES.get(kind, attempt.provider),
+                                      "gen_ai.provider.name": system,
                                       "apex.provider": attempt.provider, "apex.outcome": attempt.outcome}
         if host:
             attributes["server.address"] = host
@@ -88,8 +97,7 @@ class Tracer:
         attributes = {
             "http.response.status_code": status, "gen_ai.operation.name": operation,
             "gen_ai.request.model": fields.get("model"), "gen_ai.response.model": fields.get("served"),
-            "gen_ai.provider.name": PROVIDER_NAMES.get(self._providers.get(str(fields.get("provider")), ("", None))[0],
-                                                       fields.get("provider")),
+            "gen_ai.provider.name": self._providers.get(str(fields.get("provider")), (fields.get("provider"),))[0],
             "gen_ai.usage.input_tokens": fields.get("prompt_tokens"),
             "gen_ai.usage.output_tokens": fields.get("completion_tokens"), "apex.cost_usd": fields.get("cost"),
             "apex.key": fields.get("key"), "apex.cache_hit": fields.get("cache") == "hit",

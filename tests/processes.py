@@ -19,12 +19,12 @@ ENV["APEX_HOME"] = tempfile.mkdtemp(prefix="apex-home-")
 
 
 class Output:
-    """Lines of a process's stdout, read on a thread so a test can wait with a deadline."""
+    """Lines of a process's stdout (or stderr), read on a thread so a test can wait with a deadline."""
 
-    def __init__(self, process: subprocess.Popen[str]) -> None:
+    def __init__(self, process: subprocess.Popen[str], stderr: bool = False) -> None:
         self.lines: queue.Queue[str | None] = queue.Queue()
-        assert process.stdout is not None
-        stream = process.stdout
+        stream = process.stderr if stderr else process.stdout
+        assert stream is not None
 
         def read() -> None:
             for line in stream:

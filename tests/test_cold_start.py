@@ -16,13 +16,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = ("import json, sys; import {module}; "
          "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('core', 'providers', 'aiohttp', "
-         "'aioboto3', 'tiktoken', 'numpy')))))")
+         "'aioboto3', 'tiktoken', 'numpy', 'opentelemetry')))))")
 # Loaded on first use, by any function: the HTTP client, AWS SDKs, tokenizers, the optimizer.
-NEVER = {"aiohttp", "aioboto3", "tiktoken", "numpy", "core.optimizer", "core.embedder", "core.routes.optimize"}
+NEVER = {"aiohttp", "aioboto3", "tiktoken", "numpy", "core.optimizer", "core.embedder", "core.routes.optimize",
+         "opentelemetry", "core.tracing"}
 
 
-def loaded_by(module: str) -> set[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("APEX_")} | {"AWS_REGION": "us-east-1"}
+def loaded_by(module: str, **extra: str) -> set[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("APEX_", "OTEL_"))} | {"AWS_REGION": "us-east-1",
+                                                                                         **extra}
     out = subprocess.run([sys.executable, "-c", PROBE.format(module=module)], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=60, check=True)
     return set(json.loads(out.stdout))
@@ -40,3 +42,8 @@ def test_a_function_imports_its_own_routes_only(module: str, own: str, foreign: 
     loaded = loaded_by(module)
     assert own in loaded
     assert not loaded & (foreign | NEVER), sorted(loaded & (foreign | NEVER))
+
+
+def test_tracing_loads_the_opentelemetry_sdk_only_when_an_endpoint_is_set() -> None:
+    loaded = loaded_by("handlers.chat", OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318")
+    assert {"core.tracing", "opentelemetry.sdk.trace"} <= loaded

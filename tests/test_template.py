@@ -17,7 +17,8 @@ from handlers.lambda_local import load_template
 
 ROOT = Path(__file__).resolve().parents[1]
 SAM_PYTHON = Path(os.environ.get("APEX_SAM_PYTHON", ROOT / ".venv-sam" / "bin" / "python"))
-NOT_FUNCTIONS = {"__init__", "cli", "keys_cli", "serve", "wiring", "invoke", "runtime_api", "lambda_local", "local_state"}
+NOT_FUNCTIONS = {"__init__", "cli", "keys_cli", "serve", "wiring", "invoke", "runtime_api", "lambda_local",
+                 "local_state"}
 
 
 @pytest.fixture(scope="module")

@@ -196,7 +196,8 @@ async def test_attempts_are_stored_in_the_pack_and_read_back_typed_and_older_rec
     assert events_from_item(item) == [fell_back]
     assert isinstance(events_from_item(item)[0].attempts[0], Attempt)
     row = orjson.loads(zlib.decompress(item["records"]["B"]))[0]
-    assert row[13] == [["gpt", "error 500", 40, "gpt-4o"], ["backup", "ok", 60, "b-1"]]   # [provider, outcome, ms, model]
+    # [provider, outcome, ms, model]
+    assert row[13] == [["gpt", "error 500", 40, "gpt-4o"], ["backup", "ok", 60, "b-1"]]
     assert UsageEvent.of_row(row[:13]).attempts == ()                                       # a record made before
     assert UsageEvent.of_row([*row[:13], [["gpt", "error 500", 40]]]).attempts == (Attempt("gpt", "error 500", 40),)
     most = served("key_a", "m", "p", tuple(Attempt(f"provider-{i}", "error 503", 30_000) for i in range(MAX_ATTEMPTS)))

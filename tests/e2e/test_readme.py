@@ -27,9 +27,8 @@ def runnable() -> list[tuple[str, str]]:
     blocks = []
     for language, code in BLOCK.findall(README.read_text()):
         commands = [line for line in code.splitlines() if line.strip() and not line.startswith(" ")]
-        if language == "python" and LOCAL in code:
-            blocks.append((language, code))
-        elif language == "sh" and commands and all(c.startswith(("curl ", "apex ")) for c in commands):
+        shell = language == "sh" and commands and all(c.startswith(("curl ", "apex ")) for c in commands)
+        if shell or (language == "python" and LOCAL in code):
             blocks.append((language, code))
     return blocks
 
