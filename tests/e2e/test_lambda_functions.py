@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from itertools import chain
 from pathlib import Path
@@ -295,6 +296,34 @@ def test_a_broken_upstream_ends_in_an_error_event_and_the_error_trailers(running
     assert received.stream_error is not None and received.stream_error["type"] == "Apex.provider_error"
     again = function.invoke(event("chat-stream.json", key, CHAT))    # the same process goes on
     assert sse_data(relayed(again, True)[2])[-1] == "[DONE]"
+
+
+# -- what a function logs ----------------------------------------------------------------------------
+
+def emf_lines(log: str) -> list[dict[str, Any]]:
+    """The log's request lines: JSON objects that are CloudWatch metrics too (Embedded Metric Format)."""
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("logger") == "apex.request"]
+
+
+@pytest.mark.parametrize(("logical_id", "sample"), [("ChatFunction", "chat-stream.json"),
+                                                    ("EmbeddingsFunction", "embeddings.json")])
+def test_each_request_is_a_json_log_line_that_is_cloudwatch_metrics(logical_id, sample, running, overrides,
+                                                                     key) -> None:
+    function = running(logical_id, overrides)
+    received = function.invoke(event(sample, key))
+    assert relayed(received, function.function.streaming)[0] == 200
+    function.polled(2)                       # the invocation ended, its line written
+    [line] = emf_lines(function.log())
+    directive = line["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "ApexGateway" and ["endpoint", "model", "provider"] in directive["Dimensions"]
+    for metric in directive["Metrics"]:      # every metric named is a number in the line itself
+        assert isinstance(line[metric["Name"]], int | float), metric
+    for dimensions in directive["Dimensions"]:
+        assert all(isinstance(line[d], str) for d in dimensions)
+    assert line["requests"] == 1 and line["errors"] == 0 and line["provider"] == "local"
+    assert line["prompt_tokens"] > 0 and line["latency_ms"] > 0 and key not in json.dumps(line)
+    assert abs(line["_aws"]["Timestamp"] / 1000 - time.time()) < 60
 
 
 # -- start-up failures and bad input --------------------------------------------------------------

@@ -200,3 +200,33 @@ def test_metrics_behind_the_admin_key(observed) -> None:
     assert 'apex_circuit_state{provider="healthy",upstream_model="h-1"} 0' in text
     assert 'apex_time_to_first_byte_seconds_bucket{endpoint="/v1/chat/completions",model="sturdy"' in text
     assert "apex_cost_usd_total" in text and 'kind="completion"' in text
+
+
+def sse_events(url: str, path: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    events, name = [], ""
+    with httpx.stream("POST", f"{url}{path}", headers={"authorization": f"Bearer {KEY}",
+                                                       "anthropic-version": "2023-06-01"}, json=body,
+                      timeout=15) as answer:
+        for line in answer.iter_lines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: {"):
+                events.append((name, json.loads(line[6:])))
+    return events
+
+
+def test_messages_and_responses_streams_say_their_cost_in_their_last_usage_event(observed) -> None:
+    url, *_ = observed
+    messages = sse_events(url, "/v1/messages", {"model": "sturdy", "max_tokens": 50, "stream": True,
+                                                "messages": [{"role": "user", "content": "two words"}]})
+    delta = next(data for name, data in messages if name == "message_delta")
+    billed = delta["usage"]          # the upstream's own figures (message_start's input count is an estimate)
+    assert delta["_cost"] == pytest.approx((billed["input_tokens"] * PRICE_IN + billed["output_tokens"] * PRICE_OUT)
+                                           / 1e6)
+    assert [name for name, data in messages if "_cost" in data] == ["message_delta"]
+    responses = sse_events(url, "/v1/responses", {"model": "sturdy", "input": "two words", "stream": True})
+    kind, completed = responses[-1]
+    assert kind == "response.completed" and "_cost" not in completed["response"]
+    usage = completed["response"]["usage"]
+    assert completed["_cost"] == pytest.approx((usage["input_tokens"] * PRICE_IN
+                                                + usage["output_tokens"] * PRICE_OUT) / 1e6)
