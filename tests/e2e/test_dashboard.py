@@ -145,6 +145,82 @@ def test_the_api_calls_the_page_makes(gateway: Running) -> None:
         assert answer.text.startswith("<svg") and "default-src 'none'" in answer.headers["content-security-policy"]
 
 
+def month_range() -> dict[str, str]:
+    """The range the page opens on: the last 30 days."""
+    return {"from": time.strftime("%Y-%m-%d", time.gmtime(time.time() - 29 * 86400)),
+            "to": time.strftime("%Y-%m-%d", time.gmtime())}
+
+
+def logged(gateway: Running, **params) -> list[dict]:
+    return admin(gateway, "requests", **{**month_range(), **params})["data"]
+
+
+def test_the_request_log_lists_the_latest_requests_with_their_attempts_and_keys(gateway: Running) -> None:
+    data = logged(gateway)
+    assert len(data) == 6 + LIVE and [r["ts"] for r in data] == sorted((r["ts"] for r in data), reverse=True)
+    fell_back = logged(gateway, provider="gpt")            # gpt answered 500; backup answered the request
+    assert [(r["model"], r["mapped_model"], r["provider"], r["status"]) for r in fell_back] == \
+        [("sturdy", "b", "backup", 200)]
+    assert [(a["provider"], a["outcome"]) for a in fell_back[0]["attempts"]] == [("gpt", "error 500"), ("backup", "ok")]
+    assert all(isinstance(a["ms"], int) for a in fell_back[0]["attempts"])
+    assert (fell_back[0]["prompt_tokens"], fell_back[0]["completion_tokens"]) == (1, 3)
+    assert fell_back[0]["key_id"] == key_id(hash_key(TEST_KEY)) and fell_back[0]["key_name"] == "ci"
+    assert fell_back[0]["key_prefix"].endswith("…") and TEST_KEY not in str(data)
+    assert logged(gateway, provider="backup") == fell_back and logged(gateway, model="sturdy") == fell_back
+    alice = logged(gateway, key="key_alice")
+    assert len(alice) == 3 and {(r["key_name"], r["key_prefix"]) for r in alice} == {(None, None)}   # not a key now
+    assert [r["provider"] for r in logged(gateway, key="key_alice", model="gpt-4o")] == ["openai", "openai"]
+    assert [r["cached"] for r in logged(gateway, key="key_alice", model="gpt-4o")].count(True) == 1
+    assert sorted(r["status"] for r in logged(gateway, status="4xx")) == [400, 404]
+    assert [r["model"] for r in logged(gateway, status="404")] == ["nope-model"]
+    assert [r["status"] for r in logged(gateway, status="5xx")] == [502]
+    assert len(logged(gateway, status="2xx")) == 6
+    assert logged(gateway, provider="nobody") == []
+    assert logged(gateway, **{"from": "2020-01-01", "to": "2020-01-31"}) == []
+
+
+def test_the_request_log_pages_to_older_requests(gateway: Running) -> None:
+    everything = [r["request_id"] for r in logged(gateway, limit="500")]
+    paged: list[str] = []
+    before: dict[str, str] = {}
+    for _ in range(10):
+        page = admin(gateway, "requests", **month_range(), limit="2", **before)
+        assert 1 <= len(page["data"]) <= 2
+        paged += [r["request_id"] for r in page["data"]]
+        if not page["has_more"]:
+            assert page["next_before"] is None
+            break
+        assert page["next_before"] == page["data"][-1]["ts"]
+        before = {"before": repr(page["next_before"])}
+    assert paged == everything and len(everything) == 6 + LIVE       # each once, in order (seeded ones share a ts)
+    oldest = admin(gateway, "requests", **month_range(), before=repr(min(r["ts"] for r in logged(gateway))))
+    assert (oldest["data"], oldest["has_more"]) == ([], False)
+
+
+@pytest.mark.parametrize(("params", "param"), [
+    ({"from": "2024-13-01"}, "from"), ({"to": "today"}, "to"), ({"key": "k" * 65}, "key"),
+    ({"limit": "0"}, "limit"), ({"limit": "501"}, "limit"), ({"limit": "-1"}, "limit"), ({"limit": "ten"}, "limit"),
+    ({"limit": "2.5"}, "limit"), ({"limit": "\uff11\uff10"}, "limit"),       # fullwidth digits: 10 to int()
+    ({"before": "yesterday"}, "before"), ({"before": "-5"}, "before"), ({"before": "0"}, "before"),
+    ({"before": "nan"}, "before"), ({"before": "inf"}, "before"),
+    ({"status": "6xx"}, "status"), ({"status": "42"}, "status"), ({"status": "4x"}, "status"),
+    ({"status": "error"}, "status"), ({"status": "2000"}, "status"),
+])
+def test_the_request_log_refuses_a_bad_parameter_by_name(gateway: Running, params: dict, param: str) -> None:
+    answer = httpx.get(f"{gateway.url}/admin/requests", params=params, headers={"authorization": f"Bearer {ADMIN_KEY}"})
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert (error["type"], error["code"], error["param"]) == ("invalid_request_error", "invalid_value", param)
+
+
+def test_the_request_log_takes_its_bounds_and_the_admin_key(gateway: Running) -> None:
+    assert len(logged(gateway, limit="1")) == 1 and len(logged(gateway, limit="500")) == 6 + LIVE
+    assert len(logged(gateway, status="4XX")) == 2
+    assert httpx.get(f"{gateway.url}/admin/requests").status_code == 401
+    assert httpx.get(f"{gateway.url}/v1/admin/requests",
+                     headers={"authorization": f"Bearer {TEST_KEY}"}).status_code == 401
+
+
 def test_static_keys_are_listed_without_their_secret_and_cannot_be_revoked(gateway: Running) -> None:
     listed = httpx.get(f"{gateway.url}/admin/keys", headers={"authorization": f"Bearer {ADMIN_KEY}"})
     static = [k for k in listed.json()["data"] if k["static"]]
@@ -269,3 +345,4 @@ def test_sign_in_create_a_key_see_it_revoke_it_and_read_the_charts(gateway: Runn
     expect(page.locator("#keys tr", has_text="browser-key")).to_contain_text("revoked")
     assert httpx.post(f"{gateway.base_url}/chat/completions", headers={"authorization": f"Bearer {created}"},
                       json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).status_code == 401
+
