@@ -346,3 +346,71 @@ def test_sign_in_create_a_key_see_it_revoke_it_and_read_the_charts(gateway: Runn
     assert httpx.post(f"{gateway.base_url}/chat/completions", headers={"authorization": f"Bearer {created}"},
                       json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).status_code == 401
 
+
+def test_the_requests_panel_lists_filters_pages_and_opens_a_request(gateway: Running, page: Page) -> None:
+    page.goto(f"{gateway.url}/dashboard/favicon.svg")                   # the origin, signed in, with no page yet
+    page.evaluate("(key) => sessionStorage.setItem('apex-admin-key', key)", ADMIN_KEY)
+    sizes: list[str] = []          # the page asks for 50; here it gets 4, to page with Older
+    page.route(re.compile(r"/admin/requests\?"), lambda route: (
+        sizes.append(re.search(r"limit=(\d+)", route.request.url)[1]),     # type: ignore[index]
+        route.continue_(url=route.request.url.replace("limit=50", "limit=4"))))
+    page.goto(f"{gateway.url}/dashboard")
+    rows = page.locator("#requests tr[data-request]")
+    expect(rows).to_have_count(3)           # the live 3; 4 would split the seeded pair of one time
+    assert sizes == ["50"]
+    page.click("#older")
+    expect(rows).to_have_count(7)
+    page.click("#older")
+    expect(rows).to_have_count(6 + LIVE)                                  # all of them, each once
+    expect(page.locator("#older")).to_be_hidden()
+    texts = rows.all_inner_texts()
+    assert len(set(texts)) == len(texts)
+    page.unroute(re.compile(r"/admin/requests\?"))
+
+    fell_back = rows.filter(has_text="sturdy")
+    expect(fell_back).to_have_count(1)
+    expect(fell_back).to_contain_text("sturdy → b")
+    expect(fell_back).to_contain_text("backup")
+    expect(fell_back.locator(".fell-back")).to_have_attribute("title", "gpt: error 500 → backup: ok")
+    expect(fell_back).to_contain_text("ci")                                # the static key, by its name
+    expect(rows.filter(has_text="nope-model")).to_contain_text("404")
+    expect(page.locator("#log-provider option")).to_contain_text(["All providers"])
+
+    page.select_option("#log-provider", "gpt")                              # the provider that failed, narrowed
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("sturdy")
+    rows.first.click()
+    dialog = page.locator("#request")
+    expect(dialog).to_be_visible()
+    attempts = page.locator("#request-attempts tr")
+    expect(attempts).to_have_count(3)
+    expect(attempts.nth(1)).to_contain_text("gpt")
+    expect(attempts.nth(1)).to_contain_text("error 500")
+    expect(attempts.nth(2)).to_contain_text("backup")
+    expect(attempts.nth(2).locator("td").nth(1)).to_have_text("ok")
+    record = admin(gateway, "requests", **month_range(), provider="gpt")["data"][0]
+    facts = page.locator("#request-facts")
+    for fact in ("Prompt tokens1", "Completion tokens3", "Cache hitno", f"Request id{record['request_id']}",
+                 "Cost$0.00", "Providerbackup", "Served modelb"):
+        expect(facts).to_contain_text(fact)
+    page.set_viewport_size({"width": 390, "height": 844})                  # a phone: the details fit
+    box = dialog.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    page.screenshot(path=str(ARTIFACTS / "dashboard-request-390.png"))
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390    # the panel scrolls, not the page
+    panel = page.locator("#requests").locator("xpath=ancestor::section")
+    assert (panel.bounding_box() or {"x": 0, "width": 999})["width"] <= 390
+    page.set_viewport_size({"width": 1280, "height": 1400})
+
+    page.select_option("#log-provider", "")
+    page.select_option("#log-status", "4xx")
+    expect(rows).to_have_count(2)
+    page.select_option("#log-status", "")
+    page.select_option("#log-key", key_id(hash_key(TEST_KEY)))
+    expect(rows).to_have_count(LIVE)
+    rows.filter(has_text="nope-model").press("Enter")                      # from the keyboard too
+    expect(page.locator("#request-attempts")).to_contain_text("refused it before any provider")
+    page.click("#request-close")
+    page.select_option("#log-key", "")
