@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.checks import ROLES
-from core.routes.admin import GROUPS
+from core.routes.admin import GROUPS, LOG_MAX
 from core.routes.embeddings import ENCODINGS
 from core.routes.images import FORMATS, QUALITIES, SIZES
 from core.routes.models import TYPES
@@ -127,6 +127,14 @@ SCHEMAS: JSON = {
                status=enum(["active", "revoked"]), static=BOOLEAN, key=STRING),
     "List": obj(("object", "data"), object=enum(["list"]), data=array(OBJECT)),
     "Usage": obj(("object", "totals"), object=enum(["usage"]), totals=OBJECT, groups=array(OBJECT)),
+    "RequestLog": obj(("object", "data", "has_more"), object=enum(["list"]), data=array(obj(
+        ("request_id", "ts", "key_id", "model", "provider", "status", "attempts"), request_id=STRING,
+        ts={"type": "number"}, key_id=STRING, key_name=nullable(STRING), key_prefix=nullable(STRING), model=STRING,
+        mapped_model=STRING, provider=STRING, status={"type": "integer"}, prompt_tokens={"type": "integer"},
+        completion_tokens={"type": "integer"}, cost={"type": "number"}, latency_ms={"type": "number"},
+        cached=BOOLEAN, attempts=array(obj(("provider", "outcome", "ms"), provider=STRING, outcome=STRING,
+                                           ms={"type": "integer"})))),
+        has_more=BOOLEAN, next_before=nullable({"type": "number"})),
 }
 
 # Who answers what, by wire format: (error schema, statuses a request can end with).
@@ -166,6 +174,7 @@ def query(name: str, schema: JSON) -> JSON:
 
 
 DATE = {"type": "string", "format": "date"}
+KEY_ID = {"type": "string", "maxLength": 64}
 
 
 # What an inbound format adds to the document: its schemas and its paths.
@@ -226,9 +235,15 @@ def document(models: list[str] | None = None, parts: list[Part] | None = None) -
             "/v1/admin/keys/{key_id}": {"delete": operation("Revoke a key", ADMIN_ERRORS, "Key",
                                                             parameters=[path_param("key_id")], security="admin")},
             "/v1/admin/usage": {"get": operation("Usage totals and groups", ADMIN_ERRORS, "Usage", parameters=[
-                query("from", DATE), query("to", DATE), query("key", STRING),
+                query("from", DATE), query("to", DATE), query("key", KEY_ID),
                 query("group_by", {"type": "string", "pattern": "^(" + "|".join(GROUPS) + ")(,("
                                    + "|".join(GROUPS) + "))*$"})], security="admin")},
+            "/v1/admin/requests": {"get": operation("The request log: the latest requests, filtered", ADMIN_ERRORS,
+                                                    "RequestLog", parameters=[
+                query("from", DATE), query("to", DATE), query("key", KEY_ID), query("model", STRING),
+                query("provider", STRING), query("status", {"type": "string", "pattern": "^[1-5]([0-9][0-9]|xx)$"}),
+                query("limit", {"type": "integer", "minimum": 1, "maximum": LOG_MAX}),
+                query("before", {"type": "number", "exclusiveMinimum": 0})], security="admin")},
             "/v1/admin/routes": {"get": operation("Routes with their circuits and speed", ADMIN_ERRORS, "List",
                                                   security="admin")},
             "/v1/admin/plans": {"get": operation("Plans", ADMIN_ERRORS, "List", security="admin")},

@@ -356,6 +356,37 @@ def _days(first: str, last: str) -> list[str]:
     return days
 
 
+def status_matches(status: int, wanted: str) -> bool:
+    """`wanted` is a status ("429") or a class of them ("4xx"), as the request log filters by."""
+    return status // 100 == int(wanted[0]) if wanted.endswith("xx") else status == int(wanted)
+
+
+def latest(events: list[UsageEvent], limit: int, before: float | None = None, model: str | None = None,
+           provider: str | None = None, status: str | None = None) -> tuple[list[UsageEvent], bool]:
+    """The request log's page: the newest `limit` records (`events` in time order, as usage_between
+    gives them) older than `before` that match every filter given, newest first, and whether older
+    ones match too. `model` is the name asked for or the upstream model that served it; `provider`
+    is the one that answered or any one tried, so a fallback is found under the provider that failed
+    as well. `before` is the `ts` of the last record a page showed: a page that would end amid
+    records of the same `ts` ends before them (unless they fill it), so the next page starts with all
+    of them."""
+    def wanted(e: UsageEvent) -> bool:
+        return ((before is None or e.ts < before) and (not model or model in (e.model, e.mapped_model))
+                and (not provider or e.provider == provider or any(a.provider == provider for a in e.attempts))
+                and (not status or status_matches(e.status, status)))
+
+    found: list[UsageEvent] = []
+    for event in reversed(events):
+        if wanted(event):
+            found.append(event)
+            if len(found) > limit:
+                break
+    page, more = found[:limit], len(found) > limit
+    if more:
+        page = [e for e in page if e.ts != found[limit].ts] or page
+    return page, more
+
+
 REJECTED = "(rejected)"    # the model group of the requests refused before any provider (see summarize)
 REJECTED_NAMES_SHOWN = 20
 FAILED = 502               # the status a failed attempt counts with in a provider's group: an error

@@ -1,4 +1,4 @@
-"""Lambda function (buffered): the admin API, `/admin/keys` and `/admin/usage` (APEX_ADMIN_KEY)."""
+"""Lambda function (buffered): the admin API, `/admin/keys`, `/admin/usage`, `/admin/requests`, … (APEX_ADMIN_KEY)."""
 
 from handlers.wiring import lambda_function
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from core.openapi import document
 from core.storage.tables import TABLES
 from handlers.lambda_local import load_template
 
@@ -89,6 +90,15 @@ def test_every_handler_module_is_a_function_with_a_sample_event(template) -> Non
         assert "streaming=False" in (ROOT / "handlers" / f"{module}.py").read_text()
     for module in modules:
         assert (ROOT / "events" / f"{module}.json").is_file(), module
+
+
+def test_every_admin_route_is_an_event_of_the_admin_function(template) -> None:
+    """A route the app serves that the deployed API does not route would answer 403 there, and only there."""
+    events = {(event["Properties"]["Path"], event["Properties"]["Method"].lower())
+              for event in template["Resources"]["AdminFunction"]["Properties"]["Events"].values()}
+    served = {(path.removeprefix("/v1"), method) for path, operations in document()["paths"].items()
+              if path.startswith("/v1/admin/") for method in operations}
+    assert served and served <= events, served - events
 
 
 def test_tables_match_the_code(template) -> None:

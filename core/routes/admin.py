@@ -1,4 +1,4 @@
-"""The admin API: keys (create, list, revoke) and usage totals, behind `APEX_ADMIN_KEY`.
+"""The admin API: keys (create, list, revoke), usage totals and the request log, behind `APEX_ADMIN_KEY`.
 
 Off — every path 404 — when no admin key is set. The admin key is compared in constant time and is
 never a gateway key: it opens these routes only.
@@ -7,6 +7,8 @@ never a gateway key: it opens these routes only.
 from __future__ import annotations
 
 import hmac
+import math
+import re
 import time
 from typing import Any
 
@@ -22,9 +24,11 @@ from core.gateway import Gateway
 from core.http import endpoint, json_response
 from core.keys import ApiKey, KeyStore, create_key, presented_key
 from core.routes.dashboard import dashboard_off_routes, dashboard_routes
-from core.usage import summarize, usage_between
+from core.usage import UsageEvent, latest, summarize, usage_between
 
 GROUPS = ("model", "provider", "day", "key")
+LOG_LIMIT, LOG_MAX = 100, 500      # the request log's page: by default, and at most
+STATUS = re.compile(r"[1-5]([0-9][0-9]|xx)")      # 429, or a class: 4xx
 
 
 def key_view(key: ApiKey, static: bool = False) -> dict[str, Any]:
@@ -45,6 +49,57 @@ def _optional(body: dict[str, Any], field: str, whole: bool) -> Any:
         raise RequestError(f"{field} must be a non-negative {'integer' if whole else 'number'}",
                            code="invalid_value", param=field)
     return value
+
+
+def _range(query: Any) -> tuple[str, str]:
+    """`from` and `to`, YYYY-MM-DD (UTC): by default this month up to today."""
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    first, last = query.get("from") or today[:8] + "01", query.get("to") or today
+    for name, day in (("from", first), ("to", last)):
+        try:
+            time.strptime(day, "%Y-%m-%d")
+        except ValueError:
+            raise RequestError(f"{name} must be a date, YYYY-MM-DD", code="invalid_value", param=name) from None
+    return first, last
+
+
+def _key(query: Any) -> str | None:
+    """The `key` filter: a key id (`key_` and 16 hex digits), never longer than DynamoDB takes in a key."""
+    key = query.get("key") or None
+    if key is not None and len(key) > 64:
+        raise RequestError("key must be a key id, like key_0123456789abcdef", code="invalid_value", param="key")
+    return key
+
+
+def _log_query(query: Any) -> tuple[int, float | None, str | None]:
+    """The request log's `limit`, `before` and `status`, checked: each wrong one is a 400 naming it."""
+    raw = query.get("limit") or str(LOG_LIMIT)
+    if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= LOG_MAX:
+        raise RequestError(f"limit must be an integer from 1 to {LOG_MAX}", code="invalid_value", param="limit")
+    before = None
+    if query.get("before"):
+        try:
+            before = float(query["before"])
+        except ValueError:
+            before = math.nan
+        if not math.isfinite(before) or before <= 0:
+            raise RequestError("before must be a time in seconds since the epoch: the ts of a page's last item",
+                               code="invalid_value", param="before")
+    status = (query.get("status") or "").lower() or None
+    if status is not None and not STATUS.fullmatch(status):
+        raise RequestError("status must be an HTTP status (429) or a class of them (2xx, 4xx, 5xx)",
+                           code="invalid_value", param="status")
+    return int(raw), before, status
+
+
+def log_item(event: UsageEvent, key: ApiKey | None) -> dict[str, Any]:
+    """A record as the request log shows it, with its key's name and prefix when the key is known."""
+    return {"request_id": event.request_id, "ts": event.ts, "key_id": event.key_id,
+            "key_name": (key.name or None) if key else None, "key_prefix": key.prefix if key else None,
+            "model": event.model, "mapped_model": event.mapped_model, "provider": event.provider,
+            "status": event.status, "prompt_tokens": event.prompt_tokens,
+            "completion_tokens": event.completion_tokens, "cost": event.cost, "latency_ms": event.latency_ms,
+            "cached": event.cached, "attempts": [a._asdict() for a in event.attempts]}
 
 
 def admin_routes(gw: Gateway, admin_key: str | None) -> list[Route]:
@@ -113,22 +168,36 @@ def admin_routes(gw: Gateway, admin_key: str | None) -> list[Route]:
         if gw.db is None:
             raise RequestError("No usage table is configured", code="storage_unavailable", status=503)
         query = request.query_params
-        today = time.strftime("%Y-%m-%d", time.gmtime())
-        first, last = query.get("from") or today[:8] + "01", query.get("to") or today
-        for name, day in (("from", first), ("to", last)):
-            try:
-                time.strptime(day, "%Y-%m-%d")
-            except ValueError:
-                raise RequestError(f"{name} must be a date, YYYY-MM-DD", code="invalid_value", param=name) from None
+        first, last = _range(query)
+        key = _key(query)
         group_by = [g.strip() for g in (query.get("group_by") or "").split(",") if g.strip()]
         if any(g not in GROUPS for g in group_by) or len(set(group_by)) != len(group_by):
             raise RequestError(f"group_by takes one or more of {', '.join(GROUPS)}, comma-separated",
                                code="invalid_value", param="group_by")
         if gw.usage is not None:
             await gw.usage.flush()           # what this process still holds counts too
-        events = await usage_between(gw.db, query.get("key") or None, first, last)
+        events = await usage_between(gw.db, key, first, last)
         return json_response(orjson.dumps({"object": "usage", "from": first, "to": last, "key": query.get("key"),
                                            "group_by": ",".join(group_by) or None, **summarize(events, group_by)}))
+
+    async def requests(request: Request) -> Response:
+        """The request log: the range's latest records, newest first, filtered (core.usage.latest);
+        `before` pages to older ones. One key's records are read by day, every key's by a scan."""
+        store = authorize(request)
+        if gw.db is None:
+            raise RequestError("No usage table is configured", code="storage_unavailable", status=503)
+        query = request.query_params
+        first, last = _range(query)
+        key = _key(query)
+        limit, before, status = _log_query(query)
+        if gw.usage is not None:
+            await gw.usage.flush()
+        events = await usage_between(gw.db, key, first, last)
+        page, more = latest(events, limit, before, query.get("model") or None, query.get("provider") or None, status)
+        keys = {k.id: k for k in [*gw.auth.static, *await store.list_keys()]}
+        return json_response(orjson.dumps({
+            "object": "list", "from": first, "to": last, "data": [log_item(e, keys.get(e.key_id)) for e in page],
+            "has_more": more, "next_before": page[-1].ts if more else None}))
 
     async def routes(request: Request) -> Response:
         """The model table as this process sees it: each route with its circuit and observed speed."""
@@ -154,6 +223,7 @@ def admin_routes(gw: Gateway, admin_key: str | None) -> list[Route]:
         Route("/v1/admin/keys", endpoint(listing), methods=["GET"]),
         Route("/v1/admin/keys/{key_id}", endpoint(revoke), methods=["DELETE"]),
         Route("/v1/admin/usage", endpoint(usage), methods=["GET"]),
+        Route("/v1/admin/requests", endpoint(requests), methods=["GET"]),
         Route("/v1/admin/routes", endpoint(routes), methods=["GET"]),
         Route("/v1/admin/plans", endpoint(plans), methods=["GET"]),
         *dashboard_routes(),

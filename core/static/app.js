@@ -3,7 +3,10 @@
 "use strict";
 
 const COLORS = ["#3b5bdb", "#f08c00", "#2b8a3e", "#c2255c", "#7048e8", "#1098ad", "#e8590c", "#5c940d", "#868e96"];
-const state = { key: sessionStorage.getItem("apex-admin-key") || "", split: "model", metric: "requests", daily: [] };
+const state = {
+  key: sessionStorage.getItem("apex-admin-key") || "", split: "model", metric: "requests", daily: [],
+  log: { rows: [], next: null }, logTicket: 0,
+};
 const $ = (id) => document.getElementById(id);
 
 async function api(path, options = {}) {
@@ -41,14 +44,15 @@ const percent = (part, whole) => (whole ? `${((100 * part) / whole).toFixed(1)}%
 const day = (date) => date.toISOString().slice(0, 10);
 const when = (seconds) => (seconds ? new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 16) : "–");
 
-function table(node, columns, rows) {
+// `attributes(row, i)`, when given, are each row's (the request log's rows open their details).
+function table(node, columns, rows, { empty = "Nothing yet", attributes = () => ({}) } = {}) {
   node.replaceChildren(element("tr", {}, ...columns.map(([label, , cls]) => element("th", { class: cls || "" }, label))));
   if (!rows.length) {
-    node.append(element("tr", {}, element("td", { class: "empty", colspan: columns.length }, "Nothing yet")));
+    node.append(element("tr", {}, element("td", { class: "empty", colspan: columns.length }, empty)));
     return;
   }
-  for (const row of rows) {
-    node.append(element("tr", {}, ...columns.map(([, value, cls]) => {
+  for (const [i, row] of rows.entries()) {
+    node.append(element("tr", attributes(row, i), ...columns.map(([, value, cls]) => {
       const cell = value(row);
       return element("td", { class: cls || "" }, cell instanceof Node ? cell : cell ?? "–");
     })));
@@ -104,7 +108,7 @@ async function loadUsage(keys, models) {
     ["Errors", (r) => percent(r.errors, r.requests), "num"], ["Cache hits", (r) => percent(r.cached, r.requests), "num"],
     ["p50", (r) => `${Math.round(r.latency_ms_p50)} ms`, "num"], ["p95", (r) => `${Math.round(r.latency_ms_p95)} ms`, "num"]],
   byRequests(providers.groups));
-  return byKey.groups || [];
+  return { byKey: byKey.groups || [], byModel: byModel.groups || [], byProvider: providers.groups || [] };
 }
 
 function tryCurl(models) {
@@ -219,6 +223,85 @@ function exportCsv() {
   link.click();
 }
 
+// -- the request log ----------------------------------------------------------------------------
+const LOG_PAGE = 50;
+const LOG_FILTERS = [["key", "log-key"], ["model", "log-model"], ["provider", "log-provider"], ["status", "log-status"]];
+const moment = (seconds) => new Date(seconds * 1000).toISOString().replace("T", " ").slice(5, 19);
+const fellBack = (r) => r.attempts.length > 1;
+const keyOf = (r) => r.key_name || r.key_prefix || r.key_id;
+
+function options(id, label, choices) {
+  // The filter's choices, from what the page knows (keys, models and providers of the range, the
+  // config's): the one chosen stays, listed or not.
+  const select = $(id);
+  const chosen = select.value;
+  const values = new Map(choices.filter(([value]) => value));
+  if (chosen && !values.has(chosen)) values.set(chosen, chosen);
+  select.replaceChildren(element("option", { value: "" }, label),
+    ...[...values].sort((a, b) => a[1].localeCompare(b[1])).map(([value, text]) => element("option", { value }, text)));
+  select.value = chosen;
+}
+
+function fillFilters(keys, models, usage) {
+  const named = Object.fromEntries(keys.map((k) => [k.id, k.name || k.prefix]));
+  options("log-key", "All keys", [...keys.map((k) => k.id), ...usage.byKey.map((g) => g.key)]
+    .map((id) => [id, named[id] || id]));
+  const asked = usage.byModel.flatMap((g) => (g.model === REJECTED ? Object.keys(g.rejected_models) : [g.model]));
+  options("log-model", "All models", [...models.map((m) => m.id), ...asked].map((m) => [m, m]));
+  options("log-provider", "All providers", [...models.flatMap((m) => m.routes.map((r) => r.provider)),
+    ...usage.byProvider.map((g) => g.provider)].map((p) => [p, p]));
+}
+
+async function loadRequests(older = false) {
+  // The range's latest requests, filtered; `older` adds the page before the last one shown. An answer
+  // overtaken by a newer load (another filter chosen meanwhile) is dropped.
+  const ticket = ++state.logTicket;
+  const query = new URLSearchParams({ from: $("from").value, to: $("to").value, limit: String(LOG_PAGE) });
+  for (const [name, id] of LOG_FILTERS) if ($(id).value) query.set(name, $(id).value);
+  if (older) query.set("before", String(state.log.next));
+  const page = await api(`requests?${query}`);
+  if (ticket !== state.logTicket) return;
+  state.log = { rows: older ? [...state.log.rows, ...page.data] : page.data, next: page.next_before };
+  drawRequests();
+}
+
+function drawRequests() {
+  table($("requests"), [
+    ["Time (UTC)", (r) => moment(r.ts)],
+    ["Key", (r) => element("span", { title: r.key_id }, keyOf(r))],
+    ["Model", (r) => (r.mapped_model && r.mapped_model !== r.model ? `${r.model} → ${r.mapped_model}` : r.model || "–")],
+    ["Provider", (r) => element("span", {}, r.provider || "–", ...(fellBack(r) ? [" ", element("span", {
+      class: "fell-back", title: r.attempts.map((a) => `${a.provider}: ${a.outcome}`).join(" → "),
+    }, "fell back")] : []))],
+    ["Status", (r) => element("span", { class: r.status >= 400 ? "failed" : "" }, r.status)],
+    ["Tokens", (r) => number(r.prompt_tokens + r.completion_tokens), "num"],
+    ["Cost", (r) => money(r.cost), "num"],
+    ["Latency", (r) => `${number(Math.round(r.latency_ms))} ms`, "num"],
+  ], state.log.rows, { empty: "No request in this range matches",
+    attributes: (r, i) => ({ class: "opens", tabindex: "0", "data-request": String(i) }) });
+  $("older").hidden = state.log.next == null;
+}
+
+function openRequest(r) {
+  $("request-title").textContent = `${r.status} · ${r.model || "(no model)"}`;
+  $("request-facts").replaceChildren(...[
+    ["Time (UTC)", new Date(r.ts * 1000).toISOString().replace("T", " ").slice(0, 23)],
+    ["Key", `${keyOf(r)}${keyOf(r) === r.key_id ? "" : ` (${r.key_id})`}`],
+    ["Model", r.model || "–"], ["Served model", r.mapped_model || "–"], ["Provider", r.provider || "–"],
+    ["Status", r.status], ["Prompt tokens", number(r.prompt_tokens)],
+    ["Completion tokens", number(r.completion_tokens)], ["Cost", money(r.cost)],
+    ["Latency", `${number(r.latency_ms)} ms`], ["Cache hit", r.cached ? "yes" : "no"], ["Request id", r.request_id],
+  ].flatMap(([term, value]) => [element("dt", {}, term), element("dd", {}, value)]));
+  const none = r.cached ? "None: it was answered from the cache"
+    : r.provider ? "None recorded" : "None: the gateway refused it before any provider";
+  table($("request-attempts"), [
+    ["Provider", (a) => a.provider],
+    ["Outcome", (a) => element("span", { class: a.outcome === "ok" ? "" : "failed" }, a.outcome)],
+    ["Time", (a) => `${number(a.ms)} ms`, "num"],
+  ], r.attempts, { empty: none });
+  $("request").showModal();
+}
+
 // -- keys, quotas, routes --------------------------------------------------------------------------
 function drawKeys(keys, lastSeen) {
   // The config's static keys too: their prefix, name and plan (never the key), and no Revoke: they
@@ -278,7 +361,9 @@ async function refresh() {
   try {
     const [keys, models] = await Promise.all([api("keys?usage=1"), api("routes")]);
     drawRoutes(models.data);
-    drawKeys(keys.data, await loadUsage(keys.data, models.data));
+    const [usage] = await Promise.all([loadUsage(keys.data, models.data), loadRequests()]);
+    drawKeys(keys.data, usage.byKey);
+    fillFilters(keys.data, models.data, usage);
   } catch (error) {
     say(error.message);
   }
@@ -331,6 +416,20 @@ function init() {
     }
   }));
   $("csv").addEventListener("click", exportCsv);
+  const logged = (action) => action().catch((error) => say(error.message));
+  for (const [, id] of LOG_FILTERS) $(id).addEventListener("change", () => logged(() => loadRequests()));
+  $("older").addEventListener("click", () => logged(() => loadRequests(true)));
+  const opened = (event) => {
+    const row = event.target.closest("tr[data-request]");
+    if (row) openRequest(state.log.rows[Number(row.dataset.request)]);
+  };
+  $("requests").addEventListener("click", opened);
+  $("requests").addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" && event.key !== " ") return;
+    event.preventDefault();
+    opened(event);
+  });
+  $("request-close").addEventListener("click", () => $("request").close());
   let resizing = 0;
   window.addEventListener("resize", () => {
     clearTimeout(resizing);

@@ -19,6 +19,8 @@ from core.usage import (
     day_of,
     event_of,
     events_from_item,
+    latest,
+    status_matches,
     summarize,
     usage_between,
 )
@@ -202,3 +204,51 @@ async def test_attempts_are_stored_in_the_pack_and_read_back_typed_and_older_rec
     assert UsageEvent.of_row([*row[:13], [["gpt", "error 500", 40]]]).attempts == (Attempt("gpt", "error 500", 40),)
     most = served("key_a", "m", "p", tuple(Attempt(f"provider-{i}", "error 503", 30_000) for i in range(MAX_ATTEMPTS)))
     assert len(orjson.dumps(most, default=tuple)) - len(orjson.dumps(most._replace(attempts=()), default=tuple)) < 400
+
+
+def log(*rows: tuple[float, str, str, str, tuple[Attempt, ...], int]) -> list[UsageEvent]:
+    """Records at the given times (model, served model, provider, attempts, status), in time order."""
+    return [UsageEvent("k", f"req-{ts}", ts, model, provider, mapped, 1, 1, 0.0, 10.0, False, status,
+                       day_of(ts), attempts) for ts, model, mapped, provider, attempts, status in rows]
+
+
+FELL_BACK = (Attempt("gpt", "error 500", 40), Attempt("backup", "ok", 60))
+LOG = log((1.0, "m", "m-1", "gpt", (Attempt("gpt", "ok", 5),), 200),
+          (2.0, "sturdy", "b", "backup", FELL_BACK, 200),
+          (3.0, "nope", "", "", (), 404),
+          (4.0, "m", "m-1", "", (Attempt("gpt", "error 429", 5),), 429),
+          (5.0, "m", "m-1", "gpt", (Attempt("gpt", "error 500", 5),), 502),
+          (6.0, "m", "m-1", "cached-from", (), 200))
+
+
+def ids(page: tuple[list[UsageEvent], bool]) -> tuple[list[float], bool]:
+    return [e.ts for e in page[0]], page[1]
+
+
+async def test_the_request_log_is_newest_first_and_filters_by_model_provider_and_status() -> None:
+    assert ids(latest(LOG, 100)) == ([6.0, 5.0, 4.0, 3.0, 2.0, 1.0], False)
+    assert ids(latest(LOG, 100, provider="gpt")) == ([5.0, 4.0, 2.0, 1.0], False)     # the 2.0 fell back from gpt
+    assert ids(latest(LOG, 100, provider="backup")) == ([2.0], False)
+    assert ids(latest(LOG, 100, provider="cached-from")) == ([6.0], False)            # no attempts: its provider
+    assert ids(latest(LOG, 100, model="sturdy")) == ids(latest(LOG, 100, model="b")) == ([2.0], False)
+    assert ids(latest(LOG, 100, status="4xx")) == ([4.0, 3.0], False)
+    assert ids(latest(LOG, 100, status="429")) == ([4.0], False)
+    assert ids(latest(LOG, 100, status="5xx")) == ([5.0], False)
+    assert ids(latest(LOG, 100, status="2xx", provider="gpt", model="m")) == ([1.0], False)
+    assert ids(latest(LOG, 100, status="3xx")) == ([], False)
+
+
+async def test_the_request_log_pages_by_time_and_never_splits_records_of_one_time() -> None:
+    assert ids(latest(LOG, 2)) == ([6.0, 5.0], True)
+    assert ids(latest(LOG, 2, before=5.0)) == ([4.0, 3.0], True)
+    assert ids(latest(LOG, 2, before=3.0)) == ([2.0, 1.0], False)
+    assert ids(latest(LOG, 2, before=1.0)) == ([], False)
+    tied = log(*((ts, "m", "m", "gpt", (), 200) for ts in (1.0, 2.0, 2.0, 3.0)))
+    assert ids(latest(tied, 2)) == ([3.0], True)                 # not 3.0 and one of the 2.0s: the next page has both
+    assert ids(latest(tied, 2, before=3.0)) == ([2.0, 2.0], True)
+    assert ids(latest(tied, 1, before=3.0)) == ([2.0], True)     # a page full of one time keeps it
+
+
+async def test_a_status_filter_is_a_status_or_a_class() -> None:
+    assert status_matches(429, "429") and status_matches(429, "4xx") and not status_matches(429, "5xx")
+    assert not status_matches(400, "429") and status_matches(200, "2xx")

@@ -145,6 +145,82 @@ def test_the_api_calls_the_page_makes(gateway: Running) -> None:
         assert answer.text.startswith("<svg") and "default-src 'none'" in answer.headers["content-security-policy"]
 
 
+def month_range() -> dict[str, str]:
+    """The range the page opens on: the last 30 days."""
+    return {"from": time.strftime("%Y-%m-%d", time.gmtime(time.time() - 29 * 86400)),
+            "to": time.strftime("%Y-%m-%d", time.gmtime())}
+
+
+def logged(gateway: Running, **params) -> list[dict]:
+    return admin(gateway, "requests", **{**month_range(), **params})["data"]
+
+
+def test_the_request_log_lists_the_latest_requests_with_their_attempts_and_keys(gateway: Running) -> None:
+    data = logged(gateway)
+    assert len(data) == 6 + LIVE and [r["ts"] for r in data] == sorted((r["ts"] for r in data), reverse=True)
+    fell_back = logged(gateway, provider="gpt")            # gpt answered 500; backup answered the request
+    assert [(r["model"], r["mapped_model"], r["provider"], r["status"]) for r in fell_back] == \
+        [("sturdy", "b", "backup", 200)]
+    assert [(a["provider"], a["outcome"]) for a in fell_back[0]["attempts"]] == [("gpt", "error 500"), ("backup", "ok")]
+    assert all(isinstance(a["ms"], int) for a in fell_back[0]["attempts"])
+    assert (fell_back[0]["prompt_tokens"], fell_back[0]["completion_tokens"]) == (1, 3)
+    assert fell_back[0]["key_id"] == key_id(hash_key(TEST_KEY)) and fell_back[0]["key_name"] == "ci"
+    assert fell_back[0]["key_prefix"].endswith("…") and TEST_KEY not in str(data)
+    assert logged(gateway, provider="backup") == fell_back and logged(gateway, model="sturdy") == fell_back
+    alice = logged(gateway, key="key_alice")
+    assert len(alice) == 3 and {(r["key_name"], r["key_prefix"]) for r in alice} == {(None, None)}   # not a key now
+    assert [r["provider"] for r in logged(gateway, key="key_alice", model="gpt-4o")] == ["openai", "openai"]
+    assert [r["cached"] for r in logged(gateway, key="key_alice", model="gpt-4o")].count(True) == 1
+    assert sorted(r["status"] for r in logged(gateway, status="4xx")) == [400, 404]
+    assert [r["model"] for r in logged(gateway, status="404")] == ["nope-model"]
+    assert [r["status"] for r in logged(gateway, status="5xx")] == [502]
+    assert len(logged(gateway, status="2xx")) == 6
+    assert logged(gateway, provider="nobody") == []
+    assert logged(gateway, **{"from": "2020-01-01", "to": "2020-01-31"}) == []
+
+
+def test_the_request_log_pages_to_older_requests(gateway: Running) -> None:
+    everything = [r["request_id"] for r in logged(gateway, limit="500")]
+    paged: list[str] = []
+    before: dict[str, str] = {}
+    for _ in range(10):
+        page = admin(gateway, "requests", **month_range(), limit="2", **before)
+        assert 1 <= len(page["data"]) <= 2
+        paged += [r["request_id"] for r in page["data"]]
+        if not page["has_more"]:
+            assert page["next_before"] is None
+            break
+        assert page["next_before"] == page["data"][-1]["ts"]
+        before = {"before": repr(page["next_before"])}
+    assert paged == everything and len(everything) == 6 + LIVE       # each once, in order (seeded ones share a ts)
+    oldest = admin(gateway, "requests", **month_range(), before=repr(min(r["ts"] for r in logged(gateway))))
+    assert (oldest["data"], oldest["has_more"]) == ([], False)
+
+
+@pytest.mark.parametrize(("params", "param"), [
+    ({"from": "2024-13-01"}, "from"), ({"to": "today"}, "to"), ({"key": "k" * 65}, "key"),
+    ({"limit": "0"}, "limit"), ({"limit": "501"}, "limit"), ({"limit": "-1"}, "limit"), ({"limit": "ten"}, "limit"),
+    ({"limit": "2.5"}, "limit"), ({"limit": "\uff11\uff10"}, "limit"),       # fullwidth digits: 10 to int()
+    ({"before": "yesterday"}, "before"), ({"before": "-5"}, "before"), ({"before": "0"}, "before"),
+    ({"before": "nan"}, "before"), ({"before": "inf"}, "before"),
+    ({"status": "6xx"}, "status"), ({"status": "42"}, "status"), ({"status": "4x"}, "status"),
+    ({"status": "error"}, "status"), ({"status": "2000"}, "status"),
+])
+def test_the_request_log_refuses_a_bad_parameter_by_name(gateway: Running, params: dict, param: str) -> None:
+    answer = httpx.get(f"{gateway.url}/admin/requests", params=params, headers={"authorization": f"Bearer {ADMIN_KEY}"})
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert (error["type"], error["code"], error["param"]) == ("invalid_request_error", "invalid_value", param)
+
+
+def test_the_request_log_takes_its_bounds_and_the_admin_key(gateway: Running) -> None:
+    assert len(logged(gateway, limit="1")) == 1 and len(logged(gateway, limit="500")) == 6 + LIVE
+    assert len(logged(gateway, status="4XX")) == 2
+    assert httpx.get(f"{gateway.url}/admin/requests").status_code == 401
+    assert httpx.get(f"{gateway.url}/v1/admin/requests",
+                     headers={"authorization": f"Bearer {TEST_KEY}"}).status_code == 401
+
+
 def test_static_keys_are_listed_without_their_secret_and_cannot_be_revoked(gateway: Running) -> None:
     listed = httpx.get(f"{gateway.url}/admin/keys", headers={"authorization": f"Bearer {ADMIN_KEY}"})
     static = [k for k in listed.json()["data"] if k["static"]]
@@ -269,3 +345,72 @@ def test_sign_in_create_a_key_see_it_revoke_it_and_read_the_charts(gateway: Runn
     expect(page.locator("#keys tr", has_text="browser-key")).to_contain_text("revoked")
     assert httpx.post(f"{gateway.base_url}/chat/completions", headers={"authorization": f"Bearer {created}"},
                       json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).status_code == 401
+
+
+def test_the_requests_panel_lists_filters_pages_and_opens_a_request(gateway: Running, page: Page) -> None:
+    page.goto(f"{gateway.url}/dashboard/favicon.svg")                   # the origin, signed in, with no page yet
+    page.evaluate("(key) => sessionStorage.setItem('apex-admin-key', key)", ADMIN_KEY)
+    sizes: list[str] = []          # the page asks for 50; here it gets 4, to page with Older
+    page.route(re.compile(r"/admin/requests\?"), lambda route: (
+        sizes.append(re.search(r"limit=(\d+)", route.request.url)[1]),     # type: ignore[index]
+        route.continue_(url=route.request.url.replace("limit=50", "limit=4"))))
+    page.goto(f"{gateway.url}/dashboard")
+    rows = page.locator("#requests tr[data-request]")
+    expect(rows).to_have_count(3)           # the live 3; 4 would split the seeded pair of one time
+    assert sizes == ["50"]
+    page.click("#older")
+    expect(rows).to_have_count(7)
+    page.click("#older")
+    expect(rows).to_have_count(6 + LIVE)                                  # all of them, each once
+    expect(page.locator("#older")).to_be_hidden()
+    texts = rows.all_inner_texts()
+    assert len(set(texts)) == len(texts)
+    page.unroute(re.compile(r"/admin/requests\?"))
+
+    fell_back = rows.filter(has_text="sturdy")
+    expect(fell_back).to_have_count(1)
+    expect(fell_back).to_contain_text("sturdy → b")
+    expect(fell_back).to_contain_text("backup")
+    expect(fell_back.locator(".fell-back")).to_have_attribute("title", "gpt: error 500 → backup: ok")
+    expect(fell_back).to_contain_text("ci")                                # the static key, by its name
+    expect(rows.filter(has_text="nope-model")).to_contain_text("404")
+    expect(page.locator("#log-provider option")).to_contain_text(["All providers"])
+
+    page.select_option("#log-provider", "gpt")                              # the provider that failed, narrowed
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("sturdy")
+    rows.first.click()
+    dialog = page.locator("#request")
+    expect(dialog).to_be_visible()
+    attempts = page.locator("#request-attempts tr")
+    expect(attempts).to_have_count(3)
+    expect(attempts.nth(1)).to_contain_text("gpt")
+    expect(attempts.nth(1)).to_contain_text("error 500")
+    expect(attempts.nth(2)).to_contain_text("backup")
+    expect(attempts.nth(2).locator("td").nth(1)).to_have_text("ok")
+    record = admin(gateway, "requests", **month_range(), provider="gpt")["data"][0]
+    facts = page.locator("#request-facts")
+    for fact in ("Prompt tokens1", "Completion tokens3", "Cache hitno", f"Request id{record['request_id']}",
+                 "Cost$0.00", "Providerbackup", "Served modelb"):
+        expect(facts).to_contain_text(fact)
+    page.set_viewport_size({"width": 390, "height": 844})                  # a phone: the details fit
+    box = dialog.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    page.screenshot(path=str(ARTIFACTS / "dashboard-request-390.png"))
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390    # the panel scrolls, not the page
+    panel = page.locator("#requests").locator("xpath=ancestor::section")
+    assert (panel.bounding_box() or {"x": 0, "width": 999})["width"] <= 390
+    page.set_viewport_size({"width": 1280, "height": 1400})
+
+    page.select_option("#log-provider", "")
+    page.select_option("#log-status", "4xx")
+    expect(rows).to_have_count(2)
+    page.select_option("#log-status", "")
+    page.select_option("#log-key", key_id(hash_key(TEST_KEY)))
+    expect(rows).to_have_count(LIVE)
+    rows.filter(has_text="nope-model").press("Enter")                      # from the keyboard too
+    expect(page.locator("#request-attempts")).to_contain_text("refused it before any provider")
+    page.click("#request-close")
+    page.select_option("#log-key", "")

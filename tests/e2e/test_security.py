@@ -122,7 +122,8 @@ def test_upstream_response_headers_do_not_pass_through(gateway: Running, upstrea
 
 # -- a gateway key opens only the gateway ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/v1/admin/usage", "/v1/admin/keys", "/v1/admin/routes", "/v1/admin/plans"])
+@pytest.mark.parametrize("path", ["/v1/admin/usage", "/v1/admin/requests", "/v1/admin/keys", "/v1/admin/routes",
+                                  "/v1/admin/plans"])
 def test_a_gateway_key_cannot_read_usage_or_keys(gateway: Running, path: str) -> None:
     response = httpx.get(f"{gateway.url}{path}", headers=AUTH)
     assert response.status_code in (401, 404)     # 404: no admin key is set, so the admin API is off
