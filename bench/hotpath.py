@@ -1,6 +1,9 @@
 """The gateway's own cost per chat request: its ASGI app called in-process, the upstream canned.
 
-    python bench/hotpath.py [--requests 20000] [--profile]
+    python bench/hotpath.py [--requests 20000] [--profile] [--log-format text|json] [--metrics]
+
+`--log-format` writes each request's line (to /dev/null: the formatting is weighed, not a disk);
+`--metrics` counts for /metrics; OTEL_EXPORTER_OTLP_ENDPOINT in the environment traces.
 
 No sockets, no server, no upstream: what is left is the gateway's code (key check, input checks,
 context bound, routing, fallback loop, `_routing`, the response, the usage record). `run.py` measures
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import os
 import pstats
 import sys
 import time
@@ -24,8 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.config import parse_config  # noqa: E402
+from core.logs import configure  # noqa: E402
 from core.usage import UsageRecorder  # noqa: E402
-from handlers.wiring import app_for, build_gateway  # noqa: E402
+from handlers.wiring import app_for, build_gateway, observe  # noqa: E402
 
 KEY = "sk-bench-0123456789"
 ANSWER = orjson.dumps({
@@ -45,7 +50,7 @@ class CannedUpstream:
         return orjson.loads(ANSWER)
 
 
-def gateway_app() -> Any:
+def gateway_app(log_format: str | None = None, metrics: bool = False) -> Any:
     config = parse_config({
         "providers": {"up": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1"}},
         "models": {"bench": {"context_window": 128000, "routes": [{"provider": "up", "model": "bench"}]}},
@@ -53,6 +58,9 @@ def gateway_app() -> Any:
     gw = build_gateway(config, None)
     gw.usage = UsageRecorder(None)          # type: ignore[arg-type]  # records kept, never flushed
     gw.adapters = {"up": CannedUpstream()}  # type: ignore[dict-item]
+    devnull = open(os.devnull, "w")  # noqa: SIM115
+    configure(log_format or "text", "info" if log_format else "warning", devnull)
+    observe(gw, metrics, log_format=log_format or "text", stream=devnull)
     return app_for(gw, ["chat"])
 
 
@@ -81,8 +89,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--profile", action="store_true", help="and where the time goes (cProfile)")
+    parser.add_argument("--log-format", choices=("text", "json"), help="log a line per request, so")
+    parser.add_argument("--metrics", action="store_true", help="count for /metrics")
     args = parser.parse_args()
-    app = gateway_app()
+    app = gateway_app(args.log_format, args.metrics)
     print(f"{asyncio.run(measure(app, args.requests)):.1f} µs of gateway code per chat request")
     if args.profile:
         profile = cProfile.Profile()

@@ -3,8 +3,10 @@ quoted from a request (a model name, a path) with a line break in it stays on it
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+import time
 from typing import IO, Any
 
 import orjson
@@ -31,46 +33,76 @@ LEVELS = ("debug", "info", "warning", "error")
 REQUEST_LOGGER = "apex.request"       # one line per request, at INFO
 
 
-def _escaped(value: object) -> str:
-    return str(value).translate(ESCAPES)
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger and message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {"ts": round(record.created, 3), "level": record.levelname.lower(),
+                                "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(line, default=str).decode()
+
+
+class RequestLines:
+    """The request lines (`apex.request`, at INFO), in the process's log format, made without a
+    LogRecord and written a batch per turn of the event loop: through `logging` a line cost ~45 µs,
+    most of a request's own time. JSON lines carry the request's fields at the top level."""
+
+    def __init__(self, log_format: str, stream: IO[str] | None = None) -> None:
+        self._json = log_format == "json"
+        self._stream = stream or sys.stderr
+        self._pending: list[str] = []
+        self._second = (0, "")
+
+    def write(self, message: str, fields: dict[str, Any]) -> None:
+        now = time.time()
+        if self._json:
+            line = orjson.dumps({"ts": round(now, 3), "level": "info", "logger": REQUEST_LOGGER, "message": message,
+                                 **fields}).decode()
+        else:
+            line = f"{self._stamp(now)} INFO {REQUEST_LOGGER}: {message} {_text_fields(fields)}"
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._pending.append(line)
+
+    def flush(self) -> None:
+        if self._pending:
+            lines, self._pending = self._pending, []
+            self._stream.write("\n".join(lines) + "\n")
+            self._stream.flush()
+
+    def _stamp(self, now: float) -> str:
+        """`2026-12-05 12:01:07,412`, as logging writes it; the date and time formatted once a second."""
+        second = int(now)
+        if self._second[0] != second:
+            self._second = (second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second)))
+        return f"{self._second[1]},{int((now - second) * 1000):03d}"
+
+
+_SKIPPED = ("endpoint", "status")       # in the message already
 
 
 def _text_fields(fields: dict[str, Any]) -> str:
     """A request's fields as `name=value` pairs, client-quoted values escaped (a space in one is too)."""
     parts = []
     for name, value in fields.items():
-        if value is None or value == "" or value == []:
+        if value is None or value == "" or value == [] or name in _SKIPPED:
             continue
         if name == "attempts":
             value = ",".join(f"{a['provider']}:{a['outcome']}:{a['ms']}ms" for a in value)
-        elif isinstance(value, float):
-            value = f"{value:.8f}".rstrip("0").rstrip(".") if name == "cost" else f"{value:g}"
-        parts.append(f"{name}={_escaped(value).replace(' ', '_')}")
+        elif type(value) is float:
+            value = f"{value:.10f}".rstrip("0").rstrip(".") if name == "cost" else f"{value:g}"
+        elif type(value) is not str:
+            parts.append(f"{name}={value}")
+            continue
+        parts.append(f"{name}={value.translate(ESCAPES).replace(' ', '_')}")
     return " ".join(parts)
-
-
-class TextFormatter(logging.Formatter):
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    def format(self, record: logging.LogRecord) -> str:
-        fields = getattr(record, "apex", None)
-        line = super().format(record)
-        return f"{line} {_text_fields(fields)}" if fields else line
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object a line: time, level, logger, message, and a request line's fields at the top
-    level (with, on Lambda, the `_aws` block that makes it CloudWatch metrics too)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {"ts": round(record.created, 3), "level": record.levelname.lower(),
-                                "logger": record.name, "message": record.getMessage()}
-        if fields := getattr(record, "apex", None):
-            line.update(fields)
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(line, default=str).decode()
 
 
 def configure(log_format: str, level: str, stream: IO[str] | None = None) -> None:

@@ -1,5 +1,5 @@
 """What the gateway tells its operator about each request, once its answer has ended: one log line
-(`apex.request`, at INFO), the metrics behind `/metrics`, on Lambda the same figures as CloudWatch
+(core.logs.RequestLines), the metrics behind `/metrics`, on Lambda the same figures as CloudWatch
 Embedded Metric Format in that line, and the request's trace (core.tracing, when it is on).
 
 All of it reads one set of fields, made once per request from its context and usage meter. With
@@ -8,7 +8,6 @@ every part off, the middleware holds no Observer and a request pays nothing here
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -17,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import Scope
 
 from core.context import RequestContext
+from core.logs import RequestLines
 from core.metrics import Metrics
 
 if TYPE_CHECKING:
     from core.catalog import Catalog
     from core.routing import Health
     from core.tracing import Tracer
-
-log = logging.getLogger("apex.request")
+    from core.usage import Meter
 
 # Tracing is on when the standard variables name an OTLP endpoint (and the SDK is not disabled).
 TRACING_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
@@ -57,13 +56,14 @@ class Observer:
     """`logs`: write the request line (when `apex.request` is enabled for INFO); `metrics`: count for
     `/metrics`; `emf`: put the figures in the line as CloudWatch metrics (Lambda); `tracer`: spans."""
 
-    def __init__(self, models: Collection[str], metrics: Metrics | None = None, emf: bool = False,
-                 tracer: Tracer | None = None,
+    def __init__(self, models: Collection[str], lines: RequestLines | None = None, metrics: Metrics | None = None,
+                 emf: bool = False, tracer: Tracer | None = None,
                  circuits: Callable[[], Iterable[tuple[str, str, int]]] = tuple) -> None:
         """`models`: the configured model ids (any other name a request gave is labelled `rejected`
-        unless a provider answered it); `circuits`: each route's (provider, model, circuit state) now."""
+        unless a provider answered it); `lines`: where request lines go (None: not logged);
+        `circuits`: each route's (provider, model, circuit state) now."""
         self._models = models
-        self.metrics, self.emf, self.tracer, self._circuits = metrics, emf, tracer, circuits
+        self.lines, self.metrics, self.emf, self.tracer, self._circuits = lines, metrics, emf, tracer, circuits
 
     def begin(self, request: RequestContext, scope: Scope) -> Any:
         """What `end` needs of the request's start: its trace's server span, when tracing."""
@@ -75,25 +75,40 @@ class Observer:
     def end(self, request: RequestContext, scope: Scope, status: int, started: float,
             first_byte: float | None, begun: Any) -> None:
         now = time.monotonic()
-        fields = self.fields(request, scope, status, started, now, first_byte)
-        if self.metrics is not None:
-            meter = request.meter
-            attempts = [(a.provider, a.model, a.outcome) for a in meter.attempts] if meter is not None else ()
-            self.metrics.observe(fields["endpoint"], fields["model"], fields["provider"], status, now - started,
-                                 None if first_byte is None else first_byte - started, fields["prompt_tokens"],
-                                 fields["completion_tokens"], fields["cost"], attempts)
-        if log.isEnabledFor(logging.INFO):
-            if self.emf:
-                fields["_aws"] = self._emf(fields, status)
-            log.info("%s %s %d", scope["method"], fields["endpoint"], status, extra={"apex": fields})
-        if begun is not None and self.tracer is not None:
-            span, token = begun
-            self.tracer.end(span, token, status, fields)
-
-    def fields(self, request: RequestContext, scope: Scope, status: int, started: float, now: float,
-               first_byte: float | None) -> dict[str, Any]:
         meter = request.meter
         endpoint = scope.get("apex.endpoint") or "unknown"
+        model = self._model(meter)
+        if self.metrics is not None:
+            if meter is None:
+                self.metrics.observe(endpoint, "", "", status, now - started,
+                                     None if first_byte is None else first_byte - started, 0, 0, 0.0, ())
+            else:
+                self.metrics.observe(endpoint, model, meter.provider, status, now - started,
+                                     None if first_byte is None else first_byte - started, meter.prompt_tokens,
+                                     meter.completion_tokens, meter.cost,
+                                     [(a.provider, a.model, a.outcome) for a in meter.attempts])
+        if self.lines is None and begun is None:
+            return
+        fields = self.fields(request, endpoint, model, status, started, now, first_byte)
+        if self.lines is not None:
+            if self.emf:
+                fields["_aws"] = self._emf(fields, status)
+            self.lines.write(f"{scope['method']} {endpoint} {status}", fields)
+        if begun is not None and self.tracer is not None:
+            self.tracer.end(begun, status, fields)
+
+    def _model(self, meter: Meter | None) -> str:
+        """The model a request is counted under: the name it asked for, or `rejected` when no
+        provider was tried for a name the config does not know (a client's names are not labels)."""
+        if meter is None:
+            return ""
+        asked = meter.model
+        return asked if meter.provider or asked in self._models or not asked else REJECTED
+
+    @staticmethod
+    def fields(request: RequestContext, endpoint: str, model: str, status: int, started: float, now: float,
+               first_byte: float | None) -> dict[str, Any]:
+        meter = request.meter
         fields: dict[str, Any] = {"request_id": request.request_id, "endpoint": endpoint, "status": status,
                                   "latency_ms": round((now - started) * 1000, 2),
                                   "ttfb_ms": None if first_byte is None else round((first_byte - started) * 1000, 2)}
@@ -101,7 +116,6 @@ class Observer:
             fields.update(key=None, model="", served="", provider="", prompt_tokens=0, completion_tokens=0, cost=0.0,
                           cache=None, attempts=[])
             return fields
-        model = meter.model if meter.provider or meter.model in self._models or not meter.model else REJECTED
         fields.update(key=meter.key_prefix or meter.key_id, model=model,
                       asked=meter.model if model == REJECTED else None, served=meter.mapped_model,
                       provider=meter.provider, prompt_tokens=meter.prompt_tokens,

@@ -1,7 +1,14 @@
 """OpenTelemetry traces, following the GenAI semantic conventions: a server span per request and a
-client span per upstream attempt. Imported only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or its traces
-twin) is set — the SDK is never loaded otherwise — and configured by the standard `OTEL_*` variables
-(the exporter reads its endpoint, headers, protocol and timeout itself).
+client span per upstream attempt, sent over OTLP/HTTP to the collector the standard variables name.
+
+Imported only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or its traces twin) is set. The spans are kept as
+plain tuples on the request path and encoded and sent by a thread of their own: the OpenTelemetry
+SDK's span objects cost ~80 µs a request here, these a few. What is read of the environment, as
+the SDK reads it: `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_HEADERS`, `_PROTOCOL` (`http/protobuf`,
+the default, or `http/json`), `_TIMEOUT`; `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`;
+`OTEL_TRACES_SAMPLER` (`parentbased_always_on`, the default, `always_on`, `always_off`,
+`traceidratio`, `parentbased_traceidratio`, `parentbased_always_off`) and `OTEL_TRACES_SAMPLER_ARG`;
+`OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE` and `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`.
 
 The client's `traceparent` is continued; the one sent upstream names the request's server span, so
 a provider's own spans hang under it. Prompt and completion text are never put on a span.
@@ -9,23 +16,25 @@ a provider's own spans hang under it. Prompt and completion text are never put o
 
 from __future__ import annotations
 
+import logging
 import os
+import random
+import re
+import threading
 import time
+import urllib.parse
+import urllib.request
+from collections import deque
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, NamedTuple
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import SpanKind, Status, StatusCode
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+import orjson
 
 from core.context import RequestContext
 from core.usage import Attempt
+
+log = logging.getLogger("apex.tracing")
 
 # The operation each endpoint performs, in the conventions' words.
 OPERATIONS = {"/v1/chat/completions": "chat", "/v1/messages": "chat", "/v1/responses": "chat",
@@ -35,87 +44,262 @@ OPERATIONS = {"/v1/chat/completions": "chat", "/v1/messages": "chat", "/v1/respo
 # server other than OpenAI's own goes by its configured name (groq, deepseek, a local vLLM).
 PROVIDER_NAMES = {"azure": "azure.ai.openai", "anthropic": "anthropic", "bedrock": "aws.bedrock"}
 OPENAI_HOST = "api.openai.com"
+SERVER, CLIENT = 2, 3                   # SpanKind, as OTLP numbers them
+OK, ERROR = 0, 2                        # StatusCode: unset, error
+TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+ZERO_TRACE, ZERO_SPAN = "0" * 32, "0" * 16
+
+_OPERATION: ContextVar[str] = ContextVar("apex_operation", default="chat")   # the request's, for its attempts
+_SERVER: ContextVar[tuple[str, str, bool] | None] = ContextVar("apex_server_span", default=None)
+
+
+class Span(NamedTuple):
+    trace_id: str           # hex
+    span_id: str
+    parent_id: str          # "" for a root
+    name: str
+    kind: int
+    start_ns: int
+    end_ns: int
+    attributes: dict[str, Any]
+    status: int
 
 
 def convention_name(name: str, kind: str, host: str | None) -> str:
     if kind == "openai":
         return "openai" if host in (OPENAI_HOST, None) else name
     return PROVIDER_NAMES.get(kind, name)
-PROPAGATOR = TraceContextTextMapPropagator()
-_OPERATION: ContextVar[str] = ContextVar("apex_operation", default="chat")   # the request's, for its attempts
+
+
+def _ids(bits: int) -> str:
+    return f"{random.getrandbits(bits) or 1:0{bits // 4}x}"
+
+
+class Sampler:
+    """The standard samplers by name: whether a new trace is recorded, and whether a continued one is."""
+
+    def __init__(self, name: str, argument: str) -> None:
+        self.name = name or "parentbased_always_on"
+        try:
+            ratio = float(argument) if argument else 1.0
+        except ValueError:
+            ratio = 1.0
+        self._bound = int(max(0.0, min(1.0, ratio)) * (1 << 64))
+
+    def _root(self, trace_id: str) -> bool:
+        base = self.name.removeprefix("parentbased_")
+        if base == "always_off":
+            return False
+        if base == "traceidratio":
+            return int(trace_id[16:], 16) < self._bound
+        return True
+
+    def sampled(self, trace_id: str, parent_sampled: bool | None) -> bool:
+        if parent_sampled is not None and self.name.startswith("parentbased_"):
+            return parent_sampled
+        return self._root(trace_id)
+
+
+class Exporter:
+    """Spans queued by the request path, sent in batches by a thread: every `delay_s`, or at `flush`."""
+
+    def __init__(self, url: str, headers: Mapping[str, str], protocol: str, timeout_s: float,
+                 resource: Mapping[str, str], delay_s: float, max_queue: int, batch: int) -> None:
+        self._url, self._protocol, self._timeout_s = url, protocol, timeout_s
+        self._headers = {**headers, "content-type": "application/json" if protocol == "http/json"
+                         else "application/x-protobuf"}
+        self._resource, self._delay_s, self._max_queue, self._batch = dict(resource), delay_s, max_queue, batch
+        self._queue: deque[Span] = deque()     # appended on the loop, taken by the thread: both atomic
+        self._lock = threading.Lock()          # one export at a time
+        self._wake = threading.Event()         # a batch is ready, or the exporter stops
+        self._stopping = False
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name="apex-otlp", daemon=True)
+        self._thread.start()
+
+    def add(self, span: Span) -> None:
+        queued = len(self._queue)
+        if queued >= self._max_queue:
+            self.dropped += 1
+            return
+        self._queue.append(span)
+        if queued + 1 == self._batch:
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self._delay_s)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            while self._queue:
+                self._send([self._queue.popleft() for _ in range(min(len(self._queue), self._batch))])
+
+    def _send(self, spans: list[Span]) -> None:
+        try:
+            body = self._json(spans) if self._protocol == "http/json" else self._protobuf(spans)
+            request = urllib.request.Request(self._url, data=body, headers=self._headers, method="POST")
+            with urllib.request.urlopen(request, timeout=self._timeout_s) as answer:
+                answer.read()
+        except Exception as exc:         # a collector away must not reach a request
+            log.warning("could not send %d spans to %s: %s", len(spans), self._url, exc)
+
+    def shutdown(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self.flush()
+
+    def _json(self, spans: list[Span]) -> bytes:
+        def value(v: Any) -> dict[str, Any]:
+            if isinstance(v, bool):
+                return {"boolValue": v}
+            if isinstance(v, int):
+                return {"intValue": str(v)}
+            if isinstance(v, float):
+                return {"doubleValue": v}
+            return {"stringValue": str(v)}
+
+        def attributes(values: Mapping[str, Any]) -> list[dict[str, Any]]:
+            return [{"key": k, "value": value(v)} for k, v in values.items()]
+
+        return orjson.dumps({"resourceSpans": [{
+            "resource": {"attributes": attributes(self._resource)},
+            "scopeSpans": [{"scope": {"name": "apex-gateway"}, "spans": [
+                {"traceId": s.trace_id, "spanId": s.span_id, "parentSpanId": s.parent_id, "name": s.name,
+                 "kind": s.kind, "startTimeUnixNano": str(s.start_ns), "endTimeUnixNano": str(s.end_ns),
+                 "attributes": attributes(s.attributes), "status": {"code": s.status}} for s in spans]}]}]})
+
+    def _protobuf(self, spans: list[Span]) -> bytes:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+        from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+        from opentelemetry.proto.trace.v1.trace_pb2 import Span as Proto
+        from opentelemetry.proto.trace.v1.trace_pb2 import Status
+
+        def value(v: Any) -> AnyValue:
+            if isinstance(v, bool):
+                return AnyValue(bool_value=v)
+            if isinstance(v, int):
+                return AnyValue(int_value=v)
+            if isinstance(v, float):
+                return AnyValue(double_value=v)
+            return AnyValue(string_value=str(v))
+
+        def attributes(values: Mapping[str, Any]) -> list[KeyValue]:
+            return [KeyValue(key=k, value=value(v)) for k, v in values.items()]
+
+        request = ExportTraceServiceRequest()
+        resource_spans = request.resource_spans.add()
+        resource_spans.resource.attributes.extend(attributes(self._resource))
+        scope = resource_spans.scope_spans.add()
+        scope.scope.name = "apex-gateway"
+        scope.spans.extend(
+            Proto(trace_id=bytes.fromhex(s.trace_id), span_id=bytes.fromhex(s.span_id),
+                  parent_span_id=bytes.fromhex(s.parent_id), name=s.name, kind=s.kind,  # type: ignore[arg-type]
+                  start_time_unix_nano=s.start_ns, end_time_unix_nano=s.end_ns, attributes=attributes(s.attributes),
+                  status=Status(code=s.status)) for s in spans)  # type: ignore[arg-type]
+        return bytes(request.SerializeToString())
 
 
 class Tracer:
     """Spans for requests and their attempts. `providers`: name → (kind, upstream host)."""
 
-    def __init__(self, providers: Mapping[str, tuple[str, str | None]]) -> None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME") or "apex-gateway"})
-        self.provider = TracerProvider(resource=resource)
-        self.provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-        self._tracer = self.provider.get_tracer("apex-gateway")
-        # name → (the conventions' name, upstream host)
+    def __init__(self, providers: Mapping[str, tuple[str, str | None]], exporter: Exporter, sampler: Sampler) -> None:
         self._providers = {name: (convention_name(name, kind, host), host) for name, (kind, host) in providers.items()}
+        self.exporter, self._sampler = exporter, sampler
 
-    def begin(self, request: RequestContext, method: str, path: str,
-              headers: list[tuple[bytes, bytes]]) -> tuple[Any, Any]:
-        """The request's server span, current from here on, with the client's trace continued; the
-        `traceparent` its upstream calls carry names it."""
-        carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in headers
-                   if name in (b"traceparent", b"tracestate")}
-        parent = PROPAGATOR.extract(carrier) if carrier else None
-        span = self._tracer.start_span(f"{method} {path}", context=parent, kind=SpanKind.SERVER, attributes={
-            "http.request.method": method, "url.path": path, "apex.request_id": request.request_id})
-        token = otel_context.attach(trace.set_span_in_context(span))
+    def begin(self, request: RequestContext, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> Any:
+        """The request's server span opened, the client's trace continued; the `traceparent` its
+        upstream calls carry names it."""
+        parent = next((value for name, value in headers if name == b"traceparent"), None)
+        matched = TRACEPARENT.fullmatch(parent.decode("latin-1")) if parent else None
+        if matched and matched[1] != ZERO_TRACE and matched[2] != ZERO_SPAN:
+            trace_id, parent_id = matched[1], matched[2]
+            sampled = self._sampler.sampled(trace_id, bool(int(matched[3], 16) & 1))
+        else:
+            trace_id, parent_id = _ids(128), ""
+            sampled = self._sampler.sampled(trace_id, None)
+        span_id = _ids(64)
+        request.traceparent = f"00-{trace_id}-{span_id}-{'01' if sampled else '00'}"
+        _SERVER.set((trace_id, span_id, sampled))
         _OPERATION.set(OPERATIONS.get(path, "chat"))
-        out: dict[str, str] = {}
-        PROPAGATOR.inject(out)
-        request.traceparent = out.get("traceparent")
-        return span, token
+        return (trace_id, span_id, parent_id, sampled, f"{method} {path}", time.time_ns(), method, path,
+                request.request_id)
 
     def attempt(self, attempt: Attempt) -> None:
         """A client span for one upstream attempt, just ended (it is noted when it ends)."""
-        operation = _OPERATION.get()
+        server = _SERVER.get()
+        if server is None or not server[2]:
+            return
         system, host = self._providers.get(attempt.provider, (attempt.provider, None))
-        end = time.time_ns()
+        operation = _OPERATION.get()
         attributes: dict[str, Any] = {"gen_ai.operation.name": operation, "gen_ai.request.model": attempt.model,
-                                      "gen_ai.provider.name": system,
-                                      "apex.provider": attempt.provider, "apex.outcome": attempt.outcome}
+                                      "gen_ai.provider.name": system, "apex.provider": attempt.provider,
+                                      "apex.outcome": attempt.outcome}
         if host:
             attributes["server.address"] = host
-        span = self._tracer.start_span(f"{operation} {attempt.model}", kind=SpanKind.CLIENT,
-                                       start_time=end - attempt.ms * 1_000_000, attributes=attributes)
         if not attempt.ok:
-            span.set_attribute("error.type", attempt.outcome)
-            span.set_status(Status(StatusCode.ERROR))
-        span.end(end_time=end)
+            attributes["error.type"] = attempt.outcome
+        end = time.time_ns()
+        self.exporter.add(Span(server[0], _ids(64), server[1], f"{operation} {attempt.model}", CLIENT,
+                               end - attempt.ms * 1_000_000, end, attributes, OK if attempt.ok else ERROR))
 
-    def end(self, span: Any, token: Any, status: int, fields: Mapping[str, Any]) -> None:
+    def end(self, begun: Any, status: int, fields: Mapping[str, Any]) -> None:
         """The server span, with what the request came to: models, provider, usage and status."""
-        operation = OPERATIONS.get(str(fields.get("endpoint")))
+        trace_id, span_id, parent_id, sampled, name, start, method, path, request_id = begun
+        if not sampled:
+            return
+        provider = fields.get("provider") or ""
         attributes = {
-            "http.response.status_code": status, "gen_ai.operation.name": operation,
+            "http.request.method": method, "url.path": path, "http.response.status_code": status,
+            "apex.request_id": request_id, "gen_ai.operation.name": OPERATIONS.get(str(fields.get("endpoint"))),
             "gen_ai.request.model": fields.get("model"), "gen_ai.response.model": fields.get("served"),
-            "gen_ai.provider.name": self._providers.get(str(fields.get("provider")), (fields.get("provider"),))[0],
+            "gen_ai.provider.name": self._providers.get(provider, (provider,))[0],
             "gen_ai.usage.input_tokens": fields.get("prompt_tokens"),
             "gen_ai.usage.output_tokens": fields.get("completion_tokens"), "apex.cost_usd": fields.get("cost"),
-            "apex.key": fields.get("key"), "apex.cache_hit": fields.get("cache") == "hit",
+            "apex.key": fields.get("key"),
         }
-        span.set_attributes({k: v for k, v in attributes.items() if v is not None and v != ""})
-        if status >= 500:
-            span.set_status(Status(StatusCode.ERROR))
-        span.end()
-        otel_context.detach(token)
+        self.exporter.add(Span(trace_id, span_id, parent_id, name, SERVER, start, time.time_ns(),
+                               {k: v for k, v in attributes.items() if v is not None and v != ""},
+                               ERROR if status >= 500 else OK))
 
     def flush(self) -> None:
-        self.provider.force_flush()
+        self.exporter.flush()
 
     def shutdown(self) -> None:
-        self.provider.shutdown()
+        self.exporter.shutdown()
 
 
-def tracer_for(providers: Mapping[str, Any]) -> Tracer:
+def _pairs(text: str) -> dict[str, str]:
+    """`k1=v1,k2=v2`, percent-decoded (the OTEL_* header and resource lists)."""
+    pairs = {}
+    for item in text.split(","):
+        key, eq, value = item.partition("=")
+        if eq and key.strip():
+            pairs[urllib.parse.unquote(key.strip())] = urllib.parse.unquote(value.strip())
+    return pairs
+
+
+def tracer_for(providers: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> Tracer:
     """`providers`: the config's provider settings (kind, base_url)."""
-    return Tracer({name: (p.kind, urlsplit(p.base_url).hostname if p.base_url else None)
-                   for name, p in providers.items()})
+    def setting(name: str, default: str = "") -> str:
+        return environ.get(f"OTEL_EXPORTER_OTLP_TRACES_{name}") or environ.get(f"OTEL_EXPORTER_OTLP_{name}") or default
+
+    url = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or \
+        environ["OTEL_EXPORTER_OTLP_ENDPOINT"].rstrip("/") + "/v1/traces"
+    protocol = setting("PROTOCOL", "http/protobuf")
+    if protocol not in ("http/protobuf", "http/json"):
+        log.warning("OTEL_EXPORTER_OTLP_PROTOCOL=%s is not served; spans go as http/protobuf", protocol)
+        protocol = "http/protobuf"
+    resource = {"service.name": "apex-gateway", **_pairs(environ.get("OTEL_RESOURCE_ATTRIBUTES", ""))}
+    if environ.get("OTEL_SERVICE_NAME"):
+        resource["service.name"] = environ["OTEL_SERVICE_NAME"]
+    exporter = Exporter(url, _pairs(setting("HEADERS")), protocol, float(setting("TIMEOUT", "10000")) / 1000,
+                        resource, float(environ.get("OTEL_BSP_SCHEDULE_DELAY") or 5000) / 1000,
+                        int(environ.get("OTEL_BSP_MAX_QUEUE_SIZE") or 2048),
+                        int(environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") or 512))
+    hosts = {name: (p.kind, urllib.parse.urlsplit(p.base_url).hostname if p.base_url else None)
+             for name, p in providers.items()}
+    return Tracer(hosts, exporter, Sampler(environ.get("OTEL_TRACES_SAMPLER", ""),
+                                           environ.get("OTEL_TRACES_SAMPLER_ARG", "")))

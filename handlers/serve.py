@@ -56,7 +56,7 @@ def storage(environ: dict[str, str] | os._Environ[str] = os.environ) -> tuple[Dy
 
 
 def local_gateway(config: Config, db: DynamoDB, embedded: EmbeddedProcess | None = None,
-                  demo: bool | None = False, metrics: bool = False) -> Local:
+                  demo: bool | None = False, metrics: bool = False, log_format: str = "text") -> Local:
     """`demo`: True puts the demo provider behind every model; None does when no provider is usable.
     With no `[[keys]]`, a fresh key to use is made — or, while only the demo answers, `DEMO_KEY`.
     `metrics`: counted, and served at /metrics (behind the admin key when one is set)."""
@@ -69,7 +69,7 @@ def local_gateway(config: Config, db: DynamoDB, embedded: EmbeddedProcess | None
     if not config.keys:
         generated = new_key() if real else DEMO_KEY
         gw.auth.add_static(generated, plan="unlimited", name="local")
-    observe(gw, metrics)
+    observe(gw, metrics, log_format=log_format)
     extra = metrics_routes(gw, load_admin_key()) if metrics else ()
     return Local(gw, app_for(gw, GROUPS, extra), embedded, generated, DEMO in gw.adapters)
 
@@ -127,7 +127,7 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, forwarded_a
     configure_logs(log_format, log_level)
     sock = bind(host, port)
     db, embedded = storage()
-    local = local_gateway(config, db, embedded, True if demo else None, metrics)
+    local = local_gateway(config, db, embedded, True if demo else None, metrics, log_format)
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     print(f"Apex Gateway on http://{shown}:{bound_port}/v1", flush=True)

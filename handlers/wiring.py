@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
@@ -26,7 +26,7 @@ from core.keys import Authenticator, undeployable
 from core.lambda_events import BufferedHandler
 from core.lambda_runtime import StreamingHandler
 from core.limits import Admission
-from core.logs import REQUEST_LOGGER, escape_log_messages
+from core.logs import REQUEST_LOGGER, RequestLines, escape_log_messages
 from core.logs import configure as configure_logs
 from core.metrics import Metrics
 from core.observe import Observer, route_circuits, tracing_wanted
@@ -135,10 +135,11 @@ def lambda_function(groups: list[str], streaming: bool) -> tuple[Gateway, ASGIAp
     before the next poll; or a buffered one, which cannot answer before the app returns, so that is
     done just before. Its logs are JSON lines (APEX_LOG_FORMAT, APEX_LOG_LEVEL), each request's
     carrying its figures as CloudWatch metrics."""
-    configure_logs(os.environ.get("APEX_LOG_FORMAT") or "json", os.environ.get("APEX_LOG_LEVEL") or "info")
+    log_format = os.environ.get("APEX_LOG_FORMAT") or "json"
+    configure_logs(log_format, os.environ.get("APEX_LOG_LEVEL") or "info")
     with latin1_messages():
         gateway = deployed_gateway()
-        observe(gateway, metrics=False, emf=True)
+        observe(gateway, metrics=False, emf=True, log_format=log_format)
         app = app_for(gateway, groups)
     handler: Any
     if streaming:
@@ -149,7 +150,8 @@ def lambda_function(groups: list[str], streaming: bool) -> tuple[Gateway, ASGIAp
     return gateway, app, handler
 
 
-def observe(gw: Gateway, metrics: bool, emf: bool = False) -> None:
+def observe(gw: Gateway, metrics: bool, emf: bool = False, log_format: str = "text",
+            stream: IO[str] | None = None) -> None:
     """What reports each request (core.observe): the request line when `apex.request` logs at INFO,
     `metrics` for /metrics, `emf` (Lambda) its figures in that line, and traces when the OTEL_*
     variables name an endpoint (the SDK is imported only then). None of it: no observer at all."""
@@ -159,10 +161,14 @@ def observe(gw: Gateway, metrics: bool, emf: bool = False) -> None:
 
         tracer = tracer_for(gw.config.providers)
         gw.closers.append(tracer.shutdown)
-    logs = logging.getLogger(REQUEST_LOGGER).isEnabledFor(logging.INFO)
-    if metrics or tracer is not None or logs:
-        gw.observer = Observer(frozenset(gw.catalog.models), Metrics() if metrics else None, emf and logs, tracer,
+    lines = RequestLines(log_format, stream) if logging.getLogger(REQUEST_LOGGER).isEnabledFor(logging.INFO) \
+        else None
+    if metrics or tracer is not None or lines is not None:
+        gw.observer = Observer(frozenset(gw.catalog.models), lines, Metrics() if metrics else None,
+                               emf and lines is not None, tracer,
                                circuits=lambda: route_circuits(gw.catalog, gw.health))
+        if lines is not None:
+            gw.closers.append(lines.flush)
 
 
 async def invocation_done(gw: Gateway) -> None:
@@ -170,6 +176,8 @@ async def invocation_done(gw: Gateway) -> None:
     written, spans sent."""
     if gw.usage is not None:
         await gw.usage.flush()
+    if gw.observer is not None and gw.observer.lines is not None:
+        gw.observer.lines.flush()
     if gw.observer is not None and gw.observer.tracer is not None:
         await asyncio.to_thread(gw.observer.tracer.flush)
 
