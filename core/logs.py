@@ -85,23 +85,30 @@ class RequestLines:
         return f"{self._second[1]},{int((now - second) * 1000):03d}"
 
 
-_SKIPPED = ("endpoint", "status")       # in the message already
+def _clean(value: str) -> str:
+    """A value quoted from a client, made one word: control characters escaped, spaces as `_`."""
+    return value.translate(ESCAPES).replace(" ", "_")
 
 
 def _text_fields(fields: dict[str, Any]) -> str:
-    """A request's fields as `name=value` pairs, client-quoted values escaped (a space in one is too)."""
-    parts = []
-    for name, value in fields.items():
-        if value is None or value == "" or value == [] or name in _SKIPPED:
-            continue
-        if name == "attempts":
-            value = ",".join(f"{a['provider']}:{a['outcome']}:{a['ms']}ms" for a in value)
-        elif type(value) is float:
-            value = f"{value:.10f}".rstrip("0").rstrip(".") if name == "cost" else f"{value:g}"
-        elif type(value) is not str:
-            parts.append(f"{name}={value}")
-            continue
-        parts.append(f"{name}={value.translate(ESCAPES).replace(' ', '_')}")
+    """A request's fields as `name=value` pairs, as much as it has; values quoted from a client escaped."""
+    parts = [f"request_id={fields['request_id']} latency_ms={fields['latency_ms']:g}"]
+    if fields["ttfb_ms"] is not None:
+        parts.append(f"ttfb_ms={fields['ttfb_ms']:g}")
+    if fields.get("key"):
+        parts.append(f"key={_clean(fields['key'])}")
+    for name in ("model", "asked", "served", "provider"):
+        if value := fields.get(name):
+            parts.append(f"{name}={_clean(value)}")
+    if fields.get("provider") or fields.get("prompt_tokens"):
+        cost = f"{fields['cost']:.10f}".rstrip("0").rstrip(".")
+        parts.append(f"prompt_tokens={fields['prompt_tokens']} completion_tokens={fields['completion_tokens']} "
+                     f"cost={cost}")
+    if fields.get("cache"):
+        parts.append(f"cache={fields['cache']}")
+    if attempts := fields.get("attempts"):
+        tried = ",".join(f"{_clean(a['provider'])}:{a['outcome'].replace(' ', '_')}:{a['ms']}ms" for a in attempts)
+        parts.append(f"attempts={tried}")
     return " ".join(parts)
 
 

@@ -2,8 +2,8 @@
 client span per upstream attempt, sent over OTLP/HTTP to the collector the standard variables name.
 
 Imported only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or its traces twin) is set. The spans are kept as
-plain tuples on the request path and encoded and sent by a thread of their own: the OpenTelemetry
-SDK's span objects cost ~80 µs a request here, these a few. What is read of the environment, as
+plain tuples on the request path and encoded (core.otlp) and sent by a thread of their own: the
+OpenTelemetry SDK's span objects cost ~80 µs a request here, these a few. What is read of the environment, as
 the SDK reads it: `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_HEADERS`, `_PROTOCOL` (`http/protobuf`,
 the default, or `http/json`), `_TIMEOUT`; `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`;
 `OTEL_TRACES_SAMPLER` (`parentbased_always_on`, the default, `always_on`, `always_off`,
@@ -27,11 +27,10 @@ import urllib.request
 from collections import deque
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Any, NamedTuple
-
-import orjson
+from typing import Any
 
 from core.context import RequestContext
+from core.otlp import CLIENT, ERROR, SERVER, UNSET, Encoder, Span
 from core.usage import Attempt
 
 log = logging.getLogger("apex.tracing")
@@ -44,25 +43,11 @@ OPERATIONS = {"/v1/chat/completions": "chat", "/v1/messages": "chat", "/v1/respo
 # server other than OpenAI's own goes by its configured name (groq, deepseek, a local vLLM).
 PROVIDER_NAMES = {"azure": "azure.ai.openai", "anthropic": "anthropic", "bedrock": "aws.bedrock"}
 OPENAI_HOST = "api.openai.com"
-SERVER, CLIENT = 2, 3                   # SpanKind, as OTLP numbers them
-OK, ERROR = 0, 2                        # StatusCode: unset, error
 TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 ZERO_TRACE, ZERO_SPAN = "0" * 32, "0" * 16
 
 _OPERATION: ContextVar[str] = ContextVar("apex_operation", default="chat")   # the request's, for its attempts
 _SERVER: ContextVar[tuple[str, str, bool] | None] = ContextVar("apex_server_span", default=None)
-
-
-class Span(NamedTuple):
-    trace_id: str           # hex
-    span_id: str
-    parent_id: str          # "" for a root
-    name: str
-    kind: int
-    start_ns: int
-    end_ns: int
-    attributes: dict[str, Any]
-    status: int
 
 
 def convention_name(name: str, kind: str, host: str | None) -> str:
@@ -108,7 +93,8 @@ class Exporter:
         self._url, self._protocol, self._timeout_s = url, protocol, timeout_s
         self._headers = {**headers, "content-type": "application/json" if protocol == "http/json"
                          else "application/x-protobuf"}
-        self._resource, self._delay_s, self._max_queue, self._batch = dict(resource), delay_s, max_queue, batch
+        self._encoder = Encoder(resource)
+        self._delay_s, self._max_queue, self._batch = delay_s, max_queue, batch
         self._queue: deque[Span] = deque()     # appended on the loop, taken by the thread: both atomic
         self._lock = threading.Lock()          # one export at a time
         self._wake = threading.Event()         # a batch is ready, or the exporter stops
@@ -139,7 +125,7 @@ class Exporter:
 
     def _send(self, spans: list[Span]) -> None:
         try:
-            body = self._json(spans) if self._protocol == "http/json" else self._protobuf(spans)
+            body = self._encoder.json(spans) if self._protocol == "http/json" else self._encoder.protobuf(spans)
             request = urllib.request.Request(self._url, data=body, headers=self._headers, method="POST")
             with urllib.request.urlopen(request, timeout=self._timeout_s) as answer:
                 answer.read()
@@ -150,56 +136,6 @@ class Exporter:
         self._stopping = True
         self._wake.set()
         self.flush()
-
-    def _json(self, spans: list[Span]) -> bytes:
-        def value(v: Any) -> dict[str, Any]:
-            if isinstance(v, bool):
-                return {"boolValue": v}
-            if isinstance(v, int):
-                return {"intValue": str(v)}
-            if isinstance(v, float):
-                return {"doubleValue": v}
-            return {"stringValue": str(v)}
-
-        def attributes(values: Mapping[str, Any]) -> list[dict[str, Any]]:
-            return [{"key": k, "value": value(v)} for k, v in values.items()]
-
-        return orjson.dumps({"resourceSpans": [{
-            "resource": {"attributes": attributes(self._resource)},
-            "scopeSpans": [{"scope": {"name": "apex-gateway"}, "spans": [
-                {"traceId": s.trace_id, "spanId": s.span_id, "parentSpanId": s.parent_id, "name": s.name,
-                 "kind": s.kind, "startTimeUnixNano": str(s.start_ns), "endTimeUnixNano": str(s.end_ns),
-                 "attributes": attributes(s.attributes), "status": {"code": s.status}} for s in spans]}]}]})
-
-    def _protobuf(self, spans: list[Span]) -> bytes:
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-        from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-        from opentelemetry.proto.trace.v1.trace_pb2 import Span as Proto
-        from opentelemetry.proto.trace.v1.trace_pb2 import Status
-
-        def value(v: Any) -> AnyValue:
-            if isinstance(v, bool):
-                return AnyValue(bool_value=v)
-            if isinstance(v, int):
-                return AnyValue(int_value=v)
-            if isinstance(v, float):
-                return AnyValue(double_value=v)
-            return AnyValue(string_value=str(v))
-
-        def attributes(values: Mapping[str, Any]) -> list[KeyValue]:
-            return [KeyValue(key=k, value=value(v)) for k, v in values.items()]
-
-        request = ExportTraceServiceRequest()
-        resource_spans = request.resource_spans.add()
-        resource_spans.resource.attributes.extend(attributes(self._resource))
-        scope = resource_spans.scope_spans.add()
-        scope.scope.name = "apex-gateway"
-        scope.spans.extend(
-            Proto(trace_id=bytes.fromhex(s.trace_id), span_id=bytes.fromhex(s.span_id),
-                  parent_span_id=bytes.fromhex(s.parent_id), name=s.name, kind=s.kind,  # type: ignore[arg-type]
-                  start_time_unix_nano=s.start_ns, end_time_unix_nano=s.end_ns, attributes=attributes(s.attributes),
-                  status=Status(code=s.status)) for s in spans)  # type: ignore[arg-type]
-        return bytes(request.SerializeToString())
 
 
 class Tracer:
@@ -243,7 +179,7 @@ class Tracer:
             attributes["error.type"] = attempt.outcome
         end = time.time_ns()
         self.exporter.add(Span(server[0], _ids(64), server[1], f"{operation} {attempt.model}", CLIENT,
-                               end - attempt.ms * 1_000_000, end, attributes, OK if attempt.ok else ERROR))
+                               end - attempt.ms * 1_000_000, end, attributes, UNSET if attempt.ok else ERROR))
 
     def end(self, begun: Any, status: int, fields: Mapping[str, Any]) -> None:
         """The server span, with what the request came to: models, provider, usage and status."""
@@ -262,7 +198,7 @@ class Tracer:
         }
         self.exporter.add(Span(trace_id, span_id, parent_id, name, SERVER, start, time.time_ns(),
                                {k: v for k, v in attributes.items() if v is not None and v != ""},
-                               ERROR if status >= 500 else OK))
+                               ERROR if status >= 500 else UNSET))
 
     def flush(self) -> None:
         self.exporter.flush()

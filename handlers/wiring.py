@@ -165,7 +165,7 @@ def observe(gw: Gateway, metrics: bool, emf: bool = False, log_format: str = "te
         else None
     if metrics or tracer is not None or lines is not None:
         gw.observer = Observer(frozenset(gw.catalog.models), lines, Metrics() if metrics else None,
-                               emf and lines is not None, tracer,
+                               emf and lines is not None and log_format == "json", tracer,
                                circuits=lambda: route_circuits(gw.catalog, gw.health))
         if lines is not None:
             gw.closers.append(lines.flush)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from core.logs import escape_log_messages
 
 
@@ -19,3 +21,33 @@ def test_a_line_break_in_a_logged_value_is_escaped_and_a_traceback_keeps_its_lin
     assert caplog.records[0].getMessage() == "no route for gpt/x\\r\\nCRITICAL apex: forged\\x1b[31m"
     assert "\n" not in caplog.records[1].getMessage()
     assert caplog.text.count("\nCRITICAL") == 0 and "Traceback (most recent call last):\n" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_request_line_stays_one_line_in_text_and_in_json() -> None:
+    import asyncio
+    import io
+    import json
+
+    from core.logs import RequestLines
+
+    forged = 'gpt/x\n2026-12-05 12:00:00,000 INFO apex.request: POST /v1/admin/keys 200 key=admin "quoted"'
+    fields = {"request_id": "req_1", "endpoint": "/v1/chat/completions", "status": 404, "latency_ms": 1.5,
+              "ttfb_ms": None, "key": "sk-apex-Ab3d…", "model": "rejected", "asked": forged, "served": "",
+              "provider": "", "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0, "cache": None,
+              "attempts": [{"provider": "up", "model": "m", "outcome": "error 500", "ms": 3}]}
+    for log_format in ("text", "json"):
+        out = io.StringIO()
+        lines = RequestLines(log_format, out)
+        lines.write("POST /v1/chat/completions 404", fields)
+        lines.write("POST /v1/chat/completions 404", fields)
+        assert out.getvalue() == ""                   # written a batch per turn of the loop
+        await asyncio.sleep(0)
+        written = out.getvalue().splitlines()
+        assert len(written) == 2
+        if log_format == "json":
+            assert json.loads(written[0])["asked"] == forged
+        else:
+            assert " INFO apex.request: POST /v1/chat/completions 404 request_id=req_1 " in written[0]
+            assert "asked=gpt/x\\n2026-12-05_12:00:00,000_INFO" in written[0]
+            assert "attempts=up:error_500:3ms" in written[0] and "ttfb_ms" not in written[0]

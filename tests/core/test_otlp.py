@@ -1,0 +1,59 @@
+"""The hand-made OTLP encodings read back by opentelemetry-proto's own classes, field for field."""
+
+from __future__ import annotations
+
+import json
+
+from google.protobuf.json_format import Parse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from core.otlp import CLIENT, ERROR, SERVER, UNSET, Encoder, Span
+
+SPANS = [
+    Span("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", "", "POST /v1/chat/completions", SERVER,
+         1_796_000_000_000_000_000, 1_796_000_000_412_000_000,
+         {"http.response.status_code": 200, "gen_ai.request.model": "gpt-4o-mini", "apex.cost_usd": 0.0000279,
+          "apex.cache_hit": False, "gen_ai.usage.input_tokens": 2**40, "name": "ünïcode ✓"}, UNSET),
+    Span("4bf92f3577b34da6a3ce929d0e0e4736", "a1b2c3d4e5f60718", "00f067aa0ba902b7", "chat gpt-4o-mini", CLIENT,
+         1_796_000_000_001_000_000, 1_796_000_000_031_000_000, {"error.type": "error 500", "neg": -3}, ERROR),
+]
+
+
+def decoded(request: ExportTraceServiceRequest) -> list[dict]:
+    [resource] = request.resource_spans
+    [scope] = resource.scope_spans
+    assert scope.scope.name == "apex-gateway"
+    assert {kv.key: kv.value.string_value for kv in resource.resource.attributes} == {"service.name": "svc"}
+    out = []
+    for span in scope.spans:
+        values = {}
+        for kv in span.attributes:
+            kind = kv.value.WhichOneof("value")
+            values[kv.key] = getattr(kv.value, kind)
+        out.append({"trace": span.trace_id.hex(), "span": span.span_id.hex(), "parent": span.parent_span_id.hex(),
+                    "name": span.name, "kind": span.kind, "start": span.start_time_unix_nano,
+                    "end": span.end_time_unix_nano, "attributes": values, "status": span.status.code})
+    return out
+
+
+def expected() -> list[dict]:
+    return [{"trace": s.trace_id, "span": s.span_id, "parent": s.parent_id, "name": s.name, "kind": s.kind,
+             "start": s.start_ns, "end": s.end_ns, "attributes": s.attributes, "status": s.status} for s in SPANS]
+
+
+def test_protobuf_reads_back_field_for_field_twice_over_the_memo() -> None:
+    encoder = Encoder({"service.name": "svc"})
+    for _ in range(2):                  # the second time, attributes come from the memo
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(encoder.protobuf(SPANS))
+        assert decoded(request) == expected()
+
+
+def test_json_reads_back_the_same() -> None:
+    request = Parse(json.dumps(json.loads(Encoder({"service.name": "svc"}).json(SPANS))), ExportTraceServiceRequest())
+    # OTLP/JSON ids are hex; protobuf's JSON parser reads bytes as base64, so the ids are compared apart
+    spans = json.loads(Encoder({"service.name": "svc"}).json(SPANS))["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    assert [(s["traceId"], s["spanId"], s["parentSpanId"]) for s in spans] == [
+        (s.trace_id, s.span_id, s.parent_id) for s in SPANS]
+    assert [{k: v for k, v in d.items() if k not in ("trace", "span", "parent")} for d in decoded(request)] == [
+        {k: v for k, v in d.items() if k not in ("trace", "span", "parent")} for d in expected()]
