@@ -174,6 +174,8 @@ class Gateway:
         await asyncio.gather(*(adapter.aclose() for adapter in self.adapters.values()))
         if self.db is not None:
             await self.db.aclose()
+        if self.observer is not None:
+            await self.observer.aclose()
         for close in self.closers:
             close()
 

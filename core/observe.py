@@ -137,6 +137,13 @@ class Observer:
         return {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [
             {"Namespace": EMF_NAMESPACE, "Dimensions": EMF_DIMENSIONS, "Metrics": EMF_METRICS}]}
 
+    async def aclose(self) -> None:
+        """Lines and spans still waiting, written and sent."""
+        if self.lines is not None:
+            self.lines.flush()
+        if self.tracer is not None:
+            await self.tracer.aclose()
+
     def exposition(self) -> str:
         """`/metrics`: the counters, and each route's circuit as it is now."""
         assert self.metrics is not None

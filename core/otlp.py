@@ -1,8 +1,8 @@
 """OTLP's trace export request, encoded by hand: in protobuf (OTLP/HTTP's default) or JSON.
 
 The generated protobuf classes took ~26 µs a span, more than the request the span describes; these
-few field writers take a few, and an attribute's encoding — most repeat: the method, the path, the
-model, the provider — is kept and reused. The field numbers are opentelemetry-proto's
+few field writers take a few, and the attributes most spans share — the method, the route, the
+models, the provider — are encoded once and reused. The field numbers are opentelemetry-proto's
 (`trace/v1/trace.proto`, `common/v1/common.proto`); a test decodes the bytes with its classes.
 """
 
@@ -17,19 +17,21 @@ import orjson
 SERVER, CLIENT = 2, 3                   # SpanKind, as OTLP numbers them
 UNSET, ERROR = 0, 2                     # StatusCode
 SCOPE = "apex-gateway"
-MEMO = 4096                             # attribute encodings kept for reuse, at most
-UNIQUE = frozenset({"apex.request_id"})  # string attributes each span has its own of
+MEMO = 4096                             # shared attribute blocks kept for reuse, at most
+KINDS = {SERVER: b"\x30\x02", CLIENT: b"\x30\x03"}     # field 6, kind
+TIMES = struct.Struct("<BQBQ")                          # fields 7 and 8, start and end (fixed64 each)
 
 
 class Span(NamedTuple):
-    trace_id: str           # hex
-    span_id: str
-    parent_id: str          # "" for a root
+    trace_id: bytes         # 16 bytes
+    span_id: bytes          # 8
+    parent_id: bytes        # 8, or empty for a root
     name: str
     kind: int
     start_ns: int
     end_ns: int
-    attributes: dict[str, Any]
+    shared: tuple[tuple[str, Any], ...]     # attributes many spans have alike: encoded once, reused
+    attributes: dict[str, Any]              # the span's own (its request id, its token counts)
     status: int
 
 
@@ -64,7 +66,7 @@ class Encoder:
     """Export requests for one resource; `protobuf(spans)` or `json(spans)`."""
 
     def __init__(self, resource: Mapping[str, Any]) -> None:
-        self._memo: dict[tuple[str, str], bytes] = {}
+        self._memo: dict[tuple[tuple[str, Any], ...], bytes] = {}
         self._keys: dict[str, bytes] = {}          # an attribute key's own field: the conventions' few names
         self._resource = _field(1, b"".join(_field(1, self._attribute(k, v)) for k, v in resource.items()))
         self._scope = _field(1, _field(1, SCOPE.encode()))
@@ -77,43 +79,60 @@ class Encoder:
             head = self._keys[key] = _field(1, key.encode())
         return head + _field(2, _any_value(value))
 
-    def _tagged(self, key: str, value: Any) -> bytes:
-        """A span's attribute, tagged as its field 9; a string's is kept for the next span that has it
-        (numbers and ids are each request's own, and would only churn the memo)."""
-        if type(value) is str and key not in UNIQUE:
-            known = self._memo.get((key, value))
-            if known is None:
-                if len(self._memo) >= MEMO:
-                    self._memo.clear()
-                known = self._memo[(key, value)] = _field(9, self._attribute(key, value))
-            return known
-        return _field(9, self._attribute(key, value))
+    def _shared(self, shared: tuple[tuple[str, Any], ...]) -> bytes:
+        """A span's shared attributes, tagged as its field 9 each: encoded once for all the spans that
+        have them (the same method, route, models, provider and key)."""
+        known = self._memo.get(shared)
+        if known is None:
+            if len(self._memo) >= MEMO:
+                self._memo.clear()
+            known = self._memo[shared] = b"".join(_field(9, self._attribute(k, v)) for k, v in shared)
+        return known
+
+    def _own(self, key: str, value: Any) -> bytes:
+        """A span's own attribute, tagged as its field 9: the key's bytes kept, the value's made."""
+        head = self._keys.get(key)
+        if head is None:
+            head = self._keys[key] = _field(1, key.encode())
+        if type(value) is int and 0 <= value < 0x80:
+            kv = head + b"\x12\x02\x18" + bytes((value,))
+        else:
+            kv = head + _field(2, _any_value(value))
+        return b"\x4a" + bytes((len(kv),)) + kv if len(kv) < 0x80 else _field(9, kv)
 
     def _span(self, span: Span) -> bytes:
-        parts = [b"\x0a\x10", bytes.fromhex(span.trace_id), b"\x12\x08", bytes.fromhex(span.span_id)]
+        parts = [b"\x0a\x10", span.trace_id, b"\x12\x08", span.span_id]
         if span.parent_id:
-            parts += [b"\x22\x08", bytes.fromhex(span.parent_id)]
-        parts += [_field(5, span.name.encode()), b"\x30", _varint(span.kind),
-                  b"\x39", struct.pack("<Q", span.start_ns), b"\x41", struct.pack("<Q", span.end_ns)]
-        tagged = self._tagged
-        parts += [tagged(key, value) for key, value in span.attributes.items()]
+            parts += [b"\x22\x08", span.parent_id]
+        parts += [_field(5, span.name.encode()), KINDS[span.kind], TIMES.pack(0x39, span.start_ns, 0x41, span.end_ns),
+                  self._shared(span.shared)]
+        own = self._own
+        parts += [own(key, value) for key, value in span.attributes.items()]
         if span.status:
             parts.append(_field(15, b"\x18" + _varint(span.status)))            # Status.code = 3
         return b"".join(parts)
 
+    def span(self, span: Span) -> bytes:
+        """One span, encoded as a ScopeSpans' field 2: `request` puts these together."""
+        return _field(2, self._span(span))
+
+    def request(self, spans: Iterable[bytes]) -> bytes:
+        """An ExportTraceServiceRequest of spans `span` encoded: one ResourceSpans, one ScopeSpans."""
+        return _field(1, self._resource + _field(2, self._scope + b"".join(spans)))
+
     def protobuf(self, spans: Iterable[Span]) -> bytes:
-        """An ExportTraceServiceRequest: one ResourceSpans, one ScopeSpans, the spans."""
-        scope_spans = self._scope + b"".join(_field(2, self._span(span)) for span in spans)
-        return _field(1, self._resource + _field(2, scope_spans))
+        return self.request(self.span(span) for span in spans)
 
     def json(self, spans: Sequence[Span]) -> bytes:
         """The same request in OTLP/JSON (ids in hex, 64-bit integers as strings)."""
         return orjson.dumps({"resourceSpans": [{
             "resource": {"attributes": _json_attributes(self._resource_attributes)},
             "scopeSpans": [{"scope": {"name": SCOPE}, "spans": [
-                {"traceId": s.trace_id, "spanId": s.span_id, "parentSpanId": s.parent_id, "name": s.name,
+                {"traceId": s.trace_id.hex(), "spanId": s.span_id.hex(), "parentSpanId": s.parent_id.hex(),
+                 "name": s.name,
                  "kind": s.kind, "startTimeUnixNano": str(s.start_ns), "endTimeUnixNano": str(s.end_ns),
-                 "attributes": _json_attributes(s.attributes), "status": {"code": s.status}} for s in spans]}]}]})
+                 "attributes": _json_attributes({**dict(s.shared), **s.attributes}), "status": {"code": s.status}}
+                for s in spans]}]}]})
 
 
 def _json_attributes(values: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -1,9 +1,9 @@
 """OpenTelemetry traces, following the GenAI semantic conventions: a server span per request and a
 client span per upstream attempt, sent over OTLP/HTTP to the collector the standard variables name.
 
-Imported only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or its traces twin) is set. The spans are kept as
-plain tuples on the request path and encoded (core.otlp) and sent by a thread of their own: the
-OpenTelemetry SDK's span objects cost ~80 µs a request here, these a few. What is read of the environment, as
+Imported only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or its traces twin) is set. The spans are plain
+tuples, encoded as they end (core.otlp) and sent in batches from the event loop: the OpenTelemetry
+SDK's span objects cost ~80 µs a request here, these a few. What is read of the environment, as
 the SDK reads it: `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_HEADERS`, `_PROTOCOL` (`http/protobuf`,
 the default, or `http/json`), `_TIMEOUT`; `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`;
 `OTEL_TRACES_SAMPLER` (`parentbased_always_on`, the default, `always_on`, `always_off`,
@@ -16,15 +16,13 @@ a provider's own spans hang under it. Prompt and completion text are never put o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import random
 import re
-import threading
 import time
 import urllib.parse
-import urllib.request
-from collections import deque
 from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
@@ -47,7 +45,7 @@ TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 ZERO_TRACE, ZERO_SPAN = "0" * 32, "0" * 16
 
 _OPERATION: ContextVar[str] = ContextVar("apex_operation", default="chat")   # the request's, for its attempts
-_SERVER: ContextVar[tuple[str, str, bool] | None] = ContextVar("apex_server_span", default=None)
+_SERVER: ContextVar[tuple[bytes, bytes, bool] | None] = ContextVar("apex_server_span", default=None)
 
 
 def convention_name(name: str, kind: str, host: str | None) -> str:
@@ -56,8 +54,9 @@ def convention_name(name: str, kind: str, host: str | None) -> str:
     return PROVIDER_NAMES.get(kind, name)
 
 
-def _ids(bits: int) -> str:
-    return f"{random.getrandbits(bits) or 1:0{bits // 4}x}"
+def _id(size: int) -> bytes:
+    """A random trace (16 bytes) or span (8) id."""
+    return random.randbytes(size)
 
 
 class Sampler:
@@ -71,71 +70,83 @@ class Sampler:
             ratio = 1.0
         self._bound = int(max(0.0, min(1.0, ratio)) * (1 << 64))
 
-    def _root(self, trace_id: str) -> bool:
+    def _root(self, trace_id: bytes) -> bool:
         base = self.name.removeprefix("parentbased_")
         if base == "always_off":
             return False
         if base == "traceidratio":
-            return int(trace_id[16:], 16) < self._bound
+            return int.from_bytes(trace_id[8:], "big") < self._bound
         return True
 
-    def sampled(self, trace_id: str, parent_sampled: bool | None) -> bool:
+    def sampled(self, trace_id: bytes, parent_sampled: bool | None) -> bool:
         if parent_sampled is not None and self.name.startswith("parentbased_"):
             return parent_sampled
         return self._root(trace_id)
 
 
 class Exporter:
-    """Spans queued by the request path, sent in batches by a thread: every `delay_s`, or at `flush`."""
+    """Spans sent in batches from the event loop itself: a batch when `batch` spans wait, else every
+    `delay_s`, and at `flush`. A span is encoded as it ends (protobuf: a few µs), the POST is
+    aiohttp's; no thread, since a thread encoding beside the loop held the GIL in turns of 5 ms and
+    stalled every request behind it."""
 
     def __init__(self, url: str, headers: Mapping[str, str], protocol: str, timeout_s: float,
                  resource: Mapping[str, str], delay_s: float, max_queue: int, batch: int) -> None:
-        self._url, self._protocol, self._timeout_s = url, protocol, timeout_s
-        self._headers = {**headers, "content-type": "application/json" if protocol == "http/json"
-                         else "application/x-protobuf"}
+        self._url, self._json, self._timeout_s = url, protocol == "http/json", timeout_s
+        self._headers = {**headers, "content-type": "application/json" if self._json else "application/x-protobuf"}
         self._encoder = Encoder(resource)
         self._delay_s, self._max_queue, self._batch = delay_s, max_queue, batch
-        self._queue: deque[Span] = deque()     # appended on the loop, taken by the thread: both atomic
-        self._lock = threading.Lock()          # one export at a time
-        self._wake = threading.Event()         # a batch is ready, or the exporter stops
-        self._stopping = False
+        self._pending: list[Any] = []          # protobuf: each span's bytes; JSON: the spans
+        self._timer: asyncio.TimerHandle | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+        self._session: Any = None
         self.dropped = 0
-        self._thread = threading.Thread(target=self._run, name="apex-otlp", daemon=True)
-        self._thread.start()
 
     def add(self, span: Span) -> None:
-        queued = len(self._queue)
-        if queued >= self._max_queue:
+        if len(self._pending) >= self._max_queue:
             self.dropped += 1
             return
-        self._queue.append(span)
-        if queued + 1 == self._batch:
-            self._wake.set()
+        self._pending.append(span if self._json else self._encoder.span(span))
+        if len(self._pending) >= self._batch:
+            self._send_now()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._delay_s, self._send_now)
 
-    def _run(self) -> None:
-        while not self._stopping:
-            self._wake.wait(self._delay_s)
-            self._wake.clear()
-            self.flush()
+    def _send_now(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._pending = self._pending, []
+        if batch:
+            task = asyncio.ensure_future(self._send(batch))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
 
-    def flush(self) -> None:
-        with self._lock:
-            while self._queue:
-                self._send([self._queue.popleft() for _ in range(min(len(self._queue), self._batch))])
+    async def _send(self, batch: list[Any]) -> None:
+        import aiohttp
 
-    def _send(self, spans: list[Span]) -> None:
+        body = self._encoder.json(batch) if self._json else self._encoder.request(batch)
         try:
-            body = self._encoder.json(spans) if self._protocol == "http/json" else self._encoder.protobuf(spans)
-            request = urllib.request.Request(self._url, data=body, headers=self._headers, method="POST")
-            with urllib.request.urlopen(request, timeout=self._timeout_s) as answer:
-                answer.read()
-        except Exception as exc:         # a collector away must not reach a request
-            log.warning("could not send %d spans to %s: %s", len(spans), self._url, exc)
+            if self._session is None:
+                self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout_s),
+                                                      trust_env=False)
+            async with self._session.post(self._url, data=body, headers=self._headers) as answer:
+                await answer.read()
+                if answer.status >= 300:
+                    log.warning("the collector at %s refused %d spans: HTTP %d", self._url, len(batch), answer.status)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:     # a collector away must not reach a request
+            log.warning("could not send %d spans to %s: %s", len(batch), self._url, exc)
 
-    def shutdown(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        self.flush()
+    async def flush(self) -> None:
+        """Everything waiting, sent (a Lambda function's invocation ends here; a server, when it stops)."""
+        self._send_now()
+        if self._sending:
+            await asyncio.gather(*self._sending)
+
+    async def aclose(self) -> None:
+        await self.flush()
+        if self._session is not None:
+            await self._session.close()
 
 
 class Tracer:
@@ -151,13 +162,13 @@ class Tracer:
         parent = next((value for name, value in headers if name == b"traceparent"), None)
         matched = TRACEPARENT.fullmatch(parent.decode("latin-1")) if parent else None
         if matched and matched[1] != ZERO_TRACE and matched[2] != ZERO_SPAN:
-            trace_id, parent_id = matched[1], matched[2]
+            trace_id, parent_id = bytes.fromhex(matched[1]), bytes.fromhex(matched[2])
             sampled = self._sampler.sampled(trace_id, bool(int(matched[3], 16) & 1))
         else:
-            trace_id, parent_id = _ids(128), ""
+            trace_id, parent_id = _id(16), b""
             sampled = self._sampler.sampled(trace_id, None)
-        span_id = _ids(64)
-        request.traceparent = f"00-{trace_id}-{span_id}-{'01' if sampled else '00'}"
+        span_id = _id(8)
+        request.traceparent = f"00-{trace_id.hex()}-{span_id.hex()}-{'01' if sampled else '00'}"
         _SERVER.set((trace_id, span_id, sampled))
         _OPERATION.set(OPERATIONS.get(path, "chat"))
         return (trace_id, span_id, parent_id, sampled, f"{method} {path}", time.time_ns(), method, path,
@@ -170,16 +181,16 @@ class Tracer:
             return
         system, host = self._providers.get(attempt.provider, (attempt.provider, None))
         operation = _OPERATION.get()
-        attributes: dict[str, Any] = {"gen_ai.operation.name": operation, "gen_ai.request.model": attempt.model,
-                                      "gen_ai.provider.name": system, "apex.provider": attempt.provider,
-                                      "apex.outcome": attempt.outcome}
+        shared: tuple[tuple[str, Any], ...] = (
+            ("gen_ai.operation.name", operation), ("gen_ai.request.model", attempt.model),
+            ("gen_ai.provider.name", system), ("apex.provider", attempt.provider), ("apex.outcome", attempt.outcome))
         if host:
-            attributes["server.address"] = host
+            shared += (("server.address", host),)
         if not attempt.ok:
-            attributes["error.type"] = attempt.outcome
+            shared += (("error.type", attempt.outcome),)
         end = time.time_ns()
-        self.exporter.add(Span(server[0], _ids(64), server[1], f"{operation} {attempt.model}", CLIENT,
-                               end - attempt.ms * 1_000_000, end, attributes, UNSET if attempt.ok else ERROR))
+        self.exporter.add(Span(server[0], _id(8), server[1], f"{operation} {attempt.model}", CLIENT,
+                               end - attempt.ms * 1_000_000, end, shared, {}, UNSET if attempt.ok else ERROR))
 
     def end(self, begun: Any, status: int, fields: Mapping[str, Any]) -> None:
         """The server span, with what the request came to: models, provider, usage and status."""
@@ -187,24 +198,25 @@ class Tracer:
         if not sampled:
             return
         provider = fields.get("provider") or ""
-        attributes = {
-            "http.request.method": method, "url.path": path, "http.response.status_code": status,
-            "apex.request_id": request_id, "gen_ai.operation.name": OPERATIONS.get(str(fields.get("endpoint"))),
-            "gen_ai.request.model": fields.get("model"), "gen_ai.response.model": fields.get("served"),
-            "gen_ai.provider.name": self._providers.get(provider, (provider,))[0],
-            "gen_ai.usage.input_tokens": fields.get("prompt_tokens"),
-            "gen_ai.usage.output_tokens": fields.get("completion_tokens"), "apex.cost_usd": fields.get("cost"),
-            "apex.key": fields.get("key"),
-        }
-        self.exporter.add(Span(trace_id, span_id, parent_id, name, SERVER, start, time.time_ns(),
-                               {k: v for k, v in attributes.items() if v is not None and v != ""},
+        shared = tuple((k, v) for k, v in (
+            ("http.request.method", method), ("url.path", path),
+            ("gen_ai.operation.name", OPERATIONS.get(str(fields.get("endpoint")))),
+            ("gen_ai.request.model", fields.get("model")), ("gen_ai.response.model", fields.get("served")),
+            ("gen_ai.provider.name", self._providers.get(provider, (provider,))[0]), ("apex.key", fields.get("key")),
+        ) if v)
+        own: dict[str, Any] = {"http.response.status_code": status, "apex.request_id": request_id}
+        if provider:
+            own.update({"gen_ai.usage.input_tokens": fields.get("prompt_tokens") or 0,
+                        "gen_ai.usage.output_tokens": fields.get("completion_tokens") or 0,
+                        "apex.cost_usd": float(fields.get("cost") or 0.0)})
+        self.exporter.add(Span(trace_id, span_id, parent_id, name, SERVER, start, time.time_ns(), shared, own,
                                ERROR if status >= 500 else UNSET))
 
-    def flush(self) -> None:
-        self.exporter.flush()
+    async def flush(self) -> None:
+        await self.exporter.flush()
 
-    def shutdown(self) -> None:
-        self.exporter.shutdown()
+    async def aclose(self) -> None:
+        await self.exporter.aclose()
 
 
 def _pairs(text: str) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -160,15 +159,12 @@ def observe(gw: Gateway, metrics: bool, emf: bool = False, log_format: str = "te
         from core.tracing import tracer_for
 
         tracer = tracer_for(gw.config.providers)
-        gw.closers.append(tracer.shutdown)
     lines = RequestLines(log_format, stream) if logging.getLogger(REQUEST_LOGGER).isEnabledFor(logging.INFO) \
         else None
     if metrics or tracer is not None or lines is not None:
         gw.observer = Observer(frozenset(gw.catalog.models), lines, Metrics() if metrics else None,
                                emf and lines is not None and log_format == "json", tracer,
                                circuits=lambda: route_circuits(gw.catalog, gw.health))
-        if lines is not None:
-            gw.closers.append(lines.flush)
 
 
 async def invocation_done(gw: Gateway) -> None:
@@ -179,7 +175,7 @@ async def invocation_done(gw: Gateway) -> None:
     if gw.observer is not None and gw.observer.lines is not None:
         gw.observer.lines.flush()
     if gw.observer is not None and gw.observer.tracer is not None:
-        await asyncio.to_thread(gw.observer.tracer.flush)
+        await gw.observer.tracer.flush()
 
 
 @contextlib.contextmanager

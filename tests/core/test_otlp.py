@@ -10,12 +10,15 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from core.otlp import CLIENT, ERROR, SERVER, UNSET, Encoder, Span
 
 SPANS = [
-    Span("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", "", "POST /v1/chat/completions", SERVER,
+    Span(bytes.fromhex("4bf92f3577b34da6a3ce929d0e0e4736"), bytes.fromhex("00f067aa0ba902b7"), b"",
+         "POST /v1/chat/completions", SERVER,
          1_796_000_000_000_000_000, 1_796_000_000_412_000_000,
-         {"http.response.status_code": 200, "gen_ai.request.model": "gpt-4o-mini", "apex.cost_usd": 0.0000279,
-          "apex.cache_hit": False, "gen_ai.usage.input_tokens": 2**40, "name": "ünïcode ✓"}, UNSET),
-    Span("4bf92f3577b34da6a3ce929d0e0e4736", "a1b2c3d4e5f60718", "00f067aa0ba902b7", "chat gpt-4o-mini", CLIENT,
-         1_796_000_000_001_000_000, 1_796_000_000_031_000_000, {"error.type": "error 500", "neg": -3}, ERROR),
+         (("gen_ai.request.model", "gpt-4o-mini"), ("name", "ünïcode ✓"), ("x" * 200, "long key")),
+         {"http.response.status_code": 200, "apex.cost_usd": 0.0000279, "apex.cache_hit": False,
+          "gen_ai.usage.input_tokens": 2**40, "small": 7, "request": "req_1"}, UNSET),
+    Span(bytes.fromhex("4bf92f3577b34da6a3ce929d0e0e4736"), bytes.fromhex("a1b2c3d4e5f60718"),
+         bytes.fromhex("00f067aa0ba902b7"), "chat gpt-4o-mini", CLIENT,
+         1_796_000_000_001_000_000, 1_796_000_000_031_000_000, (("error.type", "error 500"),), {"neg": -3}, ERROR),
 ]
 
 
@@ -37,8 +40,9 @@ def decoded(request: ExportTraceServiceRequest) -> list[dict]:
 
 
 def expected() -> list[dict]:
-    return [{"trace": s.trace_id, "span": s.span_id, "parent": s.parent_id, "name": s.name, "kind": s.kind,
-             "start": s.start_ns, "end": s.end_ns, "attributes": s.attributes, "status": s.status} for s in SPANS]
+    return [{"trace": s.trace_id.hex(), "span": s.span_id.hex(), "parent": s.parent_id.hex(), "name": s.name,
+             "kind": s.kind, "start": s.start_ns, "end": s.end_ns, "attributes": {**dict(s.shared), **s.attributes},
+             "status": s.status} for s in SPANS]
 
 
 def test_protobuf_reads_back_field_for_field_twice_over_the_memo() -> None:
@@ -54,6 +58,6 @@ def test_json_reads_back_the_same() -> None:
     # OTLP/JSON ids are hex; protobuf's JSON parser reads bytes as base64, so the ids are compared apart
     spans = json.loads(Encoder({"service.name": "svc"}).json(SPANS))["resourceSpans"][0]["scopeSpans"][0]["spans"]
     assert [(s["traceId"], s["spanId"], s["parentSpanId"]) for s in spans] == [
-        (s.trace_id, s.span_id, s.parent_id) for s in SPANS]
+        (s.trace_id.hex(), s.span_id.hex(), s.parent_id.hex()) for s in SPANS]
     assert [{k: v for k, v in d.items() if k not in ("trace", "span", "parent")} for d in decoded(request)] == [
         {k: v for k, v in d.items() if k not in ("trace", "span", "parent")} for d in expected()]
