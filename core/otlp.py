@@ -20,6 +20,7 @@ SCOPE = "apex-gateway"
 MEMO = 4096                             # shared attribute blocks kept for reuse, at most
 KINDS = {SERVER: b"\x30\x02", CLIENT: b"\x30\x03"}     # field 6, kind
 TIMES = struct.Struct("<BQBQ")                          # fields 7 and 8, start and end (fixed64 each)
+DOUBLE = struct.Struct("<Bd")                           # AnyValue.double_value, field 4
 
 
 class Span(NamedTuple):
@@ -68,6 +69,7 @@ class Encoder:
     def __init__(self, resource: Mapping[str, Any]) -> None:
         self._memo: dict[tuple[tuple[str, Any], ...], bytes] = {}
         self._keys: dict[str, bytes] = {}          # an attribute key's own field: the conventions' few names
+        self._names: dict[str, bytes] = {}         # span names' fields: `POST /v1/chat/completions`, `chat gpt-4o`
         self._resource = _field(1, b"".join(_field(1, self._attribute(k, v)) for k, v in resource.items()))
         self._scope = _field(1, _field(1, SCOPE.encode()))
         self._resource_attributes = dict(resource)
@@ -90,22 +92,34 @@ class Encoder:
         return known
 
     def _own(self, key: str, value: Any) -> bytes:
-        """A span's own attribute, tagged as its field 9: the key's bytes kept, the value's made."""
+        """A span's own attribute, tagged as its field 9: the key's bytes kept, the value's made —
+        inline for the short strings, integers and floats a span has (a request's id, its counts)."""
         head = self._keys.get(key)
         if head is None:
             head = self._keys[key] = _field(1, key.encode())
-        if type(value) is int and 0 <= value < 0x80:
-            kv = head + b"\x12\x02\x18" + bytes((value,))
+        kind = type(value)
+        if kind is int and value >= 0:
+            any_value = b"\x18" + _varint(value)
+        elif kind is float:
+            any_value = DOUBLE.pack(0x21, value)
+        elif kind is str and len(value) < 0x7F:
+            data = value.encode()
+            any_value = bytes((0x0A, len(data))) + data if len(data) < 0x80 else _field(1, data)
         else:
-            kv = head + _field(2, _any_value(value))
-        return b"\x4a" + bytes((len(kv),)) + kv if len(kv) < 0x80 else _field(9, kv)
+            any_value = _any_value(value)
+        kv = head + bytes((0x12, len(any_value))) + any_value if len(any_value) < 0x80 else head + _field(2, any_value)
+        return bytes((0x4A, len(kv))) + kv if len(kv) < 0x80 else _field(9, kv)
 
     def _span(self, span: Span) -> bytes:
         parts = [b"\x0a\x10", span.trace_id, b"\x12\x08", span.span_id]
         if span.parent_id:
             parts += [b"\x22\x08", span.parent_id]
-        parts += [_field(5, span.name.encode()), KINDS[span.kind], TIMES.pack(0x39, span.start_ns, 0x41, span.end_ns),
-                  self._shared(span.shared)]
+        name = self._names.get(span.name)
+        if name is None:
+            if len(self._names) >= MEMO:
+                self._names.clear()
+            name = self._names[span.name] = _field(5, span.name.encode())
+        parts += [name, KINDS[span.kind], TIMES.pack(0x39, span.start_ns, 0x41, span.end_ns), self._shared(span.shared)]
         own = self._own
         parts += [own(key, value) for key, value in span.attributes.items()]
         if span.status:

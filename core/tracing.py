@@ -28,7 +28,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from core.context import RequestContext
-from core.otlp import CLIENT, ERROR, SERVER, UNSET, Encoder, Span
+from core.otlp import CLIENT, ERROR, MEMO, SERVER, UNSET, Encoder, Span
 from core.usage import Attempt
 
 log = logging.getLogger("apex.tracing")
@@ -155,6 +155,7 @@ class Tracer:
     def __init__(self, providers: Mapping[str, tuple[str, str | None]], exporter: Exporter, sampler: Sampler) -> None:
         self._providers = {name: (convention_name(name, kind, host), host) for name, (kind, host) in providers.items()}
         self.exporter, self._sampler = exporter, sampler
+        self._client_attributes: dict[tuple[str, str, str, str], tuple[tuple[str, Any], ...]] = {}
 
     def begin(self, request: RequestContext, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> Any:
         """The request's server span opened, the client's trace continued; the `traceparent` its
@@ -179,8 +180,18 @@ class Tracer:
         server = _SERVER.get()
         if server is None or not server[2]:
             return
-        system, host = self._providers.get(attempt.provider, (attempt.provider, None))
         operation = _OPERATION.get()
+        shared = self._client_attributes.get((operation, attempt.provider, attempt.model, attempt.outcome))
+        if shared is None:
+            shared = self._client_shared(operation, attempt)
+        end = time.time_ns()
+        self.exporter.add(Span(server[0], _id(8), server[1], f"{operation} {attempt.model}", CLIENT,
+                               end - attempt.ms * 1_000_000, end, shared, {}, UNSET if attempt.ok else ERROR))
+
+    def _client_shared(self, operation: str, attempt: Attempt) -> tuple[tuple[str, Any], ...]:
+        """A client span's attributes: the same for every attempt of a route with one outcome, so made
+        once for each (up to MEMO of them)."""
+        system, host = self._providers.get(attempt.provider, (attempt.provider, None))
         shared: tuple[tuple[str, Any], ...] = (
             ("gen_ai.operation.name", operation), ("gen_ai.request.model", attempt.model),
             ("gen_ai.provider.name", system), ("apex.provider", attempt.provider), ("apex.outcome", attempt.outcome))
@@ -188,9 +199,10 @@ class Tracer:
             shared += (("server.address", host),)
         if not attempt.ok:
             shared += (("error.type", attempt.outcome),)
-        end = time.time_ns()
-        self.exporter.add(Span(server[0], _id(8), server[1], f"{operation} {attempt.model}", CLIENT,
-                               end - attempt.ms * 1_000_000, end, shared, {}, UNSET if attempt.ok else ERROR))
+        if len(self._client_attributes) >= MEMO:
+            self._client_attributes.clear()
+        self._client_attributes[(operation, attempt.provider, attempt.model, attempt.outcome)] = shared
+        return shared
 
     def end(self, begun: Any, status: int, fields: Mapping[str, Any]) -> None:
         """The server span, with what the request came to: models, provider, usage and status."""
