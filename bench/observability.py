@@ -1,6 +1,7 @@
 """What reporting each request costs: `apex serve` with its request lines, metrics and traces off, as
-it starts by default (text lines and metrics), all on (JSON lines, metrics, traces to a local OTLP
-collector), and all on with one trace in ten sampled, side by side under wrk at 64 connections.
+it starts by default (text lines and metrics), JSON lines and traces to a local OTLP collector, all
+on (those and metrics), and all on with one trace in ten sampled, side by side under wrk at 64
+connections.
 
     python bench/observability.py [--rounds 8] [--duration 5] [--before DIR]
 
@@ -32,7 +33,7 @@ OFF = {"APEX_LOG_LEVEL": "warning", "APEX_METRICS": "0"}
 
 def settings(collector: str, before: str | None) -> dict[str, dict[str, str]]:
     on = {"APEX_LOG_FORMAT": "json", "OTEL_EXPORTER_OTLP_ENDPOINT": collector}
-    chosen = {"off": OFF, "default": {}, "on": on,
+    chosen = {"off": OFF, "default": {}, "json+traces": {**on, "APEX_METRICS": "0"}, "on": on,
               "on-sampled": {**on, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}}
     if before:
         chosen = {"before": {**OFF, "PYTHONPATH": before}, **chosen}
@@ -63,7 +64,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--duration", type=int, default=5, help="seconds of load a setting a round")
     parser.add_argument("--before", help="a checkout of an earlier commit, run with everything off")
-    parser.add_argument("--settings", help="only these, comma-separated (of before, off, default, on, on-sampled)")
+    parser.add_argument("--settings", help="only these, comma-separated (of before, off, default, json+traces, on, "
+                                           "on-sampled)")
     args = parser.parse_args()
     for name in [k for k in os.environ if k.startswith(("APEX_", "OTEL_"))]:
         del os.environ[name]          # each setting is only what it names (Target.start adds it to these)

@@ -31,7 +31,7 @@ class Span(NamedTuple):
     kind: int
     start_ns: int
     end_ns: int
-    shared: tuple[tuple[str, Any], ...]     # attributes many spans have alike: encoded once, reused
+    shared: tuple[tuple[str, Any], ...]     # attributes many spans have alike (None: left out), encoded once
     attributes: dict[str, Any]              # the span's own (its request id, its token counts)
     status: int
 
@@ -67,9 +67,8 @@ class Encoder:
     """Export requests for one resource; `protobuf(spans)` or `json(spans)`."""
 
     def __init__(self, resource: Mapping[str, Any]) -> None:
-        self._memo: dict[tuple[tuple[str, Any], ...], bytes] = {}
+        self._memo: dict[tuple[Any, ...], bytes] = {}
         self._keys: dict[str, bytes] = {}          # an attribute key's own field: the conventions' few names
-        self._names: dict[str, bytes] = {}         # span names' fields: `POST /v1/chat/completions`, `chat gpt-4o`
         self._resource = _field(1, b"".join(_field(1, self._attribute(k, v)) for k, v in resource.items()))
         self._scope = _field(1, _field(1, SCOPE.encode()))
         self._resource_attributes = dict(resource)
@@ -81,14 +80,19 @@ class Encoder:
             head = self._keys[key] = _field(1, key.encode())
         return head + _field(2, _any_value(value))
 
-    def _shared(self, shared: tuple[tuple[str, Any], ...]) -> bytes:
-        """A span's shared attributes, tagged as its field 9 each: encoded once for all the spans that
-        have them (the same method, route, models, provider and key)."""
-        known = self._memo.get(shared)
+    def _static(self, span: Span) -> bytes:
+        """What a span shares with many others — its name, kind, shared attributes (those with a
+        value) and status — encoded once for all of them (the same route, models, provider, key)."""
+        key = (span.name, span.kind, span.shared, span.status)
+        known = self._memo.get(key)
         if known is None:
             if len(self._memo) >= MEMO:
                 self._memo.clear()
-            known = self._memo[shared] = b"".join(_field(9, self._attribute(k, v)) for k, v in shared)
+            parts = [_field(5, span.name.encode()), KINDS[span.kind]]
+            parts += [_field(9, self._attribute(k, v)) for k, v in span.shared if v is not None and v != ""]
+            if span.status:
+                parts.append(_field(15, b"\x18" + _varint(span.status)))        # Status.code = 3
+            known = self._memo[key] = b"".join(parts)
         return known
 
     def _own(self, key: str, value: Any) -> bytes:
@@ -114,16 +118,9 @@ class Encoder:
         parts = [b"\x0a\x10", span.trace_id, b"\x12\x08", span.span_id]
         if span.parent_id:
             parts += [b"\x22\x08", span.parent_id]
-        name = self._names.get(span.name)
-        if name is None:
-            if len(self._names) >= MEMO:
-                self._names.clear()
-            name = self._names[span.name] = _field(5, span.name.encode())
-        parts += [name, KINDS[span.kind], TIMES.pack(0x39, span.start_ns, 0x41, span.end_ns), self._shared(span.shared)]
+        parts += [TIMES.pack(0x39, span.start_ns, 0x41, span.end_ns), self._static(span)]
         own = self._own
         parts += [own(key, value) for key, value in span.attributes.items()]
-        if span.status:
-            parts.append(_field(15, b"\x18" + _varint(span.status)))            # Status.code = 3
         return b"".join(parts)
 
     def span(self, span: Span) -> bytes:
@@ -145,7 +142,8 @@ class Encoder:
                 {"traceId": s.trace_id.hex(), "spanId": s.span_id.hex(), "parentSpanId": s.parent_id.hex(),
                  "name": s.name,
                  "kind": s.kind, "startTimeUnixNano": str(s.start_ns), "endTimeUnixNano": str(s.end_ns),
-                 "attributes": _json_attributes({**dict(s.shared), **s.attributes}), "status": {"code": s.status}}
+                 "attributes": _json_attributes({**{k: v for k, v in s.shared if v is not None and v != ""},
+                                                 **s.attributes}), "status": {"code": s.status}}
                 for s in spans]}]}]})
 
 

@@ -209,18 +209,17 @@ class Tracer:
         trace_id, span_id, parent_id, sampled, name, start, method, path, request_id = begun
         if not sampled:
             return
-        provider = fields.get("provider") or ""
-        shared = tuple((k, v) for k, v in (
-            ("http.request.method", method), ("url.path", path),
-            ("gen_ai.operation.name", OPERATIONS.get(str(fields.get("endpoint")))),
-            ("gen_ai.request.model", fields.get("model")), ("gen_ai.response.model", fields.get("served")),
-            ("gen_ai.provider.name", self._providers.get(provider, (provider,))[0]), ("apex.key", fields.get("key")),
-        ) if v)
-        own: dict[str, Any] = {"http.response.status_code": status, "apex.request_id": request_id}
+        provider = fields["provider"]
+        shared = (("http.request.method", method), ("url.path", path),
+                  ("gen_ai.operation.name", OPERATIONS.get(fields["endpoint"])),
+                  ("gen_ai.request.model", fields["model"]), ("gen_ai.response.model", fields["served"]),
+                  ("gen_ai.provider.name", self._providers.get(provider, (provider,))[0]), ("apex.key", fields["key"]),
+                  ("http.response.status_code", status))
+        own: dict[str, Any] = {"apex.request_id": request_id}
         if provider:
-            own.update({"gen_ai.usage.input_tokens": fields.get("prompt_tokens") or 0,
-                        "gen_ai.usage.output_tokens": fields.get("completion_tokens") or 0,
-                        "apex.cost_usd": float(fields.get("cost") or 0.0)})
+            own.update({"gen_ai.usage.input_tokens": fields["prompt_tokens"],
+                        "gen_ai.usage.output_tokens": fields["completion_tokens"],
+                        "apex.cost_usd": float(fields["cost"])})
         self.exporter.add(Span(trace_id, span_id, parent_id, name, SERVER, start, time.time_ns(), shared, own,
                                ERROR if status >= 500 else UNSET))
 
