@@ -51,8 +51,12 @@ class JsonFormatter(logging.Formatter):
 
 class RequestLines:
     """The request lines (`apex.request`, at INFO), in the process's log format, made without a
-    LogRecord and written a batch per turn of the event loop: through `logging` a line cost ~45 µs,
-    most of a request's own time. JSON lines carry the request's fields at the top level."""
+    LogRecord and written in batches — within `DELAY_S` of the first, or at `BATCH` lines: through
+    `logging` a line cost ~45 µs, most of a request's own time, and a write a line as much again.
+    JSON lines carry the request's fields at the top level."""
+
+    DELAY_S = 0.05
+    BATCH = 256
 
     def __init__(self, log_format: str, stream: IO[str] | None = None) -> None:
         self._json = log_format == "json"
@@ -68,8 +72,10 @@ class RequestLines:
         else:
             line = f"{self._stamp(now)} INFO {REQUEST_LOGGER}: {message} {_text_fields(fields)}"
         if not self._pending:
-            asyncio.get_running_loop().call_soon(self.flush)
+            asyncio.get_running_loop().call_later(self.DELAY_S, self.flush)
         self._pending.append(line)
+        if len(self._pending) >= self.BATCH:
+            self.flush()
 
     def flush(self) -> None:
         if self._pending:

@@ -41,8 +41,8 @@ async def test_a_request_line_stays_one_line_in_text_and_in_json() -> None:
         lines = RequestLines(log_format, out)
         lines.write("POST /v1/chat/completions 404", fields)
         lines.write("POST /v1/chat/completions 404", fields)
-        assert out.getvalue() == ""                   # written a batch per turn of the loop
-        await asyncio.sleep(0)
+        assert out.getvalue() == ""                   # written in a batch, soon after
+        await asyncio.sleep(RequestLines.DELAY_S * 2)
         written = out.getvalue().splitlines()
         assert len(written) == 2
         if log_format == "json":
