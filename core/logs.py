@@ -59,18 +59,21 @@ class RequestLines:
     BATCH = 256
 
     def __init__(self, log_format: str, stream: IO[str] | None = None) -> None:
-        self._json = log_format == "json"
+        self.json = log_format == "json"
         self._stream = stream or sys.stderr
         self._pending: list[str] = []
         self._second = (0, "")
 
     def write(self, message: str, fields: dict[str, Any]) -> None:
-        now = time.time()
-        if self._json:
-            line = orjson.dumps({"ts": round(now, 3), "level": "info", "logger": REQUEST_LOGGER, "message": message,
-                                 **fields}).decode()
-        else:
-            line = f"{self._stamp(now)} INFO {REQUEST_LOGGER}: {message} {_text_fields(fields)}"
+        """A JSON line: the message and the request's fields."""
+        self._add(orjson.dumps({"ts": round(time.time(), 3), "level": "info", "logger": REQUEST_LOGGER,
+                                "message": message, **fields}).decode())
+
+    def write_text(self, message: str) -> None:
+        """A text line: the message, made by the caller (`name=value` pairs, client values `clean`ed)."""
+        self._add(f"{self._stamp(time.time())} INFO {REQUEST_LOGGER}: {message}")
+
+    def _add(self, line: str) -> None:
         if not self._pending:
             asyncio.get_running_loop().call_later(self.DELAY_S, self.flush)
         self._pending.append(line)
@@ -91,31 +94,10 @@ class RequestLines:
         return f"{self._second[1]},{int((now - second) * 1000):03d}"
 
 
-def _clean(value: str) -> str:
-    """A value quoted from a client, made one word: control characters escaped, spaces as `_`."""
+def clean(value: str) -> str:
+    """A value quoted from a client, made one word for a text line: control characters escaped,
+    spaces as `_`."""
     return value.translate(ESCAPES).replace(" ", "_")
-
-
-def _text_fields(fields: dict[str, Any]) -> str:
-    """A request's fields as `name=value` pairs, as much as it has; values quoted from a client escaped."""
-    parts = [f"request_id={fields['request_id']} latency_ms={fields['latency_ms']:g}"]
-    if fields["ttfb_ms"] is not None:
-        parts.append(f"ttfb_ms={fields['ttfb_ms']:g}")
-    if fields.get("key"):
-        parts.append(f"key={_clean(fields['key'])}")
-    for name in ("model", "asked", "served", "provider"):
-        if value := fields.get(name):
-            parts.append(f"{name}={_clean(value)}")
-    if fields.get("provider") or fields.get("prompt_tokens"):
-        cost = f"{fields['cost']:.10f}".rstrip("0").rstrip(".")
-        parts.append(f"prompt_tokens={fields['prompt_tokens']} completion_tokens={fields['completion_tokens']} "
-                     f"cost={cost}")
-    if fields.get("cache"):
-        parts.append(f"cache={fields['cache']}")
-    if attempts := fields.get("attempts"):
-        tried = ",".join(f"{_clean(a['provider'])}:{a['outcome'].replace(' ', '_')}:{a['ms']}ms" for a in attempts)
-        parts.append(f"attempts={tried}")
-    return " ".join(parts)
 
 
 def configure(log_format: str, level: str, stream: IO[str] | None = None) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import Scope
 
 from core.context import RequestContext
-from core.logs import RequestLines
+from core.logs import RequestLines, clean
 from core.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -87,15 +87,47 @@ class Observer:
                                      None if first_byte is None else first_byte - started, meter.prompt_tokens,
                                      meter.completion_tokens, meter.cost,
                                      [(a.provider, a.model, a.outcome) for a in meter.attempts])
-        if self.lines is None and begun is None:
+        lines = self.lines
+        if lines is not None and not lines.json:
+            lines.write_text(self._text(f"{scope['method']} {endpoint} {status}", request, model, started, now,
+                                        first_byte))
+        if (lines is None or not lines.json) and begun is None:
             return
         fields = self.fields(request, endpoint, model, status, started, now, first_byte)
-        if self.lines is not None:
+        if lines is not None and lines.json:
             if self.emf:
                 fields["_aws"] = self._emf(fields, status)
-            self.lines.write(f"{scope['method']} {endpoint} {status}", fields)
+            lines.write(f"{scope['method']} {endpoint} {status}", fields)
         if begun is not None and self.tracer is not None:
             self.tracer.end(begun, status, fields)
+
+    @staticmethod
+    def _text(message: str, request: RequestContext, model: str, started: float, now: float,
+              first_byte: float | None) -> str:
+        """A text line's `name=value` pairs, made straight from the request: a line a request is the
+        default, and a dict of fields first cost as much again."""
+        line = f"{message} request_id={request.request_id} latency_ms={(now - started) * 1000:.2f}"
+        if first_byte is not None:
+            line += f" ttfb_ms={(first_byte - started) * 1000:.2f}"
+        meter = request.meter
+        if meter is None:
+            return line
+        line += f" key={clean(meter.key_prefix or meter.key_id)}"
+        if model:
+            line += f" model={clean(model)}"
+        if model == REJECTED:
+            line += f" asked={clean(meter.model)}"
+        if meter.provider:
+            cost = f"{meter.cost:.10f}".rstrip("0").rstrip(".")
+            line += (f" served={clean(meter.mapped_model)} provider={meter.provider}"
+                     f" prompt_tokens={meter.prompt_tokens} completion_tokens={meter.completion_tokens}"
+                     f" cost={cost} cache={'hit' if meter.cached else 'miss'}")
+        elif meter.cached:
+            line += " cache=hit"
+        if meter.attempts:
+            line += " attempts=" + ",".join(f"{clean(a.provider)}:{a.outcome.replace(' ', '_')}:{a.ms}ms"
+                                            for a in meter.attempts)
+        return line
 
     def _model(self, meter: Meter | None) -> str:
         """The model a request is counted under: the name it asked for, or `rejected` when no

@@ -29,24 +29,27 @@ async def test_a_request_line_stays_one_line_in_text_and_in_json() -> None:
     import io
     import json
 
+    from core.context import RequestContext
     from core.logs import RequestLines
+    from core.observe import Observer
+    from core.usage import Attempt, Meter
 
     forged = 'gpt/x\n2026-12-05 12:00:00,000 INFO apex.request: POST /v1/admin/keys 200 key=admin "quoted"'
-    fields = {"request_id": "req_1", "endpoint": "/v1/chat/completions", "status": 404, "latency_ms": 1.5,
-              "ttfb_ms": None, "key": "sk-apex-Ab3d…", "model": "rejected", "asked": forged, "served": "",
-              "provider": "", "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0, "cache": None,
-              "attempts": [{"provider": "up", "model": "m", "outcome": "error 500", "ms": 3}]}
+    request = RequestContext("req_1")
+    request.meter = Meter("key_1", "req_1", key_prefix="sk-apex-Ab3d…", model=forged,
+                          attempts=[Attempt("up", "error 500", 3, "m")])
+    scope = {"method": "POST", "apex.endpoint": "/v1/chat/completions"}
     for log_format in ("text", "json"):
         out = io.StringIO()
-        lines = RequestLines(log_format, out)
-        lines.write("POST /v1/chat/completions 404", fields)
-        lines.write("POST /v1/chat/completions 404", fields)
+        observer = Observer({"m"}, RequestLines(log_format, out))
+        observer.end(request, scope, 404, 0.0, None, None)
+        observer.end(request, scope, 404, 0.0, None, None)
         assert out.getvalue() == ""                   # written in a batch, soon after
         await asyncio.sleep(RequestLines.DELAY_S * 2)
         written = out.getvalue().splitlines()
         assert len(written) == 2
         if log_format == "json":
-            assert json.loads(written[0])["asked"] == forged
+            assert json.loads(written[0])["asked"] == forged and json.loads(written[0])["model"] == "rejected"
         else:
             assert " INFO apex.request: POST /v1/chat/completions 404 request_id=req_1 " in written[0]
             assert "asked=gpt/x\\n2026-12-05_12:00:00,000_INFO" in written[0]
