@@ -46,7 +46,7 @@ def openapi(gw: Gateway, formats: Callable[[], Iterable[InboundFormat]]) -> Call
 
 # What a browser's script may read of a response, when CORS is on.
 EXPOSED_HEADERS = ("x-request-id", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after",
-                   "x-cache")
+                   "x-cache", "x-apex-cost")
 
 
 def with_unprefixed_twins(routes: Iterable[BaseRoute]) -> list[BaseRoute]:

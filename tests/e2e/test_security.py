@@ -157,6 +157,7 @@ def test_cors_for_the_configured_origins_only(upstream_a, upstream_claude, azure
                             json={"model": "gpt-x", "messages": HI})
         assert served.status_code == 200 and served.headers["access-control-allow-origin"] == ORIGIN
         assert "x-request-id" in served.headers["access-control-expose-headers"]
+        assert "x-apex-cost" in served.headers["access-control-expose-headers"] and "x-apex-cost" in served.headers
         other = httpx.post(f"{running.base_url}/chat/completions", headers={**AUTH, "origin": "https://elsewhere.example"},
                            json={"model": "gpt-x", "messages": HI})
         assert "access-control-allow-origin" not in other.headers
