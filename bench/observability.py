@@ -20,13 +20,12 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import KEY, LOAD_CPU, Target, ensure_wrk, free_port, pinned, wrk  # noqa: E402
+from bench.run import LOAD_CPU, Target, apex, ensure_wrk, free_port, pinned, wrk  # noqa: E402
 
 OFF = {"APEX_LOG_LEVEL": "warning", "APEX_METRICS": "0"}
 
@@ -41,15 +40,10 @@ def settings(collector: str, before: str | None) -> dict[str, dict[str, str]]:
 
 
 def gateway(name: str, upstream: str, env: dict[str, str]) -> Target:
-    port = free_port()
-    config = Path(tempfile.mkdtemp()) / "apex.toml"
-    config.write_text(f'[providers.up]\nkind = "openai"\nbase_url = "{upstream}"\n\n'
-                      f'[models.bench]\nprice = {{ input = 1, output = 2 }}\n'
-                      f'routes = [{{ provider = "up", model = "bench" }}]\n\n'
-                      f'[[keys]]\nkey = "{KEY}"\nplan = "unlimited"\n')
-    apex = str(Path(sys.executable).parent / "apex")
-    return Target(f"observability-{name}", [apex, "serve", "--port", str(port), "--config", str(config)],
-                  f"http://127.0.0.1:{port}/v1", {"Authorization": f"Bearer {KEY}"}, env)
+    """`apex serve` as bench/run.py starts it, with this setting's environment."""
+    target = apex(upstream)
+    target.name, target.env = f"observability-{name}", env
+    return target
 
 
 def helper(argv: list[str]) -> subprocess.Popen[bytes]:

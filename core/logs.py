@@ -33,9 +33,7 @@ LEVELS = ("debug", "info", "warning", "error")
 REQUEST_LOGGER = "apex.request"       # one line per request, at INFO
 
 
-class TextFormatter(logging.Formatter):
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class JsonFormatter(logging.Formatter):
@@ -103,7 +101,7 @@ def clean(value: str) -> str:
 def configure(log_format: str, level: str, stream: IO[str] | None = None) -> None:
     """Every line this process logs, in `log_format`, from `level` up, to `stream` (stderr)."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

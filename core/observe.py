@@ -79,13 +79,12 @@ class Observer:
         endpoint = scope.get("apex.endpoint") or "unknown"
         model = self._model(meter)
         if self.metrics is not None:
+            first_byte_s = None if first_byte is None else first_byte - started
             if meter is None:
-                self.metrics.observe(endpoint, "", "", status, now - started,
-                                     None if first_byte is None else first_byte - started, 0, 0, 0.0, ())
+                self.metrics.observe(endpoint, "", "", status, now - started, first_byte_s, 0, 0, 0.0, ())
             else:
-                self.metrics.observe(endpoint, model, meter.provider, status, now - started,
-                                     None if first_byte is None else first_byte - started, meter.prompt_tokens,
-                                     meter.completion_tokens, meter.cost,
+                self.metrics.observe(endpoint, model, meter.provider, status, now - started, first_byte_s,
+                                     meter.prompt_tokens, meter.completion_tokens, meter.cost,
                                      [(a.provider, a.model, a.outcome) for a in meter.attempts])
         lines = self.lines
         if lines is not None and not lines.json:

@@ -64,7 +64,8 @@ def _any_value(value: Any) -> bytes:
 
 
 class Encoder:
-    """Export requests for one resource; `protobuf(spans)` or `json(spans)`."""
+    """Export requests for one resource: in protobuf, each span encoded as it ends (`span`) and a batch
+    put together (`request`); or in JSON (`json`)."""
 
     def __init__(self, resource: Mapping[str, Any]) -> None:
         self._memo: dict[tuple[Any, ...], bytes] = {}
@@ -130,9 +131,6 @@ class Encoder:
     def request(self, spans: Iterable[bytes]) -> bytes:
         """An ExportTraceServiceRequest of spans `span` encoded: one ResourceSpans, one ScopeSpans."""
         return _field(1, self._resource + _field(2, self._scope + b"".join(spans)))
-
-    def protobuf(self, spans: Iterable[Span]) -> bytes:
-        return self.request(self.span(span) for span in spans)
 
     def json(self, spans: Sequence[Span]) -> bytes:
         """The same request in OTLP/JSON (ids in hex, 64-bit integers as strings)."""

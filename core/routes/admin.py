@@ -102,16 +102,22 @@ def log_item(event: UsageEvent, key: ApiKey | None) -> dict[str, Any]:
             "cached": event.cached, "attempts": [a._asdict() for a in event.attempts]}
 
 
+def require_admin_key(request: Request, admin_key: str, what: str = "admin routes") -> None:
+    """The request presents the gateway's admin key, compared in constant time; else a 401 saying why.
+    `what` names what it guards (the admin API, /metrics)."""
+    presented = presented_key(request.headers)
+    if presented is None:
+        raise AuthError(f"{what[0].upper()}{what[1:]} need 'Authorization: Bearer $APEX_ADMIN_KEY'")
+    if not hmac.compare_digest(presented.encode(), admin_key.encode()):
+        raise AuthError(f"Wrong admin key: {what} take the gateway's APEX_ADMIN_KEY")
+
+
 def admin_routes(gw: Gateway, admin_key: str | None) -> list[Route]:
     if not admin_key:
         return dashboard_off_routes()
 
     def authorize(request: Request) -> KeyStore:
-        presented = presented_key(request.headers)
-        if presented is None:
-            raise AuthError("Admin routes need 'Authorization: Bearer $APEX_ADMIN_KEY'")
-        if not hmac.compare_digest(presented.encode(), admin_key.encode()):
-            raise AuthError("Wrong admin key: admin routes take the gateway's APEX_ADMIN_KEY")
+        require_admin_key(request, admin_key)
         if gw.keys is None:
             raise RequestError("No keys table is configured", code="storage_unavailable", status=503)
         return gw.keys

@@ -49,7 +49,7 @@ def test_protobuf_reads_back_field_for_field_twice_over_the_memo() -> None:
     encoder = Encoder({"service.name": "svc"})
     for _ in range(2):                  # the second time, attributes come from the memo
         request = ExportTraceServiceRequest()
-        request.ParseFromString(encoder.protobuf(SPANS))
+        request.ParseFromString(encoder.request(encoder.span(span) for span in SPANS))
         assert decoded(request) == expected()
 
 
