@@ -3,11 +3,14 @@ it starts by default (text lines and metrics), JSON lines and traces to a local 
 on (those and metrics), and all on with one trace in ten sampled, side by side under wrk at 64
 connections.
 
-    python bench/observability.py [--rounds 8] [--duration 5] [--before DIR]
+    python bench/observability.py [--rounds 6] [--duration 4] [--processes 3] [--before DIR]
 
-Every setting runs as its own process from the start (pinned to CPU 0, the upstream, the collector
-and wrk on CPU 1), and the rounds take them in turn, so drift on the machine falls on all alike;
-medians are reported with each setting's throughput against `off`. `--before DIR` adds a checkout
+Every setting runs as `--processes` processes of its own from the start (pinned to CPU 0, the
+upstream, the collector and wrk on CPU 1), and the rounds take them all in turn, so drift on the
+machine falls on all alike. Several processes, because one process of the same code can run 5%
+faster or slower than another for its whole life (its memory layout, its hash seed): each setting's
+processes get the same hash seeds, and a setting's figure is the mean of its processes' medians,
+reported against `off` with each process's median beside it. `--before DIR` adds a checkout
 of an earlier commit (put first on PYTHONPATH), with everything off: the hot path's cost of the
 change itself. Request lines go to a file, as a deployment's log would.
 """
@@ -39,10 +42,10 @@ def settings(collector: str, before: str | None) -> dict[str, dict[str, str]]:
     return chosen
 
 
-def gateway(name: str, upstream: str, env: dict[str, str]) -> Target:
-    """`apex serve` as bench/run.py starts it, with this setting's environment."""
+def gateway(name: str, upstream: str, env: dict[str, str], seed: int) -> Target:
+    """`apex serve` as bench/run.py starts it, with this setting's environment and hash seed."""
     target = apex(upstream)
-    target.name, target.env = f"observability-{name}", env
+    target.name, target.env = f"observability-{name}-{seed}", {**env, "PYTHONHASHSEED": str(seed)}
     return target
 
 
@@ -55,8 +58,9 @@ def helper(argv: list[str]) -> subprocess.Popen[bytes]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--duration", type=int, default=5, help="seconds of load a setting a round")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--duration", type=int, default=4, help="seconds of load a process a round")
+    parser.add_argument("--processes", type=int, default=3, help="processes a setting")
     parser.add_argument("--before", help="a checkout of an earlier commit, run with everything off")
     parser.add_argument("--settings", help="only these, comma-separated (of before, off, default, json+traces, on, "
                                            "on-sampled)")
@@ -70,22 +74,25 @@ def main() -> None:
     chosen = settings(f"http://127.0.0.1:{sink_port}", args.before)
     if args.settings:
         chosen = {name: chosen[name] for name in args.settings.split(",")}
-    targets = {name: gateway(name, f"http://127.0.0.1:{up_port}/v1", env) for name, env in chosen.items()}
+    targets = {(name, seed): gateway(name, f"http://127.0.0.1:{up_port}/v1", env, seed)
+               for seed in range(1, args.processes + 1) for name, env in chosen.items()}
     try:
         for target in targets.values():
             target.start()
             wrk(target, 64, 2)                                # warm
-        rps: dict[str, list[float]] = {name: [] for name in targets}
+        rps: dict[tuple[str, int], list[float]] = {each: [] for each in targets}
+        order = list(targets)
         for round_ in range(args.rounds):
-            names = list(targets)
-            for name in names[round_ % len(names):] + names[:round_ % len(names)]:
-                rps[name].append(wrk(targets[name], 64, args.duration)["rps"])
-        base = statistics.median(rps["off"])
-        print("| setting | rps at 64 connections (median) | against off | rounds |")
+            for each in order[round_ % len(order):] + order[:round_ % len(order)]:
+                rps[each].append(wrk(targets[each], 64, args.duration)["rps"])
+        medians = {name: [statistics.median(rps[name, seed]) for seed in range(1, args.processes + 1)]
+                   for name in chosen}
+        base = statistics.mean(medians["off"])
+        print("| setting | rps at 64 connections (mean of the processes' medians) | against off | each process |")
         print("| --- | --- | --- | --- |")
-        for name, values in rps.items():
-            median = statistics.median(values)
-            print(f"| {name} | {median:,.0f} | {median / base - 1:+.1%} | {', '.join(f'{v:,.0f}' for v in values)} |")
+        for name, values in medians.items():
+            mean = statistics.mean(values)
+            print(f"| {name} | {mean:,.0f} | {mean / base - 1:+.1%} | {', '.join(f'{v:,.0f}' for v in values)} |")
     finally:
         for target in targets.values():
             target.stop()

@@ -14,15 +14,16 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from core.usage import Meter
+    from core.usage import Attempt, Meter
 
 NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+MAX_TRACED_ATTEMPTS = 32      # client spans a traced request keeps (its upstream attempts), at most
 # What a streamed answer's usage record says when the client left first (nginx's 499).
 CLIENT_GONE = 499
 
 
 class RequestContext:
-    __slots__ = ("meter", "rate_headers", "request_id", "stream_status", "traceparent")
+    __slots__ = ("attempts_ended", "meter", "rate_headers", "request_id", "stream_status", "traceparent")
 
     def __init__(self, request_id: str) -> None:
         self.request_id = request_id
@@ -30,6 +31,9 @@ class RequestContext:
         self.rate_headers: Mapping[str, str] = NO_HEADERS
         self.stream_status: int | None = None             # a stream's real end: an error's status, or CLIENT_GONE
         self.traceparent: str | None = None               # what upstream calls carry, when tracing is on
+        # A sampled request's upstream attempts as each ended (the attempt, time.time_ns()): its
+        # client spans, made with its server span when it ends (core.tracing). None: not traced.
+        self.attempts_ended: list[tuple[Attempt, int]] | None = None
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("apex_request", default=None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -16,6 +17,7 @@ from core import context
 from core.cache import ResponseCache
 from core.catalog import FREE, Catalog, Resolution, Route
 from core.config import Config, GatewaySettings, Price
+from core.context import MAX_TRACED_ATTEMPTS
 from core.errors import GatewayError, RequestError, shown
 from core.fallback import Outcome, Policy, first_stream, first_success
 from core.keys import ApiKey, Authenticator, KeyStore
@@ -117,26 +119,12 @@ class Gateway:
         """The first route that answers (core.fallback); each attempt is noted on `meter`, by default
         the request's own, so its usage record names the providers that failed and the one that answered."""
         return await first_success(resolution, self.adapters, attempt, fallback, self.policy(resolution),
-                                   tried=self._tried(meter))
+                                   tried=_tried(meter))
 
     async def first_stream(self, resolution: Resolution, open_stream: OpenStream,
                            fallback: bool = True) -> Outcome[tuple[Any, AsyncGenerator[Any, None]]]:
         return await first_stream(resolution, self.adapters, open_stream, fallback, self.policy(resolution),
-                                  tried=self._tried(None))
-
-    def _tried(self, meter: Meter | None) -> Callable[[Attempt], None] | None:
-        """Where attempts are noted: `meter`, else the request's own meter (none before a key is
-        admitted); and, when tracing, each as a client span."""
-        meter = meter if meter is not None else context.current().meter
-        tracer = self.observer.tracer if self.observer is not None else None
-        if meter is None or tracer is None:
-            return meter.tried if meter is not None else None
-        noted = meter.tried
-
-        def traced(attempt: Attempt) -> None:
-            noted(attempt)
-            tracer.attempt(attempt)
-        return traced
+                                  tried=_tried(None))
 
     async def hold(self, admitted: Admitted, resolution: Resolution, output_limit: Any,
                    extra_micro: float = 0.0) -> None:
@@ -180,4 +168,18 @@ class Gateway:
             close()
 
 
+def _tried(meter: Meter | None) -> Callable[[Attempt], None] | None:
+    """Where attempts are noted: `meter`, else the request's own meter (none before a key is
+    admitted); and, when the request is traced, with the time each ended, for its client spans."""
+    this = context.current()
+    meter = meter if meter is not None else this.meter
+    ended = this.attempts_ended
+    if meter is None or ended is None:
+        return meter.tried if meter is not None else None
+    noted = meter.tried
 
+    def traced(attempt: Attempt) -> None:
+        noted(attempt)
+        if len(ended) < MAX_TRACED_ATTEMPTS:
+            ended.append((attempt, time.time_ns()))
+    return traced

@@ -98,7 +98,7 @@ class Observer:
                 fields["_aws"] = self._emf(fields, status)
             lines.write(f"{scope['method']} {endpoint} {status}", fields)
         if begun is not None and self.tracer is not None:
-            self.tracer.end(begun, status, fields)
+            self.tracer.end(begun, request, status, fields)
 
     @staticmethod
     def _text(message: str, request: RequestContext, model: str, started: float, now: float,
@@ -140,21 +140,20 @@ class Observer:
     def fields(request: RequestContext, endpoint: str, model: str, status: int, started: float, now: float,
                first_byte: float | None) -> dict[str, Any]:
         meter = request.meter
-        fields: dict[str, Any] = {"request_id": request.request_id, "endpoint": endpoint, "status": status,
-                                  "latency_ms": round((now - started) * 1000, 2),
-                                  "ttfb_ms": None if first_byte is None else round((first_byte - started) * 1000, 2)}
+        latency_ms = round((now - started) * 1000, 2)
+        ttfb_ms = None if first_byte is None else round((first_byte - started) * 1000, 2)
         if meter is None:
-            fields.update(key=None, model="", served="", provider="", prompt_tokens=0, completion_tokens=0, cost=0.0,
-                          cache=None, attempts=[])
-            return fields
-        fields.update(key=meter.key_prefix or meter.key_id, model=model,
-                      asked=meter.model if model == REJECTED else None, served=meter.mapped_model,
-                      provider=meter.provider, prompt_tokens=meter.prompt_tokens,
-                      completion_tokens=meter.completion_tokens, cost=round(meter.cost, 10),
-                      cache=("hit" if meter.cached else "miss") if meter.provider or meter.cached else None,
-                      attempts=[{"provider": a.provider, "model": a.model, "outcome": a.outcome, "ms": a.ms}
-                                for a in meter.attempts])
-        return fields
+            return {"request_id": request.request_id, "endpoint": endpoint, "status": status, "latency_ms": latency_ms,
+                    "ttfb_ms": ttfb_ms, "key": None, "model": "", "served": "", "provider": "", "prompt_tokens": 0,
+                    "completion_tokens": 0, "cost": 0.0, "cache": None, "attempts": []}
+        return {"request_id": request.request_id, "endpoint": endpoint, "status": status, "latency_ms": latency_ms,
+                "ttfb_ms": ttfb_ms, "key": meter.key_prefix or meter.key_id, "model": model,
+                "asked": meter.model if model == REJECTED else None, "served": meter.mapped_model,
+                "provider": meter.provider, "prompt_tokens": meter.prompt_tokens,
+                "completion_tokens": meter.completion_tokens, "cost": round(meter.cost, 10),
+                "cache": ("hit" if meter.cached else "miss") if meter.provider or meter.cached else None,
+                "attempts": [{"provider": a.provider, "model": a.model, "outcome": a.outcome, "ms": a.ms}
+                             for a in meter.attempts]}
 
     @staticmethod
     def _emf(fields: dict[str, Any], status: int) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """OpenTelemetry traces, following the GenAI semantic conventions: a server span per request and a
 client span per upstream attempt, sent over OTLP/HTTP to the collector the standard variables name.
 
-Imported only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or its traces twin) is set. The spans are plain
-tuples, encoded as they end (core.otlp) and sent in batches from the event loop: the OpenTelemetry
-SDK's span objects cost ~80 µs a request here, these a few. What is read of the environment, as
+Imported only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or its traces twin) is set. A request's spans are
+made when it ends, from its start and the attempts it noted (each with the time it ended, on the
+request's context): plain tuples, encoded then (core.otlp) and sent in batches from the event loop.
+The OpenTelemetry SDK's span objects cost ~80 µs a request here, these ~5. What is read of the environment, as
 the SDK reads it: `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_HEADERS`, `_PROTOCOL` (`http/protobuf`,
 the default, or `http/json`), `_TIMEOUT`; `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`;
 `OTEL_TRACES_SAMPLER` (`parentbased_always_on`, the default, `always_on`, `always_off`,
@@ -17,18 +18,18 @@ a provider's own spans hang under it. Prompt and completion text are never put o
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
 import re
 import time
 import urllib.parse
-from collections.abc import Mapping
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from core.context import RequestContext
-from core.otlp import CLIENT, ERROR, MEMO, SERVER, UNSET, Encoder, Span
+from core.otlp import CLIENT, ERROR, MEMO, SERVER, UNSET, Encoder, Span, Static
 from core.usage import Attempt
 
 log = logging.getLogger("apex.tracing")
@@ -43,9 +44,6 @@ PROVIDER_NAMES = {"azure": "azure.ai.openai", "anthropic": "anthropic", "bedrock
 OPENAI_HOST = "api.openai.com"
 TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 ZERO_TRACE, ZERO_SPAN = "0" * 32, "0" * 16
-
-_OPERATION: ContextVar[str] = ContextVar("apex_operation", default="chat")   # the request's, for its attempts
-_SERVER: ContextVar[tuple[bytes, bytes, bool] | None] = ContextVar("apex_server_span", default=None)
 
 
 def convention_name(name: str, kind: str, host: str | None) -> str:
@@ -69,45 +67,52 @@ class Sampler:
         except ValueError:
             ratio = 1.0
         self._bound = int(max(0.0, min(1.0, ratio)) * (1 << 64))
+        self._parent_based = self.name.startswith("parentbased_")
+        self._base = self.name.removeprefix("parentbased_")
 
     def _root(self, trace_id: bytes) -> bool:
-        base = self.name.removeprefix("parentbased_")
-        if base == "always_off":
+        if self._base == "always_off":
             return False
-        if base == "traceidratio":
+        if self._base == "traceidratio":
             return int.from_bytes(trace_id[8:], "big") < self._bound
         return True
 
     def sampled(self, trace_id: bytes, parent_sampled: bool | None) -> bool:
-        if parent_sampled is not None and self.name.startswith("parentbased_"):
+        if parent_sampled is not None and self._parent_based:
             return parent_sampled
         return self._root(trace_id)
 
 
 class Exporter:
     """Spans sent in batches from the event loop itself: a batch when `batch` spans wait, else every
-    `delay_s`, and at `flush`. A span is encoded as it ends (protobuf: a few µs), the POST is
-    aiohttp's; no thread, since a thread encoding beside the loop held the GIL in turns of 5 ms and
-    stalled every request behind it."""
+    `delay_s`, and at `flush`. What waits is each request as it ended; `spans_of` makes a batch of
+    them spans, and they are encoded, in one pass as the batch goes: made and encoded as each
+    request ended, the same spans cost three times as much, the code and data for them cold among
+    the request's own. The POST is aiohttp's; no thread, since a thread encoding beside the loop
+    held the GIL in turns of 5 ms and stalled every request behind it."""
 
     def __init__(self, url: str, headers: Mapping[str, str], protocol: str, timeout_s: float,
-                 resource: Mapping[str, str], delay_s: float, max_queue: int, batch: int) -> None:
+                 resource: Mapping[str, str], delay_s: float, max_queue: int, batch: int, *,
+                 spans_of: Callable[[list[Any]], list[Span]]) -> None:
         self._url, self._json, self._timeout_s = url, protocol == "http/json", timeout_s
         self._headers = {**headers, "content-type": "application/json" if self._json else "application/x-protobuf"}
-        self._encoder = Encoder(resource)
+        self._encoder, self._spans_of = Encoder(resource), spans_of
         self._delay_s, self._max_queue, self._batch = delay_s, max_queue, batch
-        self._pending: list[Any] = []          # protobuf: each span's bytes; JSON: the spans
+        self._pending: list[Any] = []
+        self._waiting = 0                       # the spans they make
         self._timer: asyncio.TimerHandle | None = None
         self._sending: set[asyncio.Task[None]] = set()
         self._session: Any = None
         self.dropped = 0
 
-    def add(self, span: Span) -> None:
-        if len(self._pending) >= self._max_queue:
-            self.dropped += 1
+    def add(self, ended: Any, spans: int) -> None:
+        """A request that ended (what `spans_of` reads), and how many spans it makes."""
+        if self._waiting + spans > self._max_queue:
+            self.dropped += spans
             return
-        self._pending.append(span if self._json else self._encoder.span(span))
-        if len(self._pending) >= self._batch:
+        self._pending.append(ended)
+        self._waiting += spans
+        if self._waiting >= self._batch:
             self._send_now()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self._delay_s, self._send_now)
@@ -116,16 +121,17 @@ class Exporter:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        batch, self._pending = self._pending, []
+        batch, self._pending, self._waiting = self._pending, [], 0
         if batch:
             task = asyncio.ensure_future(self._send(batch))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
 
-    async def _send(self, batch: list[Any]) -> None:
+    async def _send(self, ended: list[Any]) -> None:
         import aiohttp
 
-        body = self._encoder.json(batch) if self._json else self._encoder.request(batch)
+        encoder, batch = self._encoder, self._spans_of(ended)
+        body = encoder.json(batch) if self._json else encoder.request([encoder.span(span) for span in batch])
         try:
             if self._session is None:
                 self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout_s),
@@ -152,16 +158,21 @@ class Exporter:
 class Tracer:
     """Spans for requests and their attempts. `providers`: name → (kind, upstream host)."""
 
-    def __init__(self, providers: Mapping[str, tuple[str, str | None]], exporter: Exporter, sampler: Sampler) -> None:
+    def __init__(self, providers: Mapping[str, tuple[str, str | None]], sampler: Sampler,
+                 exporter: Callable[..., Exporter]) -> None:
+        """`exporter`: makes the Exporter, given how the tracer makes spans of the requests it adds."""
         self._providers = {name: (convention_name(name, kind, host), host) for name, (kind, host) in providers.items()}
-        self.exporter, self._sampler = exporter, sampler
-        self._client_attributes: dict[tuple[str, str, str, str], tuple[tuple[str, Any], ...]] = {}
+        self._sampler, self.exporter = sampler, exporter(spans_of=self._spans)
+        self._statics: dict[tuple[Any, ...], Static] = {}       # made once for each distinct set (core.otlp)
 
     def begin(self, request: RequestContext, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> Any:
         """The request's server span opened, the client's trace continued; the `traceparent` its
-        upstream calls carry names it."""
-        parent = next((value for name, value in headers if name == b"traceparent"), None)
-        matched = TRACEPARENT.fullmatch(parent.decode("latin-1")) if parent else None
+        upstream calls carry names it, and a sampled request keeps its attempts' ends."""
+        matched = None
+        for name, value in headers:
+            if name == b"traceparent":
+                matched = TRACEPARENT.fullmatch(value.decode("latin-1"))
+                break
         if matched and matched[1] != ZERO_TRACE and matched[2] != ZERO_SPAN:
             trace_id, parent_id = bytes.fromhex(matched[1]), bytes.fromhex(matched[2])
             sampled = self._sampler.sampled(trace_id, bool(int(matched[3], 16) & 1))
@@ -170,58 +181,64 @@ class Tracer:
             sampled = self._sampler.sampled(trace_id, None)
         span_id = _id(8)
         request.traceparent = f"00-{trace_id.hex()}-{span_id.hex()}-{'01' if sampled else '00'}"
-        _SERVER.set((trace_id, span_id, sampled))
-        _OPERATION.set(OPERATIONS.get(path, "chat"))
-        return (trace_id, span_id, parent_id, sampled, f"{method} {path}", time.time_ns(), method, path,
-                request.request_id)
+        if sampled:
+            request.attempts_ended = []
+        return (trace_id, span_id, parent_id, sampled, time.time_ns(), method, path)
 
-    def attempt(self, attempt: Attempt) -> None:
-        """A client span for one upstream attempt, just ended (it is noted when it ends)."""
-        server = _SERVER.get()
-        if server is None or not server[2]:
-            return
-        operation = _OPERATION.get()
-        shared = self._client_attributes.get((operation, attempt.provider, attempt.model, attempt.outcome))
-        if shared is None:
-            shared = self._client_shared(operation, attempt)
-        end = time.time_ns()
-        self.exporter.add(Span(server[0], _id(8), server[1], f"{operation} {attempt.model}", CLIENT,
-                               end - attempt.ms * 1_000_000, end, shared, {}, UNSET if attempt.ok else ERROR))
+    def end(self, begun: Any, request: RequestContext, status: int, fields: Mapping[str, Any]) -> None:
+        """The request, ended: its spans are made as their batch goes (`_spans`)."""
+        if begun[3]:
+            attempts = request.attempts_ended or ()
+            self.exporter.add((begun, request.request_id, attempts, status, fields, time.time_ns()), 1 + len(attempts))
 
-    def _client_shared(self, operation: str, attempt: Attempt) -> tuple[tuple[str, Any], ...]:
-        """A client span's attributes: the same for every attempt of a route with one outcome, so made
-        once for each (up to MEMO of them)."""
+    def _spans(self, ended: list[Any]) -> list[Span]:
+        """Each request's server span, with what it came to (models, provider, usage, status), and
+        a client span for each attempt it noted."""
+        spans, statics = [], self._statics
+        for begun, request_id, attempts, status, fields, end in ended:
+            trace_id, span_id, parent_id, _, start, method, path = begun
+            provider = fields["provider"]
+            key = (method, path, fields["model"], fields["served"], provider, fields["key"], status)
+            own: tuple[tuple[str, Any], ...] = (("apex.request_id", request_id),)
+            if provider:
+                own += (("gen_ai.usage.input_tokens", fields["prompt_tokens"]),
+                        ("gen_ai.usage.output_tokens", fields["completion_tokens"]),
+                        ("apex.cost_usd", float(fields["cost"])))
+            spans.append(Span(trace_id, span_id, parent_id, start, end, statics.get(key) or self._server_static(key),
+                              own))
+            for attempt, attempt_end in attempts:
+                key = (path, attempt.provider, attempt.model, attempt.outcome)
+                spans.append(Span(trace_id, _id(8), span_id, attempt_end - attempt.ms * 1_000_000, attempt_end,
+                                  statics.get(key) or self._client_static(key, attempt), ()))
+        return spans
+
+    def _remember(self, key: tuple[Any, ...], static: Static) -> Static:
+        if len(self._statics) >= MEMO:
+            self._statics.clear()
+        self._statics[key] = static
+        return static
+
+    def _server_static(self, key: tuple[Any, ...]) -> Static:
+        method, path, model, served, provider, api_key, status = key
+        return self._remember(key, Static(f"{method} {path}", SERVER, (
+            ("http.request.method", method), ("url.path", path), ("gen_ai.operation.name", OPERATIONS.get(path)),
+            ("gen_ai.request.model", model), ("gen_ai.response.model", served),
+            ("gen_ai.provider.name", self._providers.get(provider, (provider,))[0]), ("apex.key", api_key),
+            ("http.response.status_code", status)), ERROR if status >= 500 else UNSET))
+
+    def _client_static(self, key: tuple[Any, ...], attempt: Attempt) -> Static:
+        """A client span's name and attributes: the same for every attempt of a route with one outcome."""
+        operation = OPERATIONS.get(key[0], "chat")
         system, host = self._providers.get(attempt.provider, (attempt.provider, None))
-        shared: tuple[tuple[str, Any], ...] = (
+        attributes: tuple[tuple[str, Any], ...] = (
             ("gen_ai.operation.name", operation), ("gen_ai.request.model", attempt.model),
             ("gen_ai.provider.name", system), ("apex.provider", attempt.provider), ("apex.outcome", attempt.outcome))
         if host:
-            shared += (("server.address", host),)
+            attributes += (("server.address", host),)
         if not attempt.ok:
-            shared += (("error.type", attempt.outcome),)
-        if len(self._client_attributes) >= MEMO:
-            self._client_attributes.clear()
-        self._client_attributes[(operation, attempt.provider, attempt.model, attempt.outcome)] = shared
-        return shared
-
-    def end(self, begun: Any, status: int, fields: Mapping[str, Any]) -> None:
-        """The server span, with what the request came to: models, provider, usage and status."""
-        trace_id, span_id, parent_id, sampled, name, start, method, path, request_id = begun
-        if not sampled:
-            return
-        provider = fields["provider"]
-        shared = (("http.request.method", method), ("url.path", path),
-                  ("gen_ai.operation.name", OPERATIONS.get(fields["endpoint"])),
-                  ("gen_ai.request.model", fields["model"]), ("gen_ai.response.model", fields["served"]),
-                  ("gen_ai.provider.name", self._providers.get(provider, (provider,))[0]), ("apex.key", fields["key"]),
-                  ("http.response.status_code", status))
-        own: dict[str, Any] = {"apex.request_id": request_id}
-        if provider:
-            own.update({"gen_ai.usage.input_tokens": fields["prompt_tokens"],
-                        "gen_ai.usage.output_tokens": fields["completion_tokens"],
-                        "apex.cost_usd": float(fields["cost"])})
-        self.exporter.add(Span(trace_id, span_id, parent_id, name, SERVER, start, time.time_ns(), shared, own,
-                               ERROR if status >= 500 else UNSET))
+            attributes += (("error.type", attempt.outcome),)
+        return self._remember(key, Static(f"{operation} {attempt.model}", CLIENT, attributes,
+                                          UNSET if attempt.ok else ERROR))
 
     async def flush(self) -> None:
         await self.exporter.flush()
@@ -254,11 +271,12 @@ def tracer_for(providers: Mapping[str, Any], environ: Mapping[str, str] = os.env
     resource = {"service.name": "apex-gateway", **_pairs(environ.get("OTEL_RESOURCE_ATTRIBUTES", ""))}
     if environ.get("OTEL_SERVICE_NAME"):
         resource["service.name"] = environ["OTEL_SERVICE_NAME"]
-    exporter = Exporter(url, _pairs(setting("HEADERS")), protocol, float(setting("TIMEOUT", "10000")) / 1000,
-                        resource, float(environ.get("OTEL_BSP_SCHEDULE_DELAY") or 5000) / 1000,
-                        int(environ.get("OTEL_BSP_MAX_QUEUE_SIZE") or 2048),
-                        int(environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") or 512))
+    exporter = functools.partial(
+        Exporter, url, _pairs(setting("HEADERS")), protocol, float(setting("TIMEOUT", "10000")) / 1000, resource,
+        float(environ.get("OTEL_BSP_SCHEDULE_DELAY") or 5000) / 1000,
+        int(environ.get("OTEL_BSP_MAX_QUEUE_SIZE") or 2048),
+        int(environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") or 512))
     hosts = {name: (p.kind, urllib.parse.urlsplit(p.base_url).hostname if p.base_url else None)
              for name, p in providers.items()}
-    return Tracer(hosts, exporter, Sampler(environ.get("OTEL_TRACES_SAMPLER", ""),
-                                           environ.get("OTEL_TRACES_SAMPLER_ARG", "")))
+    return Tracer(hosts, Sampler(environ.get("OTEL_TRACES_SAMPLER", ""), environ.get("OTEL_TRACES_SAMPLER_ARG", "")),
+                  exporter)

@@ -7,18 +7,22 @@ import json
 from google.protobuf.json_format import Parse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from core.otlp import CLIENT, ERROR, SERVER, UNSET, Encoder, Span
+from core.otlp import CLIENT, ERROR, SERVER, UNSET, Encoder, Span, Static
 
 SPANS = [
     Span(bytes.fromhex("4bf92f3577b34da6a3ce929d0e0e4736"), bytes.fromhex("00f067aa0ba902b7"), b"",
-         "POST /v1/chat/completions", SERVER,
          1_796_000_000_000_000_000, 1_796_000_000_412_000_000,
-         (("gen_ai.request.model", "gpt-4o-mini"), ("name", "ünïcode ✓"), ("x" * 200, "long key")),
-         {"http.response.status_code": 200, "apex.cost_usd": 0.0000279, "apex.cache_hit": False,
-          "gen_ai.usage.input_tokens": 2**40, "small": 7, "request": "req_1"}, UNSET),
+         Static("POST /v1/chat/completions", SERVER,
+                (("gen_ai.request.model", "gpt-4o-mini"), ("name", "ünïcode ✓"), ("x" * 200, "long key"),
+                 ("gen_ai.response.model", ""), ("gen_ai.operation.name", None)), UNSET),
+         (("http.response.status_code", 200), ("apex.cost_usd", 0.0000279), ("apex.cache_hit", False),
+          ("gen_ai.usage.input_tokens", 2**40), ("small", 7), ("request", "req_1"), ("long", "ü" * 100))),
     Span(bytes.fromhex("4bf92f3577b34da6a3ce929d0e0e4736"), bytes.fromhex("a1b2c3d4e5f60718"),
-         bytes.fromhex("00f067aa0ba902b7"), "chat gpt-4o-mini", CLIENT,
-         1_796_000_000_001_000_000, 1_796_000_000_031_000_000, (("error.type", "error 500"),), {"neg": -3}, ERROR),
+         bytes.fromhex("00f067aa0ba902b7"), 1_796_000_000_001_000_000, 1_796_000_000_031_000_000,
+         Static("chat gpt-4o-mini", CLIENT, (("error.type", "error 500"),), ERROR), (("neg", -3),)),
+    Span(bytes.fromhex("4bf92f3577b34da6a3ce929d0e0e4736"), bytes.fromhex("b1b2c3d4e5f60718"),
+         bytes.fromhex("00f067aa0ba902b7"), 1_796_000_000_001_000_000, 1_796_000_000_031_000_000,
+         Static("chat m", CLIENT, (), UNSET), ()),
 ]
 
 
@@ -40,9 +44,10 @@ def decoded(request: ExportTraceServiceRequest) -> list[dict]:
 
 
 def expected() -> list[dict]:
-    return [{"trace": s.trace_id.hex(), "span": s.span_id.hex(), "parent": s.parent_id.hex(), "name": s.name,
-             "kind": s.kind, "start": s.start_ns, "end": s.end_ns, "attributes": {**dict(s.shared), **s.attributes},
-             "status": s.status} for s in SPANS]
+    return [{"trace": s.trace_id.hex(), "span": s.span_id.hex(), "parent": s.parent_id.hex(),
+             "name": s.static.name, "kind": s.static.kind, "start": s.start_ns, "end": s.end_ns,
+             "attributes": {**{k: v for k, v in s.static.attributes if v not in (None, "")}, **dict(s.attributes)},
+             "status": s.static.status} for s in SPANS]
 
 
 def test_protobuf_reads_back_field_for_field_twice_over_the_memo() -> None:
