@@ -194,11 +194,12 @@ class Tracer:
     def _spans(self, ended: list[Any]) -> list[Span]:
         """Each request's server span, with what it came to (models, provider, usage, status), and
         a client span for each attempt it noted."""
-        spans, statics = [], self._statics
+        spans: list[Span] = []
+        statics = self._statics
         for begun, request_id, attempts, status, fields, end in ended:
             trace_id, span_id, parent_id, _, start, method, path = begun
             provider = fields["provider"]
-            key = (method, path, fields["model"], fields["served"], provider, fields["key"], status)
+            key: tuple[Any, ...] = (method, path, fields["model"], fields["served"], provider, fields["key"], status)
             own: tuple[tuple[str, Any], ...] = (("apex.request_id", request_id),)
             if provider:
                 own += (("gen_ai.usage.input_tokens", fields["prompt_tokens"]),
