@@ -23,12 +23,13 @@ CLIENT_GONE = 499
 
 
 class RequestContext:
-    __slots__ = ("attempts_ended", "meter", "rate_headers", "request_id", "stream_status", "traceparent")
+    __slots__ = ("attempts_ended", "meter", "rate_headers", "request_id", "stream_status", "streamed", "traceparent")
 
     def __init__(self, request_id: str) -> None:
         self.request_id = request_id
         self.meter: Meter | None = None                   # set when the key is admitted
         self.rate_headers: Mapping[str, str] = NO_HEADERS
+        self.streamed = False                             # the answer is an event stream (core.http.EventStream)
         self.stream_status: int | None = None             # a stream's real end: an error's status, or CLIENT_GONE
         self.traceparent: str | None = None               # what upstream calls carry, when tracing is on
         # A sampled request's upstream attempts as each ended (the attempt, time.time_ns()): its

@@ -64,6 +64,7 @@ class EventStream(Response):
         assert producer is not None
         trailers = "http.response.trailers" in scope.get("extensions", {})
         request = context.current()
+        request.streamed = True
         flags = {"finished": False, "gone": False}
 
         async def watch() -> None:

@@ -39,10 +39,6 @@ def cost_header(cost: float) -> bytes:
     return (f"{cost:.10f}".rstrip("0").rstrip(".") or "0").encode()
 
 
-def _streamed(headers: list[tuple[bytes, bytes]]) -> bool:
-    return any(name == b"content-type" and value.startswith(b"text/event-stream") for name, value in headers)
-
-
 class GatewayMiddleware:
     """Around every request: its context (core.context) with an id echoed on the response, the
     key's X-RateLimit headers, a buffered answer's cost (`X-Apex-Cost`), and — once the response has
@@ -70,7 +66,7 @@ class GatewayMiddleware:
         request = context.begin(request_id_of(scope))
         status = 500
         observer = self.observer
-        started = time.monotonic()
+        started = time.monotonic() if observer is not None else 0.0
         first_byte: float | None = None
         begun = observer.begin(request, scope) if observer is not None else None
 
@@ -79,9 +75,10 @@ class GatewayMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = [*message.get("headers", ()), (b"x-request-id", request.request_id.encode())]
-                headers += [(k.lower().encode(), v.encode()) for k, v in request.rate_headers.items()]
+                if request.rate_headers:
+                    headers += [(k.lower().encode(), v.encode()) for k, v in request.rate_headers.items()]
                 meter = request.meter
-                if meter is not None and meter.billable and status < 400 and not _streamed(headers):
+                if meter is not None and meter.billable and status < 400 and not request.streamed:
                     headers.append((b"x-apex-cost", cost_header(meter.cost)))
                 message["headers"] = headers
             elif first_byte is None and observer is not None and message.get("body"):
