@@ -162,7 +162,7 @@ def build_app(gw: Gateway, routes: Iterable[BaseRoute],
     every = [Route("/health", health, methods=["GET"]),
              *with_unprefixed_twins([Route("/v1/openapi.json", openapi(gw, formats), methods=["GET"]), *routes])]
     app: ASGIApp = GatewayMiddleware(App([r for r in every if isinstance(r, Route)], lifespan), recorder=gw.usage,
-                                      observer=gw.observer)
+                                      observer=gw.observer, expose_cost=gw.settings.expose_cost)
     if origins := gw.settings.cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 

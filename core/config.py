@@ -45,6 +45,7 @@ class GatewaySettings(_Frozen):
     optimizer_condenser_model: str | None = None   # a chat model asked to condense prompts; None: rules only
     optimizer_condenser_timeout_s: Annotated[float, Field(gt=0)] = 10.0   # past this, the rules' result stands
     cors_origins: tuple[str, ...] = ()             # browser origins allowed to call the API; empty: CORS off
+    expose_cost: bool = True                       # answers tell the client their cost (X-Apex-Cost, a stream's _cost)
 
 
 # Anthropic's prices for prompt caching, as ratios of the input price: what a model's cache reads and

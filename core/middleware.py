@@ -45,10 +45,13 @@ class GatewayMiddleware:
     gone out — the request's usage, from the meter the route filled in, and what `observer` reports
     of it (core.observe). Pure ASGI: a BaseHTTPMiddleware costs a task a request."""
 
-    def __init__(self, app: ASGIApp, recorder: UsageRecorder | None = None, observer: Observer | None = None) -> None:
+    def __init__(self, app: ASGIApp, recorder: UsageRecorder | None = None, observer: Observer | None = None,
+                 expose_cost: bool = True) -> None:
+        """`expose_cost`: buffered answers carry X-Apex-Cost (the gateway's setting)."""
         self.app = app
         self.recorder = recorder
         self.observer = observer
+        self.expose_cost = expose_cost
 
     async def _settle(self, meter: Meter) -> None:
         """A credit hold traded for the request's cost, once it is known (the response has gone out)."""
@@ -78,7 +81,7 @@ class GatewayMiddleware:
                 if request.rate_headers:
                     headers += [(k.lower().encode(), v.encode()) for k, v in request.rate_headers.items()]
                 meter = request.meter
-                if meter is not None and meter.billable and status < 400 and not request.streamed:
+                if self.expose_cost and meter is not None and meter.billable and status < 400 and not request.streamed:
                     headers.append((b"x-apex-cost", cost_header(meter.cost)))
                 message["headers"] = headers
             elif first_byte is None and observer is not None and message.get("body"):

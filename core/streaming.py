@@ -122,7 +122,9 @@ class Metered:
     """What one stream used, billed through `bill` as it learns it and settled once at its end."""
 
     def __init__(self, bill: Callable[[JSON | None], None], prompt: Callable[[], JSON],
-                 cost: Callable[[], float] = float) -> None:
+                 cost: Callable[[], float] | None = None) -> None:
+        """`cost`: what the stream has cost so far, for the item that carries its usage; None: no
+        item carries it (the gateway's `expose_cost` is off)."""
         self._bill, self._prompt, self.cost = bill, prompt, cost
         self._delivered = RunningCount()
         self._prompt_seen = self._completion_seen = self._settled = False
@@ -180,7 +182,8 @@ class Pipeline(Generic[Item]):
                 reading = fmt.reading(item)
                 if reading[0]:
                     self._metered.read(reading)
-                    item = fmt.costed(item, self._metered.cost())
+                    if (cost := self._metered.cost) is not None:
+                        item = fmt.costed(item, cost())
                 elif reading[1]:
                     self._metered.read(reading)
                 if self._cache is not None:
@@ -220,6 +223,6 @@ async def stream_answer(gw: Gateway, meter: Meter, resolution: Resolution, open_
         gw.bill(meter, resolution, outcome.route, usage)
 
     bill(None)
-    body = Pipeline(first, rest, fmt, Metered(bill, prompt, lambda: meter.cost),
+    body = Pipeline(first, rest, fmt, Metered(bill, prompt, (lambda: meter.cost) if gw.settings.expose_cost else None),
                     cache(outcome) if cache is not None else None)
     return EventStream(body, headers={**SSE_HEADERS, **(headers or {})})

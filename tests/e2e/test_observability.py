@@ -18,8 +18,10 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from core.usage import usage_between
 from tests.fakes.openai import FakeOpenAI
 from tests.processes import APEX, ENV, Output
+from tests.support import TEST_KEY, config, run_gateway
 
 KEY = "sk-observed-0123456789abcdef"
 ADMIN = "admin-observed-0123456789"
@@ -230,3 +232,34 @@ def test_messages_and_responses_streams_say_their_cost_in_their_last_usage_event
     usage = completed["response"]["usage"]
     assert completed["_cost"] == pytest.approx((usage["input_tokens"] * PRICE_IN
                                                 + usage["output_tokens"] * PRICE_OUT) / 1e6)
+
+
+def test_a_gateway_that_keeps_costs_to_itself(upstream_a: FakeOpenAI, dynamo_url: str) -> None:
+    """`expose_cost = false`: no answer tells its cost (an operator reselling at its own prices),
+    while usage still counts it."""
+    cfg = config({"alpha": upstream_a.base_url},
+                 {"sturdy": {"price": {"input": PRICE_IN, "output": PRICE_OUT},
+                             "routes": [{"provider": "alpha", "model": "a-1"}]}},
+                 gateway={"expose_cost": False})
+    with run_gateway(cfg, dynamo_url) as running:
+        buffered = chat(running.url, key=TEST_KEY)
+        assert buffered.status_code == 200 and "x-apex-cost" not in buffered.headers
+        with httpx.stream("POST", f"{running.url}/v1/chat/completions", headers={"authorization": f"Bearer {TEST_KEY}"},
+                          json={"model": "sturdy", "stream": True, "stream_options": {"include_usage": True},
+                                "messages": [{"role": "user", "content": "two words"}]}, timeout=15) as answer:
+            chunks = [json.loads(line[6:]) for line in answer.iter_lines() if line.startswith("data: {")]
+        assert chunks[-1]["usage"]["completion_tokens"] > 0 and not any("_cost" in c for c in chunks)
+        headers = {"authorization": f"Bearer {TEST_KEY}", "anthropic-version": "2023-06-01"}
+        with httpx.stream("POST", f"{running.url}/v1/messages", headers=headers, timeout=15,
+                          json={"model": "sturdy", "max_tokens": 50, "stream": True,
+                                "messages": [{"role": "user", "content": "two words"}]}) as answer:
+            events = [json.loads(line[6:]) for line in answer.iter_lines() if line.startswith("data: {")]
+        assert any(e["type"] == "message_delta" for e in events) and not any("_cost" in e for e in events)
+        gw = running.local.gateway
+        assert gw.usage is not None and gw.db is not None
+        running.call(gw.usage.flush())
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        records = running.call(usage_between(gw.db, None, today, today))
+        counted = [r for r in records if r.model == "sturdy"]
+        assert len(counted) == 3 and all(r.cost > 0 for r in counted)
+        assert buffered.headers["x-request-id"] in {r.request_id for r in counted}
