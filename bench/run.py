@@ -176,12 +176,14 @@ def streaming(target: Target) -> dict[str, float]:
 
 
 # -- targets -----------------------------------------------------------------------------------
-def apex(upstream: str) -> Target:
+def apex(upstream: str, gateway: str = "") -> Target:
+    """`gateway`: the config's `[gateway]` table, when the run sets any of it."""
     port = free_port()
     config = Path(tempfile.mkdtemp()) / "apex.toml"
     config.write_text(f'[providers.up]\nkind = "openai"\nbase_url = "{upstream}"\n\n'
                       f'[models.bench]\ncontext_window = 128000\nroutes = [{{ provider = "up", model = "bench" }}]\n\n'
-                      f'[[keys]]\nkey = "{KEY}"\nplan = "unlimited"\n')
+                      f'[[keys]]\nkey = "{KEY}"\nplan = "unlimited"\n'
+                      + (f"\n[gateway]\n{gateway}\n" if gateway else ""))
     apex_bin = str(Path(sys.executable).parent / "apex")
     return Target("apex", [apex_bin, "serve", "--port", str(port), "--config", str(config)],
                   f"http://127.0.0.1:{port}/v1", {"Authorization": f"Bearer {KEY}"})
