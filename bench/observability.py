@@ -1,7 +1,7 @@
 """What reporting each request costs: `apex serve` with its request lines, metrics, traces and the
-answers' cost off, as it starts by default (text lines and metrics), JSON lines and traces to a
-local OTLP collector, all on (those and metrics), and all on with one trace in ten sampled, side by
-side under wrk at 64 connections.
+answers' cost off; as it starts by default (text lines, metrics, cost); JSON lines and traces to a
+local OTLP collector, the rest off; all on; and all on with one trace in ten sampled — side by side
+under wrk at 64 connections.
 
     python bench/observability.py [--rounds 6] [--duration 4] [--processes 3] [--before DIR]
 
@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 from bench.run import LOAD_CPU, Target, apex, ensure_wrk, free_port, pinned, wrk  # noqa: E402
 
 OFF = {"APEX_LOG_LEVEL": "warning", "APEX_METRICS": "0"}
-NO_COST = "expose_cost = false"         # `off` is all of it off: the answers' cost too (a config setting)
+# `off` is all of it off, the answers' cost too (a config setting); `json+traces` is those two alone.
+NO_COST = "expose_cost = false"
 
 
 def settings(collector: str, before: str | None) -> dict[str, dict[str, str]]:
@@ -45,7 +46,7 @@ def settings(collector: str, before: str | None) -> dict[str, dict[str, str]]:
 
 def gateway(name: str, upstream: str, env: dict[str, str], seed: int) -> Target:
     """`apex serve` as bench/run.py starts it, with this setting's environment and hash seed."""
-    target = apex(upstream, NO_COST if name == "off" else "")
+    target = apex(upstream, NO_COST if name in ("off", "json+traces") else "")
     target.name, target.env = f"observability-{name}-{seed}", {**env, "PYTHONHASHSEED": str(seed)}
     return target
 

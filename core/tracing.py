@@ -186,31 +186,38 @@ class Tracer:
         return (trace_id, span_id, parent_id, sampled, time.time_ns(), method, path)
 
     def end(self, begun: Any, request: RequestContext, status: int, fields: Mapping[str, Any]) -> None:
-        """The request, ended: its spans are made as their batch goes (`_spans`)."""
-        if begun[3]:
-            attempts = request.attempts_ended or ()
-            self.exporter.add((begun, request.request_id, attempts, status, fields, time.time_ns()), 1 + len(attempts))
+        """The request, ended: what its spans need kept in one flat tuple of plain values and the
+        tracer's shared Statics (its attempts in a second: Static, start, end, …) — a request's
+        dicts and lists kept until their batch went made the garbage collector run ten times as
+        often — and the spans made as the batch goes (`_spans`)."""
+        trace_id, span_id, parent_id, sampled, start, method, path = begun
+        if not sampled:
+            return
+        statics, provider = self._statics, fields["provider"]
+        key: tuple[Any, ...] = (method, path, fields["model"], fields["served"], provider, fields["key"], status)
+        attempts: tuple[Any, ...] = ()
+        for attempt, ended in request.attempts_ended or ():
+            route = (path, attempt.provider, attempt.model, attempt.outcome)
+            attempts += (statics.get(route) or self._client_static(route, attempt), ended - attempt.ms * 1_000_000,
+                         ended)
+        self.exporter.add((trace_id, span_id, parent_id, start, time.time_ns(), statics.get(key) or
+                           self._server_static(key), request.request_id, provider, fields["prompt_tokens"],
+                           fields["completion_tokens"], fields["cost"], attempts), 1 + len(attempts) // 3)
 
-    def _spans(self, ended: list[Any]) -> list[Span]:
+    @staticmethod
+    def _spans(ended: list[Any]) -> list[Span]:
         """Each request's server span, with what it came to (models, provider, usage, status), and
         a client span for each attempt it noted."""
         spans: list[Span] = []
-        statics = self._statics
-        for begun, request_id, attempts, status, fields, end in ended:
-            trace_id, span_id, parent_id, _, start, method, path = begun
-            provider = fields["provider"]
-            key: tuple[Any, ...] = (method, path, fields["model"], fields["served"], provider, fields["key"], status)
+        for trace_id, span_id, parent_id, start, end, static, request_id, provider, tokens_in, tokens_out, cost, \
+                attempts in ended:
             own: tuple[tuple[str, Any], ...] = (("apex.request_id", request_id),)
             if provider:
-                own += (("gen_ai.usage.input_tokens", fields["prompt_tokens"]),
-                        ("gen_ai.usage.output_tokens", fields["completion_tokens"]),
-                        ("apex.cost_usd", float(fields["cost"])))
-            spans.append(Span(trace_id, span_id, parent_id, start, end, statics.get(key) or self._server_static(key),
-                              own))
-            for attempt, attempt_end in attempts:
-                key = (path, attempt.provider, attempt.model, attempt.outcome)
-                spans.append(Span(trace_id, _id(8), span_id, attempt_end - attempt.ms * 1_000_000, attempt_end,
-                                  statics.get(key) or self._client_static(key, attempt), ()))
+                own += (("gen_ai.usage.input_tokens", tokens_in), ("gen_ai.usage.output_tokens", tokens_out),
+                        ("apex.cost_usd", float(cost)))
+            spans.append(Span(trace_id, span_id, parent_id, start, end, static, own))
+            for i in range(0, len(attempts), 3):
+                spans.append(Span(trace_id, _id(8), span_id, attempts[i + 1], attempts[i + 2], attempts[i], ()))
         return spans
 
     def _remember(self, key: tuple[Any, ...], static: Static) -> Static:
