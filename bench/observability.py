@@ -7,7 +7,8 @@ under wrk at 64 connections.
 
 Every setting runs as `--processes` processes of its own from the start (pinned to CPU 0, the
 upstream, the collector and wrk on CPU 1), and the rounds take them all in turn, so drift on the
-machine falls on all alike. Several processes, because one process of the same code can run 5%
+machine falls on all alike; the others are paused (SIGSTOP) while one is measured, after a second of
+load to warm it again. Several processes, because one process of the same code can run 5%
 faster or slower than another for its whole life (its memory layout, its hash seed): each setting's
 processes get the same hash seeds, and a setting's figure is the mean of its processes' medians,
 reported against `off` with each process's median beside it. `--before DIR` adds a checkout
@@ -51,6 +52,14 @@ def gateway(name: str, upstream: str, env: dict[str, str], seed: int) -> Target:
     return target
 
 
+def paused(target: Target, pause: bool) -> None:
+    """A gateway (its process group: the server and its embedded store) stopped while another is
+    measured: a dozen idle ones on the same CPU, each waking to flush and refresh, cost the one under
+    load a few percent, more for some rounds than others."""
+    if target.process is not None and target.process.poll() is None:
+        os.killpg(target.process.pid, signal.SIGSTOP if pause else signal.SIGCONT)
+
+
 def helper(argv: list[str]) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(pinned(LOAD_CPU, argv), stdout=subprocess.PIPE, start_new_session=True)
     assert process.stdout is not None
@@ -82,11 +91,15 @@ def main() -> None:
         for target in targets.values():
             target.start()
             wrk(target, 64, 2)                                # warm
+            paused(target, True)
         rps: dict[tuple[str, int], list[float]] = {each: [] for each in targets}
         order = list(targets)
         for round_ in range(args.rounds):
             for each in order[round_ % len(order):] + order[:round_ % len(order)]:
+                paused(targets[each], False)
+                wrk(targets[each], 64, 1)                     # its caches warm again
                 rps[each].append(wrk(targets[each], 64, args.duration)["rps"])
+                paused(targets[each], True)
         medians = {name: [statistics.median(rps[name, seed]) for seed in range(1, args.processes + 1)]
                    for name in chosen}
         base = statistics.mean(medians["off"])
@@ -97,6 +110,7 @@ def main() -> None:
             print(f"| {name} | {mean:,.0f} | {mean / base - 1:+.1%} | {', '.join(f'{v:,.0f}' for v in values)} |")
     finally:
         for target in targets.values():
+            paused(target, False)
             target.stop()
         for process in (upstream, sink):
             os.killpg(process.pid, signal.SIGTERM)

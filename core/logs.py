@@ -47,6 +47,11 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+def line_head(message: str) -> dict[str, Any]:
+    """What a JSON request line begins with: time, level, logger, message."""
+    return {"ts": round(time.time(), 3), "level": "info", "logger": REQUEST_LOGGER, "message": message}
+
+
 class RequestLines:
     """The request lines (`apex.request`, at INFO), in the process's log format, made without a
     LogRecord and written in batches — within `DELAY_S` of the first, or at `BATCH` lines: through
@@ -59,19 +64,18 @@ class RequestLines:
     def __init__(self, log_format: str, stream: IO[str] | None = None) -> None:
         self.json = log_format == "json"
         self._stream = stream or sys.stderr
-        self._pending: list[str] = []
+        self._pending: list[Any] = []            # text: str; JSON: bytes
         self._second = (0, "")
 
-    def write(self, message: str, fields: dict[str, Any]) -> None:
-        """A JSON line: the message and the request's fields."""
-        self._add(orjson.dumps({"ts": round(time.time(), 3), "level": "info", "logger": REQUEST_LOGGER,
-                                "message": message, **fields}).decode())
+    def write(self, line: dict[str, Any]) -> None:
+        """A JSON line, `line_head` first (kept as bytes until its batch is written)."""
+        self._add(orjson.dumps(line))
 
     def write_text(self, message: str) -> None:
         """A text line: the message, made by the caller (`name=value` pairs, client values `clean`ed)."""
         self._add(f"{self._stamp(time.time())} INFO {REQUEST_LOGGER}: {message}")
 
-    def _add(self, line: str) -> None:
+    def _add(self, line: str | bytes) -> None:
         if not self._pending:
             asyncio.get_running_loop().call_later(self.DELAY_S, self.flush)
         self._pending.append(line)
@@ -81,7 +85,7 @@ class RequestLines:
     def flush(self) -> None:
         if self._pending:
             lines, self._pending = self._pending, []
-            self._stream.write("\n".join(lines) + "\n")
+            self._stream.write((b"\n".join(lines).decode() if self.json else "\n".join(lines)) + "\n")
             self._stream.flush()
 
     def _stamp(self, now: float) -> str:

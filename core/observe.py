@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import Scope
 
 from core.context import RequestContext
-from core.logs import RequestLines, clean
+from core.logs import RequestLines, clean, line_head
 from core.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -92,11 +92,12 @@ class Observer:
                                         first_byte))
         if (lines is None or not lines.json) and begun is None:
             return
-        fields = self.fields(request, endpoint, model, status, started, now, first_byte)
+        fields = self.fields(f"{scope['method']} {endpoint} {status}", request, endpoint, model, status, started, now,
+                             first_byte)
         if lines is not None and lines.json:
             if self.emf:
                 fields["_aws"] = self._emf(fields, status)
-            lines.write(f"{scope['method']} {endpoint} {status}", fields)
+            lines.write(fields)
         if begun is not None and self.tracer is not None:
             self.tracer.end(begun, request, status, fields)
 
@@ -137,17 +138,19 @@ class Observer:
         return asked if meter.provider or asked in self._models or not asked else REJECTED
 
     @staticmethod
-    def fields(request: RequestContext, endpoint: str, model: str, status: int, started: float, now: float,
-               first_byte: float | None) -> dict[str, Any]:
+    def fields(message: str, request: RequestContext, endpoint: str, model: str, status: int, started: float,
+               now: float, first_byte: float | None) -> dict[str, Any]:
+        """The request's JSON line, as RequestLines writes it, and what its trace reads."""
         meter = request.meter
         latency_ms = round((now - started) * 1000, 2)
         ttfb_ms = None if first_byte is None else round((first_byte - started) * 1000, 2)
         if meter is None:
-            return {"request_id": request.request_id, "endpoint": endpoint, "status": status, "latency_ms": latency_ms,
-                    "ttfb_ms": ttfb_ms, "key": None, "model": "", "served": "", "provider": "", "prompt_tokens": 0,
-                    "completion_tokens": 0, "cost": 0.0, "cache": None, "attempts": []}
-        return {"request_id": request.request_id, "endpoint": endpoint, "status": status, "latency_ms": latency_ms,
-                "ttfb_ms": ttfb_ms, "key": meter.key_prefix or meter.key_id, "model": model,
+            return {**line_head(message), "request_id": request.request_id, "endpoint": endpoint, "status": status,
+                    "latency_ms": latency_ms, "ttfb_ms": ttfb_ms, "key": None, "model": "", "served": "",
+                    "provider": "", "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0, "cache": None,
+                    "attempts": []}
+        return {**line_head(message), "request_id": request.request_id, "endpoint": endpoint, "status": status,
+                "latency_ms": latency_ms, "ttfb_ms": ttfb_ms, "key": meter.key_prefix or meter.key_id, "model": model,
                 "asked": meter.model if model == REJECTED else None, "served": meter.mapped_model,
                 "provider": meter.provider, "prompt_tokens": meter.prompt_tokens,
                 "completion_tokens": meter.completion_tokens, "cost": round(meter.cost, 10),
