@@ -144,15 +144,16 @@ class Encoder:
         """One span, encoded as a ScopeSpans' field 2: `request` puts these together. Its own
         attributes come after the static part's status: fields may come in any order, and a
         repeated one's items keep theirs."""
-        if span.parent_id:
-            body = CHILD.pack(b"\x0a\x10", span.trace_id, b"\x12\x08", span.span_id, b"\x22\x08", span.parent_id,
-                              0x39, span.start_ns, 0x41, span.end_ns) + self._static(span.static)
+        trace_id, span_id, parent_id, start_ns, end_ns, static, attributes = span
+        if parent_id:
+            body = CHILD.pack(b"\x0a\x10", trace_id, b"\x12\x08", span_id, b"\x22\x08", parent_id, 0x39, start_ns, 0x41,
+                              end_ns) + self._static(static)
         else:
-            body = ROOT.pack(b"\x0a\x10", span.trace_id, b"\x12\x08", span.span_id, 0x39, span.start_ns, 0x41,
-                             span.end_ns) + self._static(span.static)
-        if span.attributes:
+            body = ROOT.pack(b"\x0a\x10", trace_id, b"\x12\x08", span_id, 0x39, start_ns, 0x41,
+                             end_ns) + self._static(static)
+        if attributes:
             own = self._own
-            body += b"".join([own(key, value) for key, value in span.attributes])
+            body += b"".join([own(key, value) for key, value in attributes])
         size = len(body)
         return (bytes((0x12, size)) if size < 0x80 else b"\x12" + _varint(size)) + body
 
