@@ -1,12 +1,13 @@
 """OpenTelemetry traces, following the GenAI semantic conventions: a server span per request and a
 client span per upstream attempt, sent over OTLP/HTTP to the collector the standard variables name.
 
-Imported only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or its traces twin) is set. A request's spans are
-made when it ends, from its start and the attempts it noted (each with the time it ended, on the
-request's context): plain tuples, encoded then (core.otlp) and sent in batches from the event loop.
-The OpenTelemetry SDK's span objects cost ~80 µs a request here, these ~5. What is read of the environment, as
-the SDK reads it: `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_HEADERS`, `_PROTOCOL` (`http/protobuf`,
-the default, or `http/json`), `_TIMEOUT`; `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`;
+Imported only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or its traces twin) is set. What a request's
+spans need is kept when it ends — its start, what it came to, the attempts it noted (each with the
+time it ended, on the request's context) — and its spans are made, encoded (core.otlp) and sent with
+the rest of their batch, from the event loop. The OpenTelemetry SDK's span objects cost ~80 µs a
+request here, these ~5. What is read of the environment, as the SDK reads it:
+`OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_HEADERS`, `_PROTOCOL` (`http/protobuf`, the default, or
+`http/json`), `_TIMEOUT`; `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`;
 `OTEL_TRACES_SAMPLER` (`parentbased_always_on`, the default, `always_on`, `always_off`,
 `traceidratio`, `parentbased_traceidratio`, `parentbased_always_off`) and `OTEL_TRACES_SAMPLER_ARG`;
 `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE` and `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`.
@@ -188,7 +189,7 @@ class Tracer:
     def end(self, begun: Any, request: RequestContext, status: int, fields: Mapping[str, Any]) -> None:
         """The request, ended: what its spans need kept in one flat tuple of plain values and the
         tracer's shared Statics (its attempts in a second: Static, start, end, …) — a request's
-        dicts and lists kept until their batch went made the garbage collector run ten times as
+        dicts and lists kept until their batch went made the garbage collector run fifty times as
         often — and the spans made as the batch goes (`_spans`)."""
         trace_id, span_id, parent_id, sampled, start, method, path = begun
         if not sampled:

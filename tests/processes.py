@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,6 +18,7 @@ APEX = str(Path(sys.executable).parent / "apex")
 # providers stay off); where `apex serve` leaves its state, this test process's own.
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "APEX_")) and not k.endswith("_API_KEY")}
 ENV["APEX_HOME"] = tempfile.mkdtemp(prefix="apex-home-")
+atexit.register(shutil.rmtree, ENV["APEX_HOME"], ignore_errors=True)
 
 
 class Output:
