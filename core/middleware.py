@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core import context
 from core.errors import GatewayError
 from core.observe import Observer
-from core.usage import Meter, UsageRecorder
+from core.usage import Meter, UsageRecorder, usd
 
 log = logging.getLogger("apex.usage")
 
@@ -32,11 +32,6 @@ def request_id_of(scope: Scope) -> str:
                 return candidate
             break
     return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
-
-
-def cost_header(cost: float) -> bytes:
-    """USD, in decimals (no exponent), to the micro-cent."""
-    return (f"{cost:.10f}".rstrip("0").rstrip(".") or "0").encode()
 
 
 class GatewayMiddleware:
@@ -82,7 +77,7 @@ class GatewayMiddleware:
                     headers += [(k.lower().encode(), v.encode()) for k, v in request.rate_headers.items()]
                 meter = request.meter
                 if self.expose_cost and meter is not None and meter.billable and status < 400 and not request.streamed:
-                    headers.append((b"x-apex-cost", cost_header(meter.cost)))
+                    headers.append((b"x-apex-cost", usd(meter.cost).encode()))
                 message["headers"] = headers
             elif first_byte is None and observer is not None and message.get("body"):
                 first_byte = time.monotonic()

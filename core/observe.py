@@ -18,6 +18,7 @@ from starlette.types import Scope
 from core.context import RequestContext
 from core.logs import RequestLines, clean, line_head
 from core.metrics import Metrics
+from core.usage import usd
 
 if TYPE_CHECKING:
     from core.catalog import Catalog
@@ -42,6 +43,7 @@ def route_circuits(catalog: Catalog, health: Health | None) -> list[tuple[str, s
 
 def tracing_wanted(environ: Mapping[str, str] = os.environ) -> bool:
     return any(environ.get(v) for v in TRACING_VARIABLES) and environ.get("OTEL_SDK_DISABLED", "").lower() != "true"
+
 
 REJECTED = "rejected"         # the model label of a request refused before any provider
 EMF_NAMESPACE = "ApexGateway"
@@ -86,14 +88,12 @@ class Observer:
                 self.metrics.observe(endpoint, model, meter.provider, status, now - started, first_byte_s,
                                      meter.prompt_tokens, meter.completion_tokens, meter.cost,
                                      [(a.provider, a.model, a.outcome) for a in meter.attempts])
-        lines = self.lines
+        lines, message = self.lines, f"{scope['method']} {endpoint} {status}"
         if lines is not None and not lines.json:
-            lines.write_text(self._text(f"{scope['method']} {endpoint} {status}", request, model, started, now,
-                                        first_byte))
+            lines.write_text(self._text(message, request, model, started, now, first_byte))
         if (lines is None or not lines.json) and begun is None:
             return
-        fields = self.fields(f"{scope['method']} {endpoint} {status}", request, endpoint, model, status, started, now,
-                             first_byte)
+        fields = self.fields(message, request, endpoint, model, status, started, now, first_byte)
         if lines is not None and lines.json:
             if self.emf:
                 fields["_aws"] = self._emf(fields, status)
@@ -118,10 +118,9 @@ class Observer:
         if model == REJECTED:
             line += f" asked={clean(meter.model)}"
         if meter.provider:
-            cost = f"{meter.cost:.10f}".rstrip("0").rstrip(".")
             line += (f" served={clean(meter.mapped_model)} provider={meter.provider}"
                      f" prompt_tokens={meter.prompt_tokens} completion_tokens={meter.completion_tokens}"
-                     f" cost={cost} cache={'hit' if meter.cached else 'miss'}")
+                     f" cost={usd(meter.cost)} cache={'hit' if meter.cached else 'miss'}")
         elif meter.cached:
             line += " cache=hit"
         if meter.attempts:
@@ -170,10 +169,16 @@ class Observer:
         return {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [
             {"Namespace": EMF_NAMESPACE, "Dimensions": EMF_DIMENSIONS, "Metrics": EMF_METRICS}]}
 
-    async def aclose(self) -> None:
-        """Lines and spans still waiting, written and sent."""
+    async def flush(self) -> None:
+        """Lines and spans still waiting, written and sent (a Lambda invocation's end)."""
         if self.lines is not None:
             self.lines.flush()
+        if self.tracer is not None:
+            await self.tracer.flush()
+
+    async def aclose(self) -> None:
+        """Everything waiting, written and sent; the collector's connection closed (the server stops)."""
+        await self.flush()
         if self.tracer is not None:
             await self.tracer.aclose()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -58,3 +59,9 @@ def encode(data: bytes, event: str | None = None) -> bytes:
 
 
 DONE = b"data: [DONE]\n\n"
+
+
+def with_cost(data: dict[str, Any], cost: float) -> dict[str, Any]:
+    """An event's data carrying the request's cost so far (`_cost`, USD): what a stream's final
+    usage item tells the client, its headers gone by then."""
+    return {**data, "_cost": round(cost, 10)}

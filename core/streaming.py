@@ -89,7 +89,7 @@ class ChatStream:
         return chat_reading(chunk)
 
     def costed(self, chunk: JSON, cost: float) -> JSON:
-        return {**chunk, "_cost": round(cost, 10)}
+        return sse.with_cost(chunk, cost)
 
     async def end(self) -> bytes:
         return sse.DONE
@@ -180,12 +180,9 @@ class Pipeline(Generic[Item]):
                 yield opening
             async for item in self._items:
                 reading = fmt.reading(item)
-                if reading[0]:
-                    self._metered.read(reading)
-                    if (cost := self._metered.cost) is not None:
-                        item = fmt.costed(item, cost())
-                elif reading[1]:
-                    self._metered.read(reading)
+                self._metered.read(reading)
+                if reading[0] and (cost := self._metered.cost) is not None:
+                    item = fmt.costed(item, cost())
                 if self._cache is not None:
                     self._cache.feed(item)
                 if data := fmt.encode(item):

@@ -34,6 +34,11 @@ PACK_BYTES = 300_000       # and a pack is closed past this much JSON, whatever 
 MAX_ATTEMPTS = 8           # attempts a record keeps (~50 bytes each, and the model's name): the first 7 and the last
 
 
+def usd(cost: float) -> str:
+    """A cost in USD as a header or a log line shows it: decimals (no exponent), to the micro-cent."""
+    return f"{cost:.10f}".rstrip("0").rstrip(".")
+
+
 class Attempt(NamedTuple):
     """One route a request tried, as its usage record keeps it: stored as `[provider, outcome, ms, model]`.
 

@@ -172,10 +172,8 @@ async def invocation_done(gw: Gateway) -> None:
     written, spans sent."""
     if gw.usage is not None:
         await gw.usage.flush()
-    if gw.observer is not None and gw.observer.lines is not None:
-        gw.observer.lines.flush()
-    if gw.observer is not None and gw.observer.tracer is not None:
-        await gw.observer.tracer.flush()
+    if gw.observer is not None:
+        await gw.observer.flush()
 
 
 @contextlib.contextmanager

@@ -41,6 +41,12 @@ if TYPE_CHECKING:
 REJECTED = frozenset({400, 413, 422})
 
 
+def traced(headers: Mapping[str, str]) -> Mapping[str, str]:
+    """An upstream call's headers, with the request's `traceparent` when it is traced (core.tracing)."""
+    parent = traceparent()
+    return headers if parent is None else {**headers, "traceparent": parent}
+
+
 @dataclass(slots=True)
 class Answer:
     status: int
@@ -74,9 +80,7 @@ class HttpClient:
         return self._session
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Answer:
-        pool = self._pool()
-        if (parent := traceparent()) is not None:
-            headers = {**headers, "traceparent": parent}
+        pool, headers = self._pool(), traced(headers)
         with transport_errors(self.provider):
             async with pool.post(url, data=body, headers=headers, timeout=self._whole,
                                  allow_redirects=False) as response:
@@ -101,9 +105,7 @@ class HttpClient:
         """A streamed answer. A reader that stops at the stream's own end ([DONE], message_stop) leaves
         the body's last bytes unread; they are read here, so the connection goes back to the pool
         instead of being closed (a reader stopped by an error or a client gone closes it)."""
-        pool = self._pool()
-        if (parent := traceparent()) is not None:
-            headers = {**headers, "traceparent": parent}
+        pool, headers = self._pool(), traced(headers)
         with transport_errors(self.provider):
             async with pool.post(url, data=body, headers=headers, timeout=self._streaming,
                                  allow_redirects=False) as response:

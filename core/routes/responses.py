@@ -324,7 +324,7 @@ class ResponsesWire:
     def costed(self, item: JSON | NamedEvent, cost: float) -> JSON | NamedEvent:
         """The terminal event carries `_cost` beside its response (the stored response stays as it was)."""
         if isinstance(item, tuple) and item[0] in TERMINAL_EVENTS:
-            return item[0], {**item[1], "_cost": round(cost, 10)}
+            return item[0], sse.with_cost(item[1], cost)
         self._cost = cost          # a translated stream's terminal event is made at its end
         return item
 
@@ -337,7 +337,7 @@ class ResponsesWire:
         await self._save(events.response)
         completed = events.completed()
         if self._cost is not None:
-            completed = [(kind, {**data, "_cost": round(self._cost, 10)}) for kind, data in completed]
+            completed = [(kind, sse.with_cost(data, self._cost)) for kind, data in completed]
         return opening + _encode(finishing) + _encode(completed)
 
     async def fail(self, err: GatewayError) -> bytes:

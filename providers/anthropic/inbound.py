@@ -90,7 +90,7 @@ class MessagesStream:
 
     def costed(self, event: NamedEvent, cost: float) -> NamedEvent:
         name, data = event
-        return (name, {**data, "_cost": round(cost, 10)}) if name == "message_delta" else event
+        return (name, sse.with_cost(data, cost)) if name == "message_delta" else event
 
     async def end(self) -> bytes:
         return b""
